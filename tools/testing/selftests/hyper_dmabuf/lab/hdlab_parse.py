@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn a hyper_dmabuf lab serial log into test results.
+
+  hdlab_parse.py boot LOG BOOTNAME RESULTS   parse one lab boot
+  hdlab_parse.py kunit LOG RESULTS           parse a kunit.py run
+  hdlab_parse.py add RESULTS STATUS NAME [DETAIL]
+  hdlab_parse.py summary RESULTS             print the totals line
+
+RESULTS is a tab-separated file of "STATUS<TAB>NAME<TAB>DETAIL" lines with
+STATUS one of PASS, FAIL, SKIP. summary exits 1 if any line is FAIL or if
+nothing ran.
+
+The log mixes Xen's lines ("(XEN) ..."), dom0's console (kernel messages and
+the runner's "HDLAB ..." lines) and every domU's console, which dom0 streams
+with a "[name] " prefix.
+"""
+import re
+import sys
+
+SPLATS = [
+    (re.compile(r'WARNING:'), 'WARNING'),
+    (re.compile(r'\bBUG:'), 'BUG'),
+    (re.compile(r'kernel BUG at'), 'BUG'),
+    (re.compile(r'possible (circular|recursive) locking|inconsistent lock state|'
+                r'suspicious RCU usage|lock held when returning'), 'lockdep'),
+    (re.compile(r'KASAN:'), 'KASAN'),
+    (re.compile(r'UBSAN:'), 'UBSAN'),
+    (re.compile(r'\bOops\b|general protection fault'), 'Oops'),
+    (re.compile(r'Kernel panic'), 'panic'),
+    (re.compile(r'kmemleak: \d+ new suspected memory leaks|^unreferenced object 0x'), 'kmemleak'),
+    (re.compile(r'ODEBUG:'), 'debugobjects'),
+    (re.compile(r'list_(add|del) corruption'), 'list corruption'),
+]
+XEN_SPLATS = re.compile(r'Xen BUG|Panic on CPU|FATAL PAGE FAULT|Assertion .* failed')
+TAP = re.compile(r'^(not ok|ok)\s+(\d+)\s*-?\s*(.*?)\s*(#\s*(SKIP|TODO)\b.*)?$')
+PREFIX = re.compile(r'^\[([A-Za-z0-9_.-]+)\] (.*)$')
+ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
+
+
+def add(results, status, name, detail=''):
+    with open(results, 'a') as f:
+        f.write(f"{status}\t{name}\t{detail.replace(chr(9), ' ')}\n")
+    print(f'{status:4} {name}' + (f'  ({detail})' if detail else ''))
+
+
+def split_domain(line):
+    if line.startswith('(XEN)'):
+        return 'xen', line
+    m = PREFIX.match(line)
+    if m:
+        return m.group(1), m.group(2)
+    return 'dom0', line
+
+
+def parse_boot(log, boot, results):
+    with open(log, 'rb') as f:
+        raw = f.read().decode('utf-8', 'replace')
+    expected, begun, ended = {'dom0'}, set(), set()
+    tap = {}  # (domain, prog) -> dict(plan, results)
+    splats = {}
+    for line in raw.split('\n'):
+        line = ANSI.sub('', line.replace('\r', ''))
+        dom, text = split_domain(line)
+        # The runner's own echo of a leak report is scored once, below.
+        if dom == 'xen':
+            if XEN_SPLATS.search(text):
+                splats.setdefault('xen', []).append(text.strip())
+            continue
+        body = text
+        kernel_line = not text.startswith('HDLAB ')
+        if kernel_line:
+            for rx, kind in SPLATS:
+                if rx.search(text):
+                    splats.setdefault(dom, []).append(f'{kind}: {text.strip()[:160]}')
+                    break
+            continue
+        f = body.split(' ', 4)
+        kind = f[1] if len(f) > 1 else ''
+        if kind == 'PLAN':
+            expected.update(f[3:4] and body.split()[3:])
+        elif kind == 'BEGIN' and len(f) > 2:
+            begun.add(f[2])
+        elif kind == 'END' and len(f) > 2:
+            ended.add(f[2])
+        elif kind == 'CHECK' and len(f) > 4:
+            st, _, detail = f[4].partition(' ')
+            add(results, 'PASS' if st == 'PASS' else 'FAIL',
+                f'{boot}/{f[2]}: lab: {f[3]}', detail)
+        elif kind == 'TAP' and len(f) > 4:
+            t = tap.setdefault((f[2], f[3]), {'plan': None, 'seen': [], 'rc': None})
+            tl = f[4]
+            m = re.match(r'^1\.\.(\d+)', tl)
+            if m:
+                t['plan'] = int(m.group(1))
+                continue
+            m = TAP.match(tl)
+            if m:
+                t['seen'].append(m.groups())
+        elif kind == 'EXIT' and len(f) > 4:
+            t = tap.setdefault((f[2], f[3]), {'plan': None, 'seen': [], 'rc': None})
+            t['rc'] = int(f[4]) if f[4].strip().lstrip('-').isdigit() else -1
+        elif kind == 'KMEMLEAK':
+            pass
+    for (dom, prog), t in sorted(tap.items()):
+        for res, num, desc, directive, dkind in t['seen']:
+            name = f'{boot}/{dom}: {prog}: {desc or num}'
+            if dkind == 'SKIP':
+                add(results, 'SKIP', name, directive.lstrip('# ').strip())
+            elif res == 'ok':
+                add(results, 'PASS', name)
+            else:
+                add(results, 'FAIL', name)
+        problems = []
+        if t['rc'] is None:
+            problems.append('no exit status (domain died?)')
+        elif t['rc'] == 137:
+            problems.append('killed by the per-program timeout')
+        elif t['rc'] not in (0, 4) and not any(r[0] == 'not ok' for r in t['seen']):
+            problems.append(f'exit status {t["rc"]} without a failed test')
+        if t['plan'] is not None and t['plan'] != len(t['seen']):
+            problems.append(f'planned {t["plan"]} tests, reported {len(t["seen"])}')
+        if problems:
+            add(results, 'FAIL', f'{boot}/{dom}: {prog}: completed', '; '.join(problems))
+    for dom in sorted(expected):
+        if dom not in begun:
+            add(results, 'FAIL', f'{boot}/{dom}: lab: domain ran its tests', 'no BEGIN line: it never started')
+        elif dom not in ended:
+            add(results, 'FAIL', f'{boot}/{dom}: lab: domain ran its tests', 'no END line: it hung or died')
+        else:
+            add(results, 'PASS', f'{boot}/{dom}: lab: domain ran its tests')
+    for dom in sorted(set(splats) | expected | {'xen'}):
+        found = splats.get(dom, [])
+        if found:
+            add(results, 'FAIL', f'{boot}/{dom}: lab: no kernel splat',
+                f'{len(found)} found, first: {found[0]}')
+        elif dom != 'xen' or 'xen' in splats:
+            add(results, 'PASS', f'{boot}/{dom}: lab: no kernel splat')
+    return 0
+
+
+def parse_kunit(log, results):
+    with open(log, 'rb') as f:
+        text = ANSI.sub('', f.read().decode('utf-8', 'replace'))
+    seen = 0
+    suite = None
+    for line in text.split('\n'):
+        m = re.search(r'={3,} (\S+) \(\d+ subtests?\) ={3,}', line)
+        if m:
+            suite = m.group(1)
+        m = re.search(r'\[(PASSED|FAILED|SKIPPED|CRASHED)\] (\S+)', line)
+        if m and suite and m.group(2) != suite:
+            st = {'PASSED': 'PASS', 'SKIPPED': 'SKIP'}.get(m.group(1), 'FAIL')
+            add(results, st, f'kunit/{suite}: {m.group(2)}',
+                m.group(1).lower() if st == 'FAIL' else '')
+            seen += 1
+    if not seen:
+        add(results, 'FAIL', 'kunit: ran', f'no test results in {log}')
+    return 0
+
+
+def summary(results):
+    counts = {'PASS': 0, 'FAIL': 0, 'SKIP': 0}
+    try:
+        with open(results) as f:
+            for line in f:
+                st = line.split('\t', 1)[0]
+                if st in counts:
+                    counts[st] += 1
+    except FileNotFoundError:
+        pass
+    fails = []
+    with open(results) as f:
+        fails = [l.rstrip('\n').split('\t') for l in f if l.startswith('FAIL\t')]
+    if fails:
+        print('\nFailures:')
+        for f in fails:
+            print(f'  {f[1]}' + (f': {f[2]}' if len(f) > 2 and f[2] else ''))
+    line = f"{counts['PASS']} passed, {counts['FAIL']} failed"
+    if counts['SKIP']:
+        line += f", {counts['SKIP']} skipped"
+    print(line)
+    return 1 if counts['FAIL'] or not counts['PASS'] else 0
+
+
+def main(argv):
+    if len(argv) >= 5 and argv[1] == 'boot':
+        return parse_boot(argv[2], argv[3], argv[4])
+    if len(argv) >= 4 and argv[1] == 'kunit':
+        return parse_kunit(argv[2], argv[3])
+    if len(argv) >= 5 and argv[1] == 'add':
+        add(argv[2], argv[3], argv[4], ' '.join(argv[5:]))
+        return 0
+    if len(argv) >= 3 and argv[1] == 'summary':
+        return summary(argv[2])
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))

@@ -1,0 +1,82 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run every test program of this domain and the lab's own checks.
+# Usage: run-tests.sh NAME
+#
+# Output protocol (one line each, read by hdlab_parse.py on the host):
+#   HDLAB BEGIN NAME
+#   HDLAB CHECK NAME CHECKNAME PASS|FAIL [detail]
+#   HDLAB TAP NAME PROGRAM <a line of the program's TAP output>
+#   HDLAB EXIT NAME PROGRAM RC
+#   HDLAB END NAME
+
+name=$1
+timeout_s=${HDLAB_TEST_TIMEOUT:-300}
+out=/tmp/hdlab-out
+mkdir -p $out
+
+check() { echo "HDLAB CHECK $name $1 $2${3:+ $3}"; }
+
+debug_locks() {
+	sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null
+}
+
+echo "HDLAB BEGIN $name"
+
+if [ "$(debug_locks)" = 1 ]; then
+	check lockdep-on-at-start PASS
+else
+	check lockdep-on-at-start FAIL "debug_locks=$(debug_locks)"
+fi
+
+# Leaks that predate the tests (boot) are not ours to report.
+echo clear > /sys/kernel/debug/kmemleak
+
+if [ "$(cat /sys/hypervisor/type 2>/dev/null)" = xen ]; then
+	check running-under-xen PASS
+else
+	check running-under-xen FAIL "hypervisor type '$(cat /sys/hypervisor/type 2>/dev/null)'"
+fi
+
+for ko in /hdlab/modules/*.ko; do
+	[ -e "$ko" ] || continue
+	mod=$(basename "$ko" .ko)
+	if insmod "$ko" 2>/tmp/insmod.err; then
+		check "load-$mod" PASS
+	else
+		check "load-$mod" FAIL "$(cat /tmp/insmod.err)"
+	fi
+done
+
+for prog in /hdlab/tests/*; do
+	[ -x "$prog" ] || continue
+	p=$(basename "$prog")
+	cd /tmp
+	timeout -s KILL "$timeout_s" "$prog" > "$out/$p" 2>&1
+	rc=$?
+	sed "s/^/HDLAB TAP $name $p /" "$out/$p"
+	echo "HDLAB EXIT $name $p $rc"
+done
+
+# dom0 waits here for its domUs, so that its final checks cover them.
+[ -n "$HDLAB_BEFORE_END" ] && $HDLAB_BEFORE_END
+
+# Leak check: objects must be older than kmemleak's minimum age (5 s) and
+# found unreferenced by two scans in a row to be reported.
+sleep 6
+echo scan > /sys/kernel/debug/kmemleak
+echo scan > /sys/kernel/debug/kmemleak
+if [ -s /sys/kernel/debug/kmemleak ]; then
+	sed "s/^/HDLAB KMEMLEAK $name /" /sys/kernel/debug/kmemleak
+	check kmemleak-clean FAIL "$(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak) leaks"
+else
+	check kmemleak-clean PASS
+fi
+
+if [ "$(debug_locks)" = 1 ]; then
+	check lockdep-on-at-end PASS
+else
+	check lockdep-on-at-end FAIL "debug_locks=$(debug_locks)"
+fi
+echo "HDLAB END $name"

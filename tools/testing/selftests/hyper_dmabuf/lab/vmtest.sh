@@ -1,0 +1,269 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# hyper_dmabuf Xen lab: build a kernel with hyper_dmabuf, boot it as dom0
+# and domUs under the real Xen hypervisor in QEMU (software emulation), run
+# the kselftests in every domain and the KUnit suites, and report.
+#
+# Usage: vmtest.sh [-k KERNEL_TREE] [-o OUTPUT_DIR] [-r RESULTS] COMMAND
+#
+#   build           configure and build the kernel, selftests and initramfs
+#   boot PLAN NAME  boot Xen with dom0 and the domUs of PLAN, parse results
+#   kunit           run the hyper_dmabuf KUnit suites (x86_64, KASAN)
+#   test            build, kunit, then every lab boot, then the totals line
+#   demo            build, then boot dom0 with one domU (the demo plan)
+#
+# A PLAN is NAME:TYPE[+NAME:TYPE...], TYPE being pv or pvh, for example
+# "pv1:pv" (dom0 and one PV domU) or "pv1:pv+pvh1:pvh" (two domUs). Add
+# "@random" to have xl pick random domids (most of them above 255).
+#
+# Needs: qemu-system-x86, xen-hypervisor-4.17-amd64, xen-utils-4.17,
+# xenstore-utils, busybox-static and a kernel build toolchain.
+
+set -o pipefail
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+KSRC=$(cd "$LAB_DIR/../../../../.." && pwd)
+OUT=
+RESULTS=
+JOBS=${HDLAB_JOBS:-$(nproc)}
+BOOT_TIMEOUT=${HDLAB_BOOT_TIMEOUT:-900}
+XEN_GZ=/boot/xen-4.17-amd64.gz
+XEN_BIN=/usr/lib/xen-4.17/bin
+PARSE="python3 $LAB_DIR/hdlab_parse.py"
+
+while getopts "k:o:r:" opt; do
+	case $opt in
+	k) KSRC=$(cd "$OPTARG" && pwd) ;;
+	o) OUT=$OPTARG ;;
+	r) RESULTS=$OPTARG ;;
+	*) sed -n '4,20p' "$0"; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+OUT=${OUT:-$KSRC/.hdlab}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+KOBJ=$OUT/obj-lab
+KUOBJ=$OUT/obj-kunit
+LAB=$OUT/lab
+RESULTS=${RESULTS:-$LAB/results.tsv}
+# A caller with stages of its own (apt, unpack, git am) passes their file.
+STAGES=${HDLAB_STAGES:-$LAB/stages.tsv}
+CC_WRAP=gcc
+command -v ccache >/dev/null && CC_WRAP="ccache gcc"
+export CCACHE_DIR=${CCACHE_DIR:-$OUT/ccache}
+
+die() { echo "vmtest.sh: error: $*" >&2; exit 1; }
+
+STAGE=
+STAGE_T0=0
+stage_end() {
+	[ -n "$STAGE" ] || return 0
+	local dt=$(( $(date +%s%N) / 1000000 - STAGE_T0 ))
+	printf '[stage] %-26s %5d.%01d s\n' "$STAGE" $((dt / 1000)) $((dt % 1000 / 100))
+	printf '%s\t%d\n' "$STAGE" "$dt" >> "$STAGES"
+	STAGE=
+}
+stage() {
+	stage_end
+	STAGE=$1
+	STAGE_T0=$(( $(date +%s%N) / 1000000 ))
+	echo "[stage] $1 ..."
+}
+
+# --- kernel -----------------------------------------------------------
+
+kernel_config() {
+	local frags="$LAB_DIR/config.xen $LAB_DIR/config.debug $LAB_DIR/../config"
+	local f line new=$KOBJ/.config.new
+
+	mkdir -p "$KOBJ"
+	make -s -C "$KSRC" O="$KOBJ" KCONFIG_CONFIG=.config.new allnoconfig >/dev/null ||
+		die "allnoconfig failed"
+	(cd "$KSRC" && KCONFIG_CONFIG=$new scripts/kconfig/merge_config.sh -m -O "$KOBJ" \
+		"$new" $frags) > "$LAB/merge_config.log" 2>&1 || die "merge_config failed: $LAB/merge_config.log"
+	make -s -C "$KSRC" O="$KOBJ" KCONFIG_CONFIG=.config.new olddefconfig >/dev/null ||
+		die "olddefconfig failed"
+	for f in $frags; do
+		while read -r line; do
+			case "$line" in
+			CONFIG_*=*) grep -qx "$line" "$new" || die "$line (from $f) did not stick in the kernel config" ;;
+			esac
+		done < "$f"
+	done
+	# Keep the old .config (and its timestamp) when nothing changed, so
+	# that a warm run rebuilds nothing.
+	if cmp -s "$new" "$KOBJ/.config"; then
+		rm -f "$new"
+	else
+		mv "$new" "$KOBJ/.config"
+	fi
+}
+
+kernel_build() {
+	make -s -C "$KSRC" O="$KOBJ" -j"$JOBS" CC="$CC_WRAP" bzImage modules \
+		> "$LAB/kbuild.log" 2>&1 || { tail -n 40 "$LAB/kbuild.log"; die "kernel build failed: $LAB/kbuild.log"; }
+	rm -rf "$LAB/modroot" "$LAB/hdr"
+	make -s -C "$KSRC" O="$KOBJ" INSTALL_MOD_PATH="$LAB/modroot" modules_install \
+		>> "$LAB/kbuild.log" 2>&1 || die "modules_install failed: $LAB/kbuild.log"
+	make -s -C "$KSRC" O="$KOBJ" INSTALL_HDR_PATH="$LAB/hdr" headers_install \
+		>> "$LAB/kbuild.log" 2>&1 || die "headers_install failed: $LAB/kbuild.log"
+}
+
+selftests_build() {
+	rm -rf "$LAB/kselftest"
+	mkdir -p "$LAB/kselftest"
+	make -s -C "$KSRC/tools/testing/selftests/hyper_dmabuf" OUTPUT="$LAB/kselftest" \
+		KHDR_INCLUDES="-isystem $LAB/hdr/include" LDFLAGS=-static \
+		> "$LAB/kselftest.log" 2>&1 || { cat "$LAB/kselftest.log"; die "selftests build failed"; }
+}
+
+# --- initramfs --------------------------------------------------------
+
+# copy_bin ROOT FILE...: copy programs and the shared libraries they need.
+copy_bin() {
+	local root=$1 f lib
+	shift
+	for f in "$@"; do
+		cp -L --parents "$f" "$root"
+		for lib in $(ldd "$f" 2>/dev/null | grep -o '/[^ ]*'); do
+			[ -e "$root$lib" ] || cp -L --parents "$lib" "$root"
+		done
+	done
+}
+
+make_root() { # ROOT ROLE
+	local root=$1 role=$2 a
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,run,tmp,etc/xen,var,hdlab/tests,hdlab/modules}
+	cp /bin/busybox "$root/bin/busybox"
+	for a in $(/bin/busybox --list-full); do
+		[ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
+	done
+	mknod -m 600 "$root/dev/console" c 5 1
+	mknod -m 666 "$root/dev/null" c 1 3
+	cp "$LAB_DIR/init" "$root/init"
+	cp "$LAB_DIR/run-tests.sh" "$root/hdlab/"
+	find "$LAB/kselftest" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/hdlab/tests/" \;
+	find "$LAB/modroot" -name 'hyper_dmabuf*.ko' -exec cp {} "$root/hdlab/modules/" \;
+	copy_bin "$root" /usr/bin/xenstore
+	for a in read write ls list rm exists watch chmod; do
+		ln -sf xenstore "$root/usr/bin/xenstore-$a"
+	done
+	cp -L --parents /lib/x86_64-linux-gnu/libgcc_s.so.1 /lib64/ld-linux-x86-64.so.2 "$root"
+	if [ "$role" = dom0 ]; then
+		copy_bin "$root" $XEN_BIN/xl $XEN_BIN/xenstored $XEN_BIN/xenconsoled \
+			$XEN_BIN/xenconsole $XEN_BIN/xen-init-dom0
+		cp "$LAB_DIR/dom0.sh" "$root/hdlab/"
+		cp "$KOBJ/arch/x86/boot/bzImage" "$root/hdlab/bzImage"
+		cp "$LAB/domU.cpio.gz" "$root/hdlab/domU.cpio.gz"
+	fi
+}
+
+pack_root() { # ROOT CPIO.GZ
+	(cd "$1" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) > "$2"
+}
+
+initramfs_build() {
+	[ -r "$XEN_GZ" ] || die "$XEN_GZ missing: install xen-hypervisor-4.17-amd64"
+	zcat "$XEN_GZ" > "$LAB/xen"
+	make_root "$LAB/root-domU" domU
+	pack_root "$LAB/root-domU" "$LAB/domU.cpio.gz"
+	make_root "$LAB/root-dom0" dom0
+	pack_root "$LAB/root-dom0" "$LAB/dom0.cpio.gz"
+}
+
+cmd_build() {
+	mkdir -p "$LAB"
+	stage "kernel config"
+	kernel_config
+	stage "kernel build"
+	kernel_build
+	stage "selftests build"
+	selftests_build
+	stage "initramfs"
+	initramfs_build
+	stage_end
+}
+
+# --- boots ------------------------------------------------------------
+
+# boot PLAN NAME: one QEMU run of Xen, dom0 and the plan's domUs.
+cmd_boot() {
+	local plan=$1 name=$2 log=$LAB/boot-$2.log extra="" cpu=qemu64 rc
+	[ -n "$plan" ] && [ -n "$name" ] || die "usage: boot PLAN NAME"
+	case "$plan" in
+	*@random) extra=" hdlab.domid=random"; plan=${plan%@random} ;;
+	esac
+	# PVH guests need HAP, which TCG offers through an emulated AMD NPT.
+	case "$plan" in *:pvh*) cpu=qemu64,+svm,+npt ;; esac
+	stage "boot $name"
+	echo "[boot] $name: plan $plan, log $log"
+	timeout -k 10 "$BOOT_TIMEOUT" qemu-system-x86_64 -nographic -no-reboot \
+		-m 2560 -smp 2 -cpu "$cpu" -monitor none -serial stdio \
+		-kernel "$LAB/xen" \
+		-append "console=com1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot" \
+		-initrd "$KOBJ/arch/x86/boot/bzImage console=hvc0 earlyprintk=xen hdlab.plan=$plan$extra,$LAB/dom0.cpio.gz" \
+		< /dev/null > "$log" 2>&1
+	rc=$?
+	stage_end
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		$PARSE add "$RESULTS" FAIL "$name: lab: boot finished in time" \
+			"killed after $BOOT_TIMEOUT s; log kept: $log"
+	fi
+	$PARSE boot "$log" "$name" "$RESULTS" || die "cannot parse $log"
+	if grep -q "^FAIL	$name" "$RESULTS"; then
+		echo "[boot] $name: failures; the log is $log"
+	fi
+}
+
+cmd_kunit() {
+	local log=$LAB/kunit.log rc
+	mkdir -p "$LAB"
+	stage "kunit (x86_64, KASAN)"
+	(cd "$KSRC" && python3 tools/testing/kunit/kunit.py run --arch=x86_64 \
+		--kunitconfig=drivers/dma-buf/hyper_dmabuf --build_dir="$KUOBJ" \
+		--jobs="$JOBS" --timeout=600 --make_options="CC=$CC_WRAP") > "$log" 2>&1
+	rc=$?
+	stage_end
+	grep -E '^\[..:..:..\] (Testing complete|=+|\[)' "$log" | tail -n 40 | sed 's/^/[kunit] /'
+	$PARSE kunit "$log" "$RESULTS"
+	[ $rc -eq 0 ] || $PARSE add "$RESULTS" FAIL "kunit: kunit.py exit status" "$rc, log $log"
+}
+
+# The boots of the test command: dom0 with one PV domU at a random domid,
+# then dom0 with two domUs, one PV and one PVH.
+TEST_PLANS="pv1:pv@random=pv pv2:pv+pvh1:pvh=pv-pvh"
+DEMO_PLAN="demo1:pv=demo"
+
+case "$1" in
+build)
+	cmd_build ;;
+boot)
+	mkdir -p "$LAB"
+	cmd_boot "$2" "$3" ;;
+kunit)
+	cmd_kunit ;;
+test)
+	T0=$(date +%s)
+	[ -n "$HDLAB_STAGES" ] || : > "$STAGES"
+	[ "$RESULTS" != "$LAB/results.tsv" ] || : > "$RESULTS"
+	cmd_build
+	[ -d "$KSRC/drivers/dma-buf/hyper_dmabuf" ] && cmd_kunit
+	for p in $TEST_PLANS; do
+		cmd_boot "${p%%=*}" "${p#*=}"
+	done
+	echo "[stage] durations:"
+	awk -F'\t' '{ printf "  %-28s %7.1f s\n", $1, $2 / 1000; t += $2 }
+		END { printf "  %-28s %7.1f s\n", "sum of stages", t / 1000 }' "$STAGES"
+	echo "[lab] logs: $LAB"
+	$PARSE summary "$RESULTS" ;;
+demo)
+	cmd_build
+	cmd_boot "${DEMO_PLAN%%=*}" "${DEMO_PLAN#*=}"
+	$PARSE summary "$RESULTS" ;;
+*)
+	sed -n '4,20p' "$0"
+	exit 2 ;;
+esac
