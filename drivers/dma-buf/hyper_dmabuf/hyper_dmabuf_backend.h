@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * hyper_dmabuf: interface between the core and a hypervisor backend
+ */
+#ifndef _HYPER_DMABUF_BACKEND_H
+#define _HYPER_DMABUF_BACKEND_H
+
+#include <linux/types.h>
+
+struct dma_buf;
+struct module;
+struct page;
+
+/**
+ * struct hyper_dmabuf_share - result of sharing a buffer with a domain
+ * @handle: opaque backend handle, given back to
+ *	&hyper_dmabuf_backend_ops.unshare
+ * @ref: reference the peer needs to map the pages (for Xen: the grant
+ *	reference of the page directory), sent in the export announce message
+ */
+struct hyper_dmabuf_share {
+	void *handle;
+	u64 ref;
+};
+
+/**
+ * struct hyper_dmabuf_mapping - a peer's buffer mapped into this domain
+ * @handle: opaque backend handle, given back to
+ *	&hyper_dmabuf_backend_ops.unmap
+ * @pages: array of @nr_pages pages backing the mapping, owned by the
+ *	backend until unmap; the core wraps them in a local dma-buf
+ * @nr_pages: number of pages
+ */
+struct hyper_dmabuf_mapping {
+	void *handle;
+	struct page **pages;
+	unsigned int nr_pages;
+};
+
+/**
+ * struct hyper_dmabuf_backend_ops - hypervisor services used by the core
+ *
+ * The core never talks to a hypervisor except through this table.  All
+ * callbacks are called in process context and may sleep; the core
+ * serialises them with its own mutex, so a callback must not call back
+ * into the core except hyper_dmabuf_backend_rx() from another context.
+ *
+ * @owner: module implementing the backend; the core holds a reference
+ *	while any buffer shared with or mapped from another domain exists
+ * @get_domid: return the local domain id
+ * @init_channel: set up (or take a reference on) the message channel to
+ *	@domid; called before anything is shared with or sent to @domid
+ * @fini_channel: drop the reference taken by @init_channel
+ * @share: grant @domid access to the pages of @dmabuf (read-only unless
+ *	@rw), fill @out
+ * @unshare: revoke the sharing described by @handle; may not fail (the
+ *	backend defers the revocation itself while the peer still maps it)
+ * @map: map the @nr_pages pages referenced by @ref that @domid shared,
+ *	fill @out
+ * @unmap: undo @map
+ * @send: send the @len byte message @msg to @domid; messages are encoded
+ *	and decoded by the core, the backend only transports them
+ */
+struct hyper_dmabuf_backend_ops {
+	struct module *owner;
+	u32 (*get_domid)(void);
+	int (*init_channel)(u32 domid);
+	void (*fini_channel)(u32 domid);
+	int (*share)(u32 domid, struct dma_buf *dmabuf, bool rw,
+		     struct hyper_dmabuf_share *out);
+	void (*unshare)(u32 domid, void *handle);
+	int (*map)(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
+		   struct hyper_dmabuf_mapping *out);
+	void (*unmap)(u32 domid, void *handle);
+	int (*send)(u32 domid, const void *msg, size_t len);
+};
+
+int hyper_dmabuf_register_backend(const struct hyper_dmabuf_backend_ops *ops);
+void hyper_dmabuf_unregister_backend(const struct hyper_dmabuf_backend_ops *ops);
+void hyper_dmabuf_backend_rx(u32 sender_domid, const void *msg, size_t len);
+void hyper_dmabuf_backend_count_grants(int delta);
+void hyper_dmabuf_backend_count_mapped_pages(int delta);
+
+#endif /* _HYPER_DMABUF_BACKEND_H */

@@ -1,0 +1,1216 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * hyper_dmabuf: export, import, unexport and query of shared buffers
+ *
+ * Lifetime of an export (struct hyper_dmabuf_exp):
+ *   - EXPORT allocates an id, shares the buffer (remote) and inserts the
+ *     export into the export table holding the table reference.
+ *   - Each import (a loopback dma-buf, or an IMPORTED message from the
+ *     peer) takes another reference, dropped by the import's release (or a
+ *     RELEASED message).
+ *   - UNEXPORT (or closing the owning file) marks the export pending,
+ *     withdraws it from the peer and drops the table reference, at once or
+ *     after the requested delay.
+ *   - The final reference removes the export from the table, unshares it
+ *     and returns its id to the stack.
+ *
+ * Locking: core->lock (a mutex) serialises all of the above and every
+ * backend call; the id stack and each event queue have their own spinlock,
+ * taken inside core->lock.  dma_buf_put() of a buffer we did not create is
+ * always done after dropping core->lock, since that buffer may itself be a
+ * hyper_dmabuf import whose release takes core->lock.
+ */
+#include <crypto/algapi.h>
+#include <linux/debugfs.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-mapping.h>
+#include <linux/err.h>
+#include <linux/fcntl.h>
+#include <linux/fs.h>
+#include <linux/iosys-map.h>
+#include <linux/module.h>
+#include <linux/scatterlist.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "hyper_dmabuf_drv.h"
+
+MODULE_IMPORT_NS(DMA_BUF);
+
+/**
+ * struct hyper_dmabuf_lbuf - local dma-buf created by an import
+ * @core: core instance
+ * @file: file the import was made through, NULL once it is closed
+ *	(core lock)
+ * @file_link: entry in the file's import list (core lock)
+ * @exp: wrapped loopback export (reference held), or NULL
+ * @imp: remote buffer whose mapping is wrapped, or NULL
+ */
+struct hyper_dmabuf_lbuf {
+	struct hyper_dmabuf_core *core;
+	struct hyper_dmabuf_file *file;
+	struct list_head file_link;
+	struct hyper_dmabuf_exp *exp;
+	struct hyper_dmabuf_imp *imp;
+};
+
+/* The instance behind /dev/hyper_dmabuf, reached by backends. */
+static struct hyper_dmabuf_core *hyper_dmabuf_main;
+
+/**
+ * hyper_dmabuf_core_local_domid() - domain id of this domain
+ * @core: core instance
+ *
+ * Context: core->lock held.
+ * Return: the backend's local domain id, or %HYPER_DMABUF_DOMID_SELF when
+ * no backend is registered (the real domain id is then unknown).
+ */
+u32 hyper_dmabuf_core_local_domid(struct hyper_dmabuf_core *core)
+{
+	lockdep_assert_held(&core->lock);
+	if (core->backend)
+		return core->backend->get_domid();
+	return HYPER_DMABUF_DOMID_SELF;
+}
+
+static bool hyper_dmabuf_is_local(struct hyper_dmabuf_core *core, u32 domid)
+{
+	return domid == HYPER_DMABUF_DOMID_SELF ||
+	       domid == hyper_dmabuf_core_local_domid(core);
+}
+
+static bool hyper_dmabuf_hid_match(const struct hyper_dmabuf_id *a,
+				   const struct hyper_dmabuf_id *b)
+{
+	/* Evaluate everything, compare the key in constant time. */
+	return !(crypto_memneq(a->key, b->key, sizeof(a->key)) |
+		 (a->id != b->id) | (a->exporter_domid != b->exporter_domid));
+}
+
+/**
+ * hyper_dmabuf_exp_lookup() - find an export of this domain
+ * @core: core instance
+ * @hid: id, exporter domid and key to match
+ *
+ * Context: core->lock held.
+ * The exporter domid is compared with the one the export was created with,
+ * which is the local domid at that time.
+ *
+ * Return: the export, or NULL if the id is unknown or the exporter domid
+ * or key do not match.
+ */
+struct hyper_dmabuf_exp *
+hyper_dmabuf_exp_lookup(struct hyper_dmabuf_core *core,
+			const struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_exp *exp;
+
+	lockdep_assert_held(&core->lock);
+	exp = xa_load(&core->exports, hyper_dmabuf_id_slot(hid->id));
+	if (!exp || !hyper_dmabuf_hid_match(&exp->hid, hid))
+		return NULL;
+	return exp;
+}
+
+static struct hyper_dmabuf_imp *
+hyper_dmabuf_imp_find(struct hyper_dmabuf_core *core, u32 domid, u32 id)
+{
+	struct hyper_dmabuf_imp *imp;
+	u64 hkey = ((u64)domid << 32) | id;
+
+	hash_for_each_possible(core->imports, imp, node, hkey)
+		if (imp->hid.id == id && imp->hid.exporter_domid == domid)
+			return imp;
+	return NULL;
+}
+
+/**
+ * hyper_dmabuf_imp_lookup() - find a buffer announced by another domain
+ * @core: core instance
+ * @hid: id, exporter domid and key to match
+ *
+ * Context: core->lock held.
+ * Return: the import record or NULL.
+ */
+struct hyper_dmabuf_imp *
+hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
+			const struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_imp *imp;
+
+	lockdep_assert_held(&core->lock);
+	imp = hyper_dmabuf_imp_find(core, hid->exporter_domid, hid->id);
+	if (!imp || !hyper_dmabuf_hid_match(&imp->hid, hid))
+		return NULL;
+	return imp;
+}
+
+static void hyper_dmabuf_broadcast(struct hyper_dmabuf_core *core,
+				   const struct hyper_dmabuf_event *ev)
+{
+	struct hyper_dmabuf_file *file;
+
+	lockdep_assert_held(&core->lock);
+	list_for_each_entry(file, &core->files, link)
+		hyper_dmabuf_evq_push(&file->evq, ev);
+}
+
+static void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
+				  const struct hyper_dmabuf_id *hid, u32 flags,
+				  u64 size, const u8 *priv, u32 priv_size,
+				  bool update)
+{
+	struct hyper_dmabuf_event ev = {
+		.type = HYPER_DMABUF_EVENT_NEW_IMPORT,
+		.event_flags = update ? HYPER_DMABUF_EVENT_F_UPDATE : 0,
+		.hid = *hid,
+		.size = size,
+		.export_flags = flags,
+		.priv_size = priv_size,
+	};
+
+	memcpy(ev.priv, priv, priv_size);
+	hyper_dmabuf_broadcast(core, &ev);
+}
+
+static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
+			     u32 op, const struct hyper_dmabuf_id *hid,
+			     const struct hyper_dmabuf_exp *exp)
+{
+	struct hyper_dmabuf_msg_wire *wire;
+	struct hyper_dmabuf_msg *msg;
+	int ret = -ENOMEM;
+
+	lockdep_assert_held(&core->lock);
+	if (!core->backend)
+		return -ENODEV;
+	msg = kzalloc(sizeof(*msg), GFP_KERNEL);
+	wire = kmalloc(sizeof(*wire), GFP_KERNEL);
+	if (!msg || !wire)
+		goto out_free;
+	msg->op = op;
+	msg->sender_domid = hyper_dmabuf_core_local_domid(core);
+	msg->hid = *hid;
+	if (exp) {
+		msg->flags = exp->flags;
+		msg->priv_size = exp->priv_size;
+		msg->buf_size = exp->dmabuf->size;
+		msg->ref = exp->share.ref;
+		memcpy(msg->priv, exp->priv, exp->priv_size);
+	}
+	hyper_dmabuf_msg_encode(msg, wire);
+	ret = core->backend->send(domid, wire, sizeof(*wire));
+out_free:
+	kfree(wire);
+	kfree(msg);
+	return ret;
+}
+
+/* Final put of an export: called with core->lock held, drops it. */
+static void hyper_dmabuf_exp_release(struct kref *kref)
+{
+	struct hyper_dmabuf_exp *exp = container_of(kref, typeof(*exp), kref);
+	struct hyper_dmabuf_core *core = exp->core;
+	const struct hyper_dmabuf_backend_ops *ops = core->backend;
+
+	xa_erase(&core->exports, hyper_dmabuf_id_slot(exp->hid.id));
+	if (!exp->loopback && ops) {
+		ops->unshare(exp->remote_domid, exp->share.handle);
+		ops->fini_channel(exp->remote_domid);
+		module_put(ops->owner);
+	}
+	hyper_dmabuf_id_release(&core->ids, exp->hid.id);
+	mutex_unlock(&core->lock);
+
+	dma_buf_put(exp->dmabuf);
+	kfree(exp);
+}
+
+/* Drop a reference to an export; must be called without core->lock. */
+static void hyper_dmabuf_exp_put(struct hyper_dmabuf_exp *exp)
+{
+	kref_put_mutex(&exp->kref, hyper_dmabuf_exp_release, &exp->core->lock);
+}
+
+/* Withdraw an export from its peer; the caller then drops the table ref. */
+static void hyper_dmabuf_exp_withdraw(struct hyper_dmabuf_exp *exp)
+{
+	struct hyper_dmabuf_core *core = exp->core;
+
+	lockdep_assert_held(&core->lock);
+	if (!exp->loopback &&
+	    hyper_dmabuf_send(core, exp->remote_domid,
+			      HYPER_DMABUF_OP_UNEXPORT, &exp->hid, NULL))
+		pr_warn_ratelimited("hyper_dmabuf: could not notify domain %u of unexport of id %#x\n",
+				    exp->remote_domid, exp->hid.id);
+}
+
+static void hyper_dmabuf_unexport_work(struct work_struct *work)
+{
+	struct hyper_dmabuf_exp *exp =
+		container_of(to_delayed_work(work), typeof(*exp),
+			     unexport_work);
+
+	mutex_lock(&exp->core->lock);
+	hyper_dmabuf_exp_withdraw(exp);
+	mutex_unlock(&exp->core->lock);
+	hyper_dmabuf_exp_put(exp);
+}
+
+/* Mark an export unexported and detach it from its owner. */
+static void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp)
+{
+	lockdep_assert_held(&exp->core->lock);
+	exp->unexport_pending = true;
+	exp->owner = NULL;
+	list_del_init(&exp->owner_link);
+}
+
+/**
+ * hyper_dmabuf_export() - export a dma-buf to a domain
+ * @file: exporting file, owner of the export
+ * @dmabuf: buffer to export
+ * @remote_domid: importing domain; the local domain for loopback
+ * @flags: HYPER_DMABUF_EXPORT_* flags
+ * @priv: private data
+ * @priv_size: size of @priv, at most %HYPER_DMABUF_MAX_PRIV
+ * @hid: filled with the id of the export
+ *
+ * Return: 0 or a negative error code (see HYPER_DMABUF_IOCTL_EXPORT).
+ */
+int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
+			u32 remote_domid, u32 flags, const void *priv,
+			u32 priv_size, struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_core *core = file->core;
+	const struct hyper_dmabuf_backend_ops *ops;
+	struct hyper_dmabuf_exp *exp;
+	bool rw = flags & HYPER_DMABUF_EXPORT_RDWR;
+	int ret;
+
+	if (flags & ~HYPER_DMABUF_EXPORT_VALID_FLAGS ||
+	    priv_size > HYPER_DMABUF_MAX_PRIV)
+		return -EINVAL;
+	if (rw && !(dmabuf->file->f_mode & FMODE_WRITE))
+		return -EACCES;
+
+	mutex_lock(&core->lock);
+	ops = core->backend;
+
+	/* Fast path: same buffer to the same domain only updates priv. */
+	list_for_each_entry(exp, &file->exports, owner_link) {
+		if (exp->dmabuf != dmabuf || exp->remote_domid != remote_domid)
+			continue;
+		if (exp->flags != flags) {
+			ret = -EINVAL;
+			goto err_unlock;
+		}
+		memcpy(exp->priv, priv, priv_size);
+		exp->priv_size = priv_size;
+		if (exp->loopback)
+			hyper_dmabuf_announce(core, &exp->hid, exp->flags,
+					      dmabuf->size, exp->priv,
+					      exp->priv_size, true);
+		else
+			hyper_dmabuf_send(core, exp->remote_domid,
+					  HYPER_DMABUF_OP_EXPORT, &exp->hid,
+					  exp);
+		*hid = exp->hid;
+		mutex_unlock(&core->lock);
+		return 0;
+	}
+
+	exp = kzalloc(sizeof(*exp), GFP_KERNEL);
+	if (!exp) {
+		ret = -ENOMEM;
+		goto err_unlock;
+	}
+	exp->core = core;
+	kref_init(&exp->kref);
+	exp->remote_domid = remote_domid;
+	exp->loopback = hyper_dmabuf_is_local(core, remote_domid);
+	exp->flags = flags;
+	exp->dmabuf = dmabuf;
+	exp->priv_size = priv_size;
+	memcpy(exp->priv, priv, priv_size);
+	INIT_DELAYED_WORK(&exp->unexport_work, hyper_dmabuf_unexport_work);
+
+	if (!exp->loopback && !ops) {
+		ret = -ENODEV;
+		goto err_free_exp;
+	}
+
+	ret = hyper_dmabuf_id_alloc(&core->ids,
+				    hyper_dmabuf_core_local_domid(core),
+				    &exp->hid);
+	if (ret)
+		goto err_free_exp;
+
+	if (!exp->loopback) {
+		if (!try_module_get(ops->owner)) {
+			ret = -ENODEV;
+			goto err_release_id;
+		}
+		ret = ops->init_channel(remote_domid);
+		if (ret)
+			goto err_put_backend;
+		ret = ops->share(remote_domid, dmabuf, rw, &exp->share);
+		if (ret)
+			goto err_fini_channel;
+		ret = hyper_dmabuf_send(core, remote_domid,
+					HYPER_DMABUF_OP_EXPORT, &exp->hid, exp);
+		if (ret)
+			goto err_unshare;
+	}
+
+	ret = xa_insert(&core->exports, hyper_dmabuf_id_slot(exp->hid.id),
+			exp, GFP_KERNEL);
+	if (ret)
+		goto err_withdraw;
+
+	get_dma_buf(dmabuf);
+	exp->owner = file;
+	list_add(&exp->owner_link, &file->exports);
+	if (exp->loopback)
+		hyper_dmabuf_announce(core, &exp->hid, flags, dmabuf->size,
+				      exp->priv, priv_size, false);
+	*hid = exp->hid;
+	mutex_unlock(&core->lock);
+	return 0;
+
+err_withdraw:
+	hyper_dmabuf_exp_withdraw(exp);
+err_unshare:
+	if (!exp->loopback)
+		ops->unshare(remote_domid, exp->share.handle);
+err_fini_channel:
+	if (!exp->loopback)
+		ops->fini_channel(remote_domid);
+err_put_backend:
+	if (!exp->loopback)
+		module_put(ops->owner);
+err_release_id:
+	hyper_dmabuf_id_release(&core->ids, exp->hid.id);
+err_free_exp:
+	kfree(exp);
+err_unlock:
+	mutex_unlock(&core->lock);
+	return ret;
+}
+
+/**
+ * hyper_dmabuf_unexport() - withdraw an export
+ * @file: file that made the export
+ * @hid: id of the export
+ * @delay_ms: delay before the peer is told, bounded by
+ *	%HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS
+ *
+ * Return: 0, -EINVAL for a bad delay or padding, -ENOENT if @file has no
+ * such export.
+ */
+int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
+			  const struct hyper_dmabuf_id *hid, u32 delay_ms)
+{
+	struct hyper_dmabuf_core *core = file->core;
+	struct hyper_dmabuf_exp *exp;
+
+	if (delay_ms > HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS || hid->pad)
+		return -EINVAL;
+
+	mutex_lock(&core->lock);
+	exp = hyper_dmabuf_exp_lookup(core, hid);
+	if (!exp || exp->owner != file) {
+		mutex_unlock(&core->lock);
+		return -ENOENT;
+	}
+	hyper_dmabuf_exp_detach(exp);
+	if (delay_ms) {
+		/* The work inherits the table reference. */
+		schedule_delayed_work(&exp->unexport_work,
+				      msecs_to_jiffies(delay_ms));
+		mutex_unlock(&core->lock);
+		return 0;
+	}
+	hyper_dmabuf_exp_withdraw(exp);
+	mutex_unlock(&core->lock);
+	hyper_dmabuf_exp_put(exp);
+	return 0;
+}
+
+/* ---- local dma-buf wrapping a loopback export ------------------------- */
+
+static int hyper_dmabuf_lb_attach(struct dma_buf *dmabuf,
+				  struct dma_buf_attachment *attach)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct dma_buf_attachment *orig;
+
+	orig = dma_buf_attach(lbuf->exp->dmabuf, attach->dev);
+	if (IS_ERR(orig))
+		return PTR_ERR(orig);
+	attach->priv = orig;
+	return 0;
+}
+
+static void hyper_dmabuf_lb_detach(struct dma_buf *dmabuf,
+				   struct dma_buf_attachment *attach)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+
+	dma_buf_detach(lbuf->exp->dmabuf, attach->priv);
+}
+
+static struct sg_table *
+hyper_dmabuf_lb_map(struct dma_buf_attachment *attach,
+		    enum dma_data_direction dir)
+{
+	return dma_buf_map_attachment(attach->priv, dir);
+}
+
+static void hyper_dmabuf_lb_unmap(struct dma_buf_attachment *attach,
+				  struct sg_table *sgt,
+				  enum dma_data_direction dir)
+{
+	dma_buf_unmap_attachment(attach->priv, sgt, dir);
+}
+
+static int hyper_dmabuf_lb_mmap(struct dma_buf *dmabuf,
+				struct vm_area_struct *vma)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+
+	return dma_buf_mmap(lbuf->exp->dmabuf, vma, vma->vm_pgoff);
+}
+
+static int hyper_dmabuf_lb_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+
+	return dma_buf_vmap(lbuf->exp->dmabuf, map);
+}
+
+static void hyper_dmabuf_lb_vunmap(struct dma_buf *dmabuf,
+				   struct iosys_map *map)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+
+	dma_buf_vunmap(lbuf->exp->dmabuf, map);
+}
+
+static int hyper_dmabuf_lb_begin_cpu(struct dma_buf *dmabuf,
+				     enum dma_data_direction dir)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+
+	return dma_buf_begin_cpu_access(lbuf->exp->dmabuf, dir);
+}
+
+static int hyper_dmabuf_lb_end_cpu(struct dma_buf *dmabuf,
+				   enum dma_data_direction dir)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+
+	return dma_buf_end_cpu_access(lbuf->exp->dmabuf, dir);
+}
+
+static void hyper_dmabuf_lbuf_release(struct dma_buf *dmabuf)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_core *core = lbuf->core;
+	struct hyper_dmabuf_exp *exp = lbuf->exp;
+	struct hyper_dmabuf_imp *imp = lbuf->imp;
+
+	mutex_lock(&core->lock);
+	if (lbuf->file)
+		list_del(&lbuf->file_link);
+	atomic_dec(&core->nr_imports);
+	if (exp) {
+		exp->importers--;
+	} else if (!--imp->users) {
+		/* Last local user of a remote buffer. */
+		core->backend->unmap(imp->hid.exporter_domid,
+				     imp->map.handle);
+		hyper_dmabuf_send(core, imp->hid.exporter_domid,
+				  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL);
+		if (imp->unexported) {
+			hash_del(&imp->node);
+			module_put(core->backend->owner);
+			kfree(imp);
+		}
+	}
+	mutex_unlock(&core->lock);
+	if (exp)
+		hyper_dmabuf_exp_put(exp);
+	kfree(lbuf);
+}
+
+static const struct dma_buf_ops hyper_dmabuf_lb_ops = {
+	.attach = hyper_dmabuf_lb_attach,
+	.detach = hyper_dmabuf_lb_detach,
+	.map_dma_buf = hyper_dmabuf_lb_map,
+	.unmap_dma_buf = hyper_dmabuf_lb_unmap,
+	.release = hyper_dmabuf_lbuf_release,
+	.mmap = hyper_dmabuf_lb_mmap,
+	.vmap = hyper_dmabuf_lb_vmap,
+	.vunmap = hyper_dmabuf_lb_vunmap,
+	.begin_cpu_access = hyper_dmabuf_lb_begin_cpu,
+	.end_cpu_access = hyper_dmabuf_lb_end_cpu,
+};
+
+/* ---- local dma-buf wrapping pages mapped from another domain ---------- */
+
+static struct sg_table *
+hyper_dmabuf_rm_map(struct dma_buf_attachment *attach,
+		    enum dma_data_direction dir)
+{
+	struct hyper_dmabuf_lbuf *lbuf = attach->dmabuf->priv;
+	struct hyper_dmabuf_mapping *map = &lbuf->imp->map;
+	struct sg_table *sgt;
+	int ret;
+
+	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+	if (!sgt)
+		return ERR_PTR(-ENOMEM);
+	ret = sg_alloc_table_from_pages(sgt, map->pages, map->nr_pages, 0,
+					(size_t)map->nr_pages << PAGE_SHIFT,
+					GFP_KERNEL);
+	if (ret)
+		goto err_free_sgt;
+	ret = dma_map_sgtable(attach->dev, sgt, dir, 0);
+	if (ret)
+		goto err_free_table;
+	return sgt;
+
+err_free_table:
+	sg_free_table(sgt);
+err_free_sgt:
+	kfree(sgt);
+	return ERR_PTR(ret);
+}
+
+static void hyper_dmabuf_rm_unmap(struct dma_buf_attachment *attach,
+				  struct sg_table *sgt,
+				  enum dma_data_direction dir)
+{
+	dma_unmap_sgtable(attach->dev, sgt, dir, 0);
+	sg_free_table(sgt);
+	kfree(sgt);
+}
+
+static int hyper_dmabuf_rm_mmap(struct dma_buf *dmabuf,
+				struct vm_area_struct *vma)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+
+	return vm_map_pages(vma, lbuf->imp->map.pages, lbuf->imp->map.nr_pages);
+}
+
+static int hyper_dmabuf_rm_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	void *vaddr;
+
+	vaddr = vm_map_ram(lbuf->imp->map.pages, lbuf->imp->map.nr_pages, -1);
+	if (!vaddr)
+		return -ENOMEM;
+	iosys_map_set_vaddr(map, vaddr);
+	return 0;
+}
+
+static void hyper_dmabuf_rm_vunmap(struct dma_buf *dmabuf,
+				   struct iosys_map *map)
+{
+	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+
+	vm_unmap_ram(map->vaddr, lbuf->imp->map.nr_pages);
+}
+
+static const struct dma_buf_ops hyper_dmabuf_rm_ops = {
+	.map_dma_buf = hyper_dmabuf_rm_map,
+	.unmap_dma_buf = hyper_dmabuf_rm_unmap,
+	.release = hyper_dmabuf_lbuf_release,
+	.mmap = hyper_dmabuf_rm_mmap,
+	.vmap = hyper_dmabuf_rm_vmap,
+	.vunmap = hyper_dmabuf_rm_vunmap,
+};
+
+/* Take a local user of a remote buffer, mapping it on first use. */
+static int hyper_dmabuf_imp_get(struct hyper_dmabuf_core *core,
+				struct hyper_dmabuf_imp *imp)
+{
+	const struct hyper_dmabuf_backend_ops *ops = core->backend;
+	u32 domid = imp->hid.exporter_domid;
+	int ret;
+
+	if (imp->users) {
+		imp->users++;
+		return 0;
+	}
+	ret = ops->map(domid, imp->ref, imp->size >> PAGE_SHIFT,
+		       imp->flags & HYPER_DMABUF_EXPORT_RDWR, &imp->map);
+	if (ret)
+		return ret;
+	if (imp->map.nr_pages != imp->size >> PAGE_SHIFT) {
+		ret = -EIO;
+		goto err_unmap;
+	}
+	ret = hyper_dmabuf_send(core, domid, HYPER_DMABUF_OP_IMPORTED,
+				&imp->hid, NULL);
+	if (ret)
+		goto err_unmap;
+	imp->users = 1;
+	return 0;
+
+err_unmap:
+	ops->unmap(domid, imp->map.handle);
+	return ret;
+}
+
+/**
+ * hyper_dmabuf_import() - create a local dma-buf for a shared buffer
+ * @file: importing file
+ * @hid: id of the buffer
+ * @fd_flags: O_CLOEXEC and the access mode of the new dma-buf
+ *
+ * Return: the new dma-buf, or an ERR_PTR (see HYPER_DMABUF_IOCTL_IMPORT).
+ */
+struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
+				    const struct hyper_dmabuf_id *hid,
+				    u32 fd_flags)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
+	struct hyper_dmabuf_core *core = file->core;
+	u32 acc = fd_flags & O_ACCMODE;
+	struct hyper_dmabuf_lbuf *lbuf;
+	struct hyper_dmabuf_exp *exp;
+	struct hyper_dmabuf_imp *imp = NULL;
+	struct dma_buf *dmabuf;
+	u32 flags;
+	int ret;
+
+	if (fd_flags & ~(O_CLOEXEC | O_ACCMODE) || acc == O_ACCMODE ||
+	    hid->pad)
+		return ERR_PTR(-EINVAL);
+
+	lbuf = kzalloc(sizeof(*lbuf), GFP_KERNEL);
+	if (!lbuf)
+		return ERR_PTR(-ENOMEM);
+	lbuf->core = core;
+
+	mutex_lock(&core->lock);
+	exp = hyper_dmabuf_exp_lookup(core, hid);
+	if (exp) {
+		if (!exp->loopback || exp->unexport_pending) {
+			ret = -ENOENT;
+			goto err_unlock;
+		}
+		flags = exp->flags;
+		exp_info.size = exp->dmabuf->size;
+		exp_info.resv = exp->dmabuf->resv;
+		exp_info.ops = &hyper_dmabuf_lb_ops;
+	} else {
+		imp = hyper_dmabuf_imp_lookup(core, hid);
+		if (!imp || imp->unexported) {
+			ret = -ENOENT;
+			goto err_unlock;
+		}
+		flags = imp->flags;
+		exp_info.size = imp->size;
+		exp_info.ops = &hyper_dmabuf_rm_ops;
+	}
+	if (acc != O_RDONLY && !(flags & HYPER_DMABUF_EXPORT_RDWR)) {
+		ret = -EACCES;
+		goto err_unlock;
+	}
+	if (imp) {
+		ret = hyper_dmabuf_imp_get(core, imp);
+		if (ret)
+			goto err_unlock;
+	}
+	exp_info.flags = acc;
+	exp_info.priv = lbuf;
+	lbuf->exp = exp;
+	lbuf->imp = imp;
+	dmabuf = dma_buf_export(&exp_info);
+	if (IS_ERR(dmabuf)) {
+		ret = PTR_ERR(dmabuf);
+		goto err_put_imp;
+	}
+	if (exp) {
+		kref_get(&exp->kref);
+		exp->importers++;
+	}
+	atomic_inc(&core->nr_imports);
+	lbuf->file = file;
+	list_add(&lbuf->file_link, &file->imports);
+	mutex_unlock(&core->lock);
+	return dmabuf;
+
+err_put_imp:
+	if (imp && !--imp->users) {
+		core->backend->unmap(imp->hid.exporter_domid, imp->map.handle);
+		hyper_dmabuf_send(core, imp->hid.exporter_domid,
+				  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL);
+	}
+err_unlock:
+	mutex_unlock(&core->lock);
+	kfree(lbuf);
+	return ERR_PTR(ret);
+}
+
+/**
+ * hyper_dmabuf_query() - describe a buffer
+ * @core: core instance
+ * @q: query; @q->hid is the input, the out members are filled
+ * @priv: buffer of %HYPER_DMABUF_MAX_PRIV bytes receiving the private data
+ *
+ * Return: 0 or -ENOENT.
+ */
+int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
+		       struct hyper_dmabuf_query *q, void *priv)
+{
+	struct hyper_dmabuf_exp *exp;
+	struct hyper_dmabuf_imp *imp;
+	int ret = 0;
+
+	mutex_lock(&core->lock);
+	exp = hyper_dmabuf_exp_lookup(core, &q->hid);
+	if (exp) {
+		q->type = HYPER_DMABUF_TYPE_EXPORTED;
+		q->flags = exp->flags;
+		q->exporter_domid = exp->hid.exporter_domid;
+		q->importer_domid = exp->remote_domid;
+		q->size = exp->dmabuf->size;
+		q->busy = exp->importers;
+		q->unexport_pending = exp->unexport_pending;
+		q->priv_size = exp->priv_size;
+		memcpy(priv, exp->priv, exp->priv_size);
+		goto out_unlock;
+	}
+	imp = hyper_dmabuf_imp_lookup(core, &q->hid);
+	if (imp) {
+		q->type = HYPER_DMABUF_TYPE_IMPORTED;
+		q->flags = imp->flags;
+		q->exporter_domid = imp->hid.exporter_domid;
+		q->importer_domid = hyper_dmabuf_core_local_domid(core);
+		q->size = imp->size;
+		q->busy = imp->users;
+		q->unexport_pending = imp->unexported;
+		q->priv_size = imp->priv_size;
+		memcpy(priv, imp->priv, imp->priv_size);
+		goto out_unlock;
+	}
+	ret = -ENOENT;
+out_unlock:
+	mutex_unlock(&core->lock);
+	q->pad2 = 0;
+	return ret;
+}
+
+/* ---- messages from other domains -------------------------------------- */
+
+static enum hyper_dmabuf_drop_reason
+hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
+		       const struct hyper_dmabuf_msg *msg)
+{
+	struct hyper_dmabuf_imp *imp;
+	u64 hkey;
+
+	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
+				    msg->hid.id);
+	if (imp) {
+		/* Re-announce: new private data for a known buffer. */
+		if (!hyper_dmabuf_hid_match(&imp->hid, &msg->hid))
+			return HYPER_DMABUF_DROP_KEY;
+		if (imp->unexported || imp->size != msg->buf_size ||
+		    imp->ref != msg->ref || imp->flags != msg->flags)
+			return HYPER_DMABUF_DROP_STATE;
+		imp->priv_size = msg->priv_size;
+		memcpy(imp->priv, msg->priv, msg->priv_size);
+		hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
+				      imp->priv, imp->priv_size, true);
+		return HYPER_DMABUF_DROP_MAX;
+	}
+
+	imp = kzalloc(sizeof(*imp), GFP_KERNEL);
+	if (!imp)
+		return HYPER_DMABUF_DROP_NOMEM;
+	if (!try_module_get(core->backend->owner)) {
+		kfree(imp);
+		return HYPER_DMABUF_DROP_STATE;
+	}
+	imp->core = core;
+	imp->hid = msg->hid;
+	imp->flags = msg->flags;
+	imp->size = msg->buf_size;
+	imp->ref = msg->ref;
+	imp->priv_size = msg->priv_size;
+	memcpy(imp->priv, msg->priv, msg->priv_size);
+	hkey = ((u64)imp->hid.exporter_domid << 32) | imp->hid.id;
+	hash_add(core->imports, &imp->node, hkey);
+	hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
+			      imp->priv, imp->priv_size, false);
+	return HYPER_DMABUF_DROP_MAX;
+}
+
+static enum hyper_dmabuf_drop_reason
+hyper_dmabuf_rx_unexport(struct hyper_dmabuf_core *core,
+			 const struct hyper_dmabuf_msg *msg)
+{
+	struct hyper_dmabuf_imp *imp;
+
+	imp = hyper_dmabuf_imp_lookup(core, &msg->hid);
+	if (!imp)
+		return HYPER_DMABUF_DROP_KEY;
+	if (imp->unexported)
+		return HYPER_DMABUF_DROP_STATE;
+	imp->unexported = true;
+	if (!imp->users) {
+		hash_del(&imp->node);
+		module_put(core->backend->owner);
+		kfree(imp);
+	}
+	return HYPER_DMABUF_DROP_MAX;
+}
+
+static enum hyper_dmabuf_drop_reason
+hyper_dmabuf_rx_sync(struct hyper_dmabuf_core *core,
+		     const struct hyper_dmabuf_msg *msg,
+		     struct hyper_dmabuf_exp **put)
+{
+	struct hyper_dmabuf_exp *exp;
+
+	exp = hyper_dmabuf_exp_lookup(core, &msg->hid);
+	if (!exp)
+		return HYPER_DMABUF_DROP_KEY;
+	if (exp->loopback || exp->remote_domid != msg->sender_domid)
+		return HYPER_DMABUF_DROP_STATE;
+
+	switch (msg->op) {
+	case HYPER_DMABUF_OP_IMPORTED:
+		if (exp->unexport_pending)
+			return HYPER_DMABUF_DROP_STATE;
+		kref_get(&exp->kref);
+		exp->importers++;
+		break;
+	case HYPER_DMABUF_OP_RELEASED:
+		if (!exp->importers)
+			return HYPER_DMABUF_DROP_STATE;
+		exp->importers--;
+		*put = exp;
+		break;
+	default:
+		/* ACK: nothing to do yet. */
+		break;
+	}
+	return HYPER_DMABUF_DROP_MAX;
+}
+
+/**
+ * hyper_dmabuf_core_rx() - handle a message received from another domain
+ * @core: core instance
+ * @sender_domid: peer of the channel the message arrived on
+ * @buf: message bytes
+ * @len: message length
+ *
+ * Invalid messages, and messages that do not fit the core's state (unknown
+ * id, wrong key, unexpected operation), are dropped and counted per reason.
+ *
+ * Context: process context, core->lock not held.
+ * Return: 0 if the message was accepted, -EINVAL if it was dropped.
+ */
+int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
+			 const void *buf, size_t len)
+{
+	enum hyper_dmabuf_drop_reason reason = HYPER_DMABUF_DROP_STATE;
+	struct hyper_dmabuf_exp *put = NULL;
+	struct hyper_dmabuf_msg *msg;
+
+	msg = kmalloc(sizeof(*msg), GFP_KERNEL);
+	if (!msg) {
+		atomic_inc(&core->drops[HYPER_DMABUF_DROP_NOMEM]);
+		return -EINVAL;
+	}
+
+	mutex_lock(&core->lock);
+	if (!core->backend)
+		goto out_unlock;
+	if (hyper_dmabuf_msg_decode(buf, len, sender_domid,
+				    hyper_dmabuf_core_local_domid(core), msg,
+				    &reason))
+		goto out_unlock;
+
+	switch (msg->op) {
+	case HYPER_DMABUF_OP_EXPORT:
+		reason = hyper_dmabuf_rx_export(core, msg);
+		break;
+	case HYPER_DMABUF_OP_UNEXPORT:
+		reason = hyper_dmabuf_rx_unexport(core, msg);
+		break;
+	default:
+		reason = hyper_dmabuf_rx_sync(core, msg, &put);
+		break;
+	}
+out_unlock:
+	mutex_unlock(&core->lock);
+	kfree(msg);
+	if (put)
+		hyper_dmabuf_exp_put(put);
+	if (reason == HYPER_DMABUF_DROP_MAX)
+		return 0;
+	atomic_inc(&core->drops[reason]);
+	return -EINVAL;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+/**
+ * hyper_dmabuf_file_open() - initialise the state of a new open file
+ * @core: core instance
+ * @file: state to initialise
+ */
+void hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
+			    struct hyper_dmabuf_file *file)
+{
+	file->core = core;
+	INIT_LIST_HEAD(&file->exports);
+	INIT_LIST_HEAD(&file->imports);
+	hyper_dmabuf_evq_init(&file->evq);
+	mutex_lock(&core->lock);
+	list_add(&file->link, &core->files);
+	mutex_unlock(&core->lock);
+}
+
+/**
+ * hyper_dmabuf_file_release() - unexport everything a file exported
+ * @file: closing file
+ *
+ * Imports made through the file stay valid (they are dma-bufs of their
+ * own); only their link to the file is dropped.
+ */
+void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file)
+{
+	struct hyper_dmabuf_core *core = file->core;
+	struct hyper_dmabuf_lbuf *lbuf, *ltmp;
+	struct hyper_dmabuf_exp *exp, *tmp;
+	LIST_HEAD(dead);
+
+	mutex_lock(&core->lock);
+	list_del(&file->link);
+	list_for_each_entry_safe(exp, tmp, &file->exports, owner_link) {
+		exp->unexport_pending = true;
+		exp->owner = NULL;
+		list_move(&exp->owner_link, &dead);
+		hyper_dmabuf_exp_withdraw(exp);
+	}
+	list_for_each_entry_safe(lbuf, ltmp, &file->imports, file_link) {
+		list_del(&lbuf->file_link);
+		lbuf->file = NULL;
+	}
+	mutex_unlock(&core->lock);
+
+	list_for_each_entry_safe(exp, tmp, &dead, owner_link) {
+		list_del_init(&exp->owner_link);
+		hyper_dmabuf_exp_put(exp);
+	}
+}
+
+/* ---- backend registration --------------------------------------------- */
+
+/**
+ * hyper_dmabuf_register_backend() - make a hypervisor backend available
+ * @ops: backend operations; must stay valid until unregistered
+ *
+ * Only one backend can be registered.  Exports that already exist keep
+ * the local domain id they were created with.
+ *
+ * Return: 0, -ENODEV if the core is not initialised, -EBUSY if a backend
+ * is already registered, -EINVAL if @ops lacks a callback.
+ */
+int hyper_dmabuf_register_backend(const struct hyper_dmabuf_backend_ops *ops)
+{
+	struct hyper_dmabuf_core *core = hyper_dmabuf_main;
+	int ret = 0;
+
+	if (!ops->get_domid || !ops->init_channel || !ops->fini_channel ||
+	    !ops->share || !ops->unshare || !ops->map || !ops->unmap ||
+	    !ops->send)
+		return -EINVAL;
+	if (!core)
+		return -ENODEV;
+	mutex_lock(&core->lock);
+	if (core->backend)
+		ret = -EBUSY;
+	else
+		core->backend = ops;
+	mutex_unlock(&core->lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(hyper_dmabuf_register_backend);
+
+/**
+ * hyper_dmabuf_unregister_backend() - withdraw a backend
+ * @ops: operations passed to hyper_dmabuf_register_backend()
+ *
+ * The core holds a reference on @ops->owner for each remote export and
+ * each buffer announced by another domain, so this is normally called from
+ * the backend's module exit when none are left.  No callback is invoked
+ * once this returns.
+ */
+void hyper_dmabuf_unregister_backend(const struct hyper_dmabuf_backend_ops *ops)
+{
+	struct hyper_dmabuf_core *core = hyper_dmabuf_main;
+
+	if (!core)
+		return;
+	mutex_lock(&core->lock);
+	if (core->backend == ops)
+		core->backend = NULL;
+	mutex_unlock(&core->lock);
+}
+EXPORT_SYMBOL_GPL(hyper_dmabuf_unregister_backend);
+
+/**
+ * hyper_dmabuf_backend_rx() - deliver a message received by the backend
+ * @sender_domid: peer of the channel the message arrived on
+ * @msg: message bytes, only read during the call
+ * @len: message length
+ *
+ * Context: process context (backends defer from interrupt handlers to a
+ * work item), may sleep.  Invalid messages are dropped and counted.
+ */
+void hyper_dmabuf_backend_rx(u32 sender_domid, const void *msg, size_t len)
+{
+	if (hyper_dmabuf_main)
+		hyper_dmabuf_core_rx(hyper_dmabuf_main, sender_domid, msg, len);
+}
+EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_rx);
+
+/**
+ * hyper_dmabuf_backend_count_grants() - account grants in debugfs
+ * @delta: grants added (positive) or removed (negative)
+ */
+void hyper_dmabuf_backend_count_grants(int delta)
+{
+	if (hyper_dmabuf_main)
+		atomic_add(delta, &hyper_dmabuf_main->nr_grants);
+}
+EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_count_grants);
+
+/**
+ * hyper_dmabuf_backend_count_mapped_pages() - account mapped foreign pages
+ * @delta: pages mapped (positive) or unmapped (negative)
+ */
+void hyper_dmabuf_backend_count_mapped_pages(int delta)
+{
+	if (hyper_dmabuf_main)
+		atomic_add(delta, &hyper_dmabuf_main->nr_mapped_pages);
+}
+EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_count_mapped_pages);
+
+/* ---- setup and debugfs ------------------------------------------------ */
+
+static int hyper_dmabuf_live_ids_show(struct seq_file *s, void *unused)
+{
+	struct hyper_dmabuf_core *core = s->private;
+
+	seq_printf(s, "%u\n", hyper_dmabuf_id_live(&core->ids));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_live_ids);
+
+static int hyper_dmabuf_dropped_show(struct seq_file *s, void *unused)
+{
+	struct hyper_dmabuf_core *core = s->private;
+	unsigned int total = 0;
+	int i;
+
+	for (i = 0; i < HYPER_DMABUF_DROP_MAX; i++)
+		total += atomic_read(&core->drops[i]);
+	seq_printf(s, "total %u\n", total);
+	for (i = 0; i < HYPER_DMABUF_DROP_MAX; i++)
+		seq_printf(s, "%s %d\n", hyper_dmabuf_drop_names[i],
+			   atomic_read(&core->drops[i]));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_dropped);
+
+/**
+ * hyper_dmabuf_core_debugfs() - create the debugfs counters
+ * @core: core instance
+ * @name: directory name below the debugfs root
+ *
+ * Files: exported_ids (live ids of this domain), imported (local dma-bufs
+ * created by imports), msgs_dropped ("total N" then one "reason N" line
+ * per reason), grants_in_use and mapped_pages (maintained by the backend).
+ * Each holds decimal numbers, one per line.
+ */
+void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
+			       const char *name)
+{
+	struct dentry *dir = debugfs_create_dir(name, NULL);
+
+	core->debugfs = dir;
+	debugfs_create_file("exported_ids", 0444, dir, core,
+			    &hyper_dmabuf_live_ids_fops);
+	debugfs_create_atomic_t("imported", 0444, dir, &core->nr_imports);
+	debugfs_create_file("msgs_dropped", 0444, dir, core,
+			    &hyper_dmabuf_dropped_fops);
+	debugfs_create_atomic_t("grants_in_use", 0444, dir, &core->nr_grants);
+	debugfs_create_atomic_t("mapped_pages", 0444, dir,
+				&core->nr_mapped_pages);
+}
+
+/**
+ * hyper_dmabuf_core_init() - initialise a core instance
+ * @core: instance, zeroed by the caller; it becomes the instance reached
+ *	by backends if none is set yet
+ *
+ * Return: 0.
+ */
+int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core)
+{
+	int i;
+
+	mutex_init(&core->lock);
+	hyper_dmabuf_id_stack_init(&core->ids);
+	xa_init(&core->exports);
+	hash_init(core->imports);
+	INIT_LIST_HEAD(&core->files);
+	atomic_set(&core->nr_imports, 0);
+	atomic_set(&core->nr_grants, 0);
+	atomic_set(&core->nr_mapped_pages, 0);
+	for (i = 0; i < HYPER_DMABUF_DROP_MAX; i++)
+		atomic_set(&core->drops[i], 0);
+	return 0;
+}
+
+/**
+ * hyper_dmabuf_core_set_main() - make @core the instance reached by backends
+ * @core: instance, or NULL
+ */
+void hyper_dmabuf_core_set_main(struct hyper_dmabuf_core *core)
+{
+	hyper_dmabuf_main = core;
+}
+
+/**
+ * hyper_dmabuf_core_fini() - tear down a core instance
+ * @core: instance without open files
+ *
+ * Runs pending delayed unexports at once.  Loopback imports hold a module
+ * reference through their dma-buf, so none can exist here.
+ */
+void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core)
+{
+	struct hyper_dmabuf_exp *exp;
+	unsigned long index;
+
+	xa_for_each(&core->exports, index, exp)
+		flush_delayed_work(&exp->unexport_work);
+	debugfs_remove_recursive(core->debugfs);
+	WARN_ON(!xa_empty(&core->exports));
+	xa_destroy(&core->exports);
+	mutex_destroy(&core->lock);
+}

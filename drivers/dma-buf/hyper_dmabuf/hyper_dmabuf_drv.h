@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * hyper_dmabuf: internal interfaces of the core
+ */
+#ifndef _HYPER_DMABUF_DRV_H
+#define _HYPER_DMABUF_DRV_H
+
+#include <linux/atomic.h>
+#include <linux/bits.h>
+#include <linux/hashtable.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <uapi/linux/hyper_dmabuf.h>
+
+#include "hyper_dmabuf_backend.h"
+
+struct dma_buf;
+struct dentry;
+
+/* ---- id stack ---------------------------------------------------------- */
+
+/**
+ * struct hyper_dmabuf_id_stack - bounded LIFO stack of free id slots
+ * @lock: protects all members below
+ * @top: number of valid entries in @free
+ * @free: free slots; @free[@top - 1] is handed out next
+ * @used: per-slot flag, true while the slot is allocated
+ * @refused: number of refused (double or bogus) releases
+ *
+ * Everything is preallocated, so neither allocation nor release ever
+ * allocates memory, and release cannot fail.
+ */
+struct hyper_dmabuf_id_stack {
+	spinlock_t lock; /* protects the members below */
+	u32 top;
+	u32 free[HYPER_DMABUF_MAX_IDS];
+	bool used[HYPER_DMABUF_MAX_IDS];
+	u32 refused;
+};
+
+void hyper_dmabuf_id_stack_init(struct hyper_dmabuf_id_stack *stack);
+int hyper_dmabuf_id_alloc(struct hyper_dmabuf_id_stack *stack, u32 domid,
+			  struct hyper_dmabuf_id *hid);
+bool hyper_dmabuf_id_release(struct hyper_dmabuf_id_stack *stack, u32 id);
+u32 hyper_dmabuf_id_live(struct hyper_dmabuf_id_stack *stack);
+
+static inline u32 hyper_dmabuf_id_make(u32 domid, u32 slot)
+{
+	return ((domid & 0xff) << HYPER_DMABUF_ID_DOMID_SHIFT) |
+	       (slot & HYPER_DMABUF_ID_SLOT_MASK);
+}
+
+static inline u32 hyper_dmabuf_id_slot(u32 id)
+{
+	return id & HYPER_DMABUF_ID_SLOT_MASK;
+}
+
+static inline u32 hyper_dmabuf_id_domid_byte(u32 id)
+{
+	return id >> HYPER_DMABUF_ID_DOMID_SHIFT;
+}
+
+/* ---- message codec ------------------------------------------------------ */
+
+#define HYPER_DMABUF_MSG_VERSION	1
+/* Largest buffer that can be announced: 1 GiB. */
+#define HYPER_DMABUF_MSG_MAX_SIZE	BIT_ULL(30)
+
+/**
+ * enum hyper_dmabuf_msg_op - operations exchanged between domains
+ * @HYPER_DMABUF_OP_EXPORT: exporter announces a buffer (or new private data)
+ * @HYPER_DMABUF_OP_UNEXPORT: exporter withdraws a buffer
+ * @HYPER_DMABUF_OP_IMPORTED: importer mapped the buffer
+ * @HYPER_DMABUF_OP_RELEASED: importer dropped its last mapping
+ * @HYPER_DMABUF_OP_ACK: acknowledgment of an EXPORT or UNEXPORT
+ * @HYPER_DMABUF_OP_MAX: number of operations
+ */
+enum hyper_dmabuf_msg_op {
+	HYPER_DMABUF_OP_EXPORT = 1,
+	HYPER_DMABUF_OP_UNEXPORT,
+	HYPER_DMABUF_OP_IMPORTED,
+	HYPER_DMABUF_OP_RELEASED,
+	HYPER_DMABUF_OP_ACK,
+	HYPER_DMABUF_OP_MAX,
+};
+
+/**
+ * struct hyper_dmabuf_msg_wire - message as transported, little endian
+ * @version: %HYPER_DMABUF_MSG_VERSION
+ * @op: &enum hyper_dmabuf_msg_op
+ * @size: sizeof(struct hyper_dmabuf_msg_wire)
+ * @sender_domid: domain sending the message
+ * @id: buffer id
+ * @exporter_domid: exporter of the buffer
+ * @key: key of the buffer
+ * @flags: HYPER_DMABUF_EXPORT_* flags (EXPORT only, else zero)
+ * @priv_size: bytes of @priv in use (EXPORT only, else zero)
+ * @buf_size: buffer size in bytes, page aligned (EXPORT only, else zero)
+ * @ref: backend reference of the shared pages (EXPORT only, else zero)
+ * @reserved: zero
+ * @priv: private data, zero beyond @priv_size
+ */
+struct hyper_dmabuf_msg_wire {
+	__le16 version;
+	__le16 op;
+	__le32 size;
+	__le32 sender_domid;
+	__le32 id;
+	__le32 exporter_domid;
+	__le32 key[3];
+	__le32 flags;
+	__le32 priv_size;
+	__le64 buf_size;
+	__le64 ref;
+	__le64 reserved;
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+};
+
+/**
+ * struct hyper_dmabuf_msg - decoded message in CPU byte order
+ * @op: &enum hyper_dmabuf_msg_op
+ * @sender_domid: sending domain
+ * @hid: buffer id, exporter domid and key
+ * @flags: export flags
+ * @priv_size: bytes of @priv in use
+ * @buf_size: buffer size in bytes
+ * @ref: backend reference of the shared pages
+ * @priv: private data
+ */
+struct hyper_dmabuf_msg {
+	u32 op;
+	u32 sender_domid;
+	struct hyper_dmabuf_id hid;
+	u32 flags;
+	u32 priv_size;
+	u64 buf_size;
+	u64 ref;
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+};
+
+/**
+ * enum hyper_dmabuf_drop_reason - why a received message was dropped
+ * @HYPER_DMABUF_DROP_LEN: transport length is not the wire size
+ * @HYPER_DMABUF_DROP_VERSION: unknown version
+ * @HYPER_DMABUF_DROP_SIZE: size field is not the wire size
+ * @HYPER_DMABUF_DROP_OP: unknown operation
+ * @HYPER_DMABUF_DROP_SENDER: sender is not the channel's peer
+ * @HYPER_DMABUF_DROP_DOMID: id's domain byte or exporter domid inconsistent
+ * @HYPER_DMABUF_DROP_ID: id slot out of range
+ * @HYPER_DMABUF_DROP_FLAGS: unknown flags
+ * @HYPER_DMABUF_DROP_PRIV: private size too large or data beyond it
+ * @HYPER_DMABUF_DROP_BUFSIZE: buffer size zero, unaligned or too large
+ * @HYPER_DMABUF_DROP_RESERVED: reserved or unused field not zero
+ * @HYPER_DMABUF_DROP_KEY: id unknown or key does not match
+ * @HYPER_DMABUF_DROP_STATE: message not valid in the buffer's state
+ * @HYPER_DMABUF_DROP_NOMEM: no memory to record the message
+ * @HYPER_DMABUF_DROP_MAX: number of reasons
+ */
+enum hyper_dmabuf_drop_reason {
+	HYPER_DMABUF_DROP_LEN,
+	HYPER_DMABUF_DROP_VERSION,
+	HYPER_DMABUF_DROP_SIZE,
+	HYPER_DMABUF_DROP_OP,
+	HYPER_DMABUF_DROP_SENDER,
+	HYPER_DMABUF_DROP_DOMID,
+	HYPER_DMABUF_DROP_ID,
+	HYPER_DMABUF_DROP_FLAGS,
+	HYPER_DMABUF_DROP_PRIV,
+	HYPER_DMABUF_DROP_BUFSIZE,
+	HYPER_DMABUF_DROP_RESERVED,
+	HYPER_DMABUF_DROP_KEY,
+	HYPER_DMABUF_DROP_STATE,
+	HYPER_DMABUF_DROP_NOMEM,
+	HYPER_DMABUF_DROP_MAX,
+};
+
+extern const char *const hyper_dmabuf_drop_names[HYPER_DMABUF_DROP_MAX];
+
+void hyper_dmabuf_msg_encode(const struct hyper_dmabuf_msg *msg,
+			     struct hyper_dmabuf_msg_wire *wire);
+int hyper_dmabuf_msg_decode(const void *buf, size_t len, u32 peer_domid,
+			    u32 local_domid, struct hyper_dmabuf_msg *msg,
+			    enum hyper_dmabuf_drop_reason *reason);
+
+/* ---- event queue -------------------------------------------------------- */
+
+/**
+ * struct hyper_dmabuf_evq - bounded queue of events for one open file
+ * @lock: protects @head, @count, @lost and @ev
+ * @wait: readers and pollers wait here
+ * @head: index of the oldest event
+ * @count: number of queued events
+ * @lost: events dropped since the last overflow report
+ * @ev: ring of self-contained event copies
+ */
+struct hyper_dmabuf_evq {
+	spinlock_t lock; /* protects head, count, lost and ev */
+	wait_queue_head_t wait;
+	unsigned int head;
+	unsigned int count;
+	u32 lost;
+	struct hyper_dmabuf_event ev[HYPER_DMABUF_EVENT_QUEUE_LEN];
+};
+
+void hyper_dmabuf_evq_init(struct hyper_dmabuf_evq *q);
+void hyper_dmabuf_evq_push(struct hyper_dmabuf_evq *q,
+			   const struct hyper_dmabuf_event *ev);
+bool hyper_dmabuf_evq_pop(struct hyper_dmabuf_evq *q,
+			  struct hyper_dmabuf_event *ev);
+bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
+
+/* ---- core --------------------------------------------------------------- */
+
+/**
+ * struct hyper_dmabuf_core - state of one hyper_dmabuf instance
+ * @lock: protects @backend, @files, @imports, every export's and import's
+ *	mutable members and the membership of @exports; taken before the id
+ *	stack and event queue spinlocks
+ * @backend: registered hypervisor backend or NULL
+ * @ids: id stack of the local (exporting) domain
+ * @exports: exports of this domain, keyed by id slot; entries are added
+ *	and removed under @lock, lookups outside @lock are not done
+ * @imports: buffers announced by other domains, keyed by exporter domid
+ *	and id
+ * @files: open device files, for event broadcast
+ * @nr_imports: imported (mapped) buffers, for debugfs
+ * @nr_grants: grants in use, maintained by the backend
+ * @nr_mapped_pages: foreign pages mapped, maintained by the backend
+ * @drops: dropped messages per &enum hyper_dmabuf_drop_reason
+ * @debugfs: debugfs directory or NULL
+ */
+struct hyper_dmabuf_core {
+	struct mutex lock; /* see above: tables, files, buffer state */
+	const struct hyper_dmabuf_backend_ops *backend;
+	struct hyper_dmabuf_id_stack ids;
+	struct xarray exports;
+	DECLARE_HASHTABLE(imports, 8);
+	struct list_head files;
+	atomic_t nr_imports;
+	atomic_t nr_grants;
+	atomic_t nr_mapped_pages;
+	atomic_t drops[HYPER_DMABUF_DROP_MAX];
+	struct dentry *debugfs;
+};
+
+/**
+ * struct hyper_dmabuf_file - state of one open /dev/hyper_dmabuf
+ * @core: core instance
+ * @link: entry in &hyper_dmabuf_core.files (core lock)
+ * @exports: exports owned by this file (core lock)
+ * @imports: import records created through this file (core lock)
+ * @evq: event queue
+ */
+struct hyper_dmabuf_file {
+	struct hyper_dmabuf_core *core;
+	struct list_head link;
+	struct list_head exports;
+	struct list_head imports;
+	struct hyper_dmabuf_evq evq;
+};
+
+/**
+ * struct hyper_dmabuf_exp - a buffer exported by this domain
+ * @kref: one reference for the export table entry plus one per loopback
+ *	import dma-buf; the final put releases the id
+ * @core: owning core
+ * @hid: id, exporter domid and key
+ * @remote_domid: domain the buffer was exported to
+ * @loopback: @remote_domid is the local domain
+ * @flags: HYPER_DMABUF_EXPORT_* flags
+ * @dmabuf: exported dma-buf, a reference is held
+ * @owner: file that made the export, NULL once unexported (core lock)
+ * @owner_link: entry in the owner's export list (core lock)
+ * @importers: number of active imports, local or remote (core lock)
+ * @unexport_pending: unexport requested (core lock)
+ * @in_table: entry is still in &hyper_dmabuf_core.exports (core lock)
+ * @share: backend sharing of a remote export
+ * @unexport_work: delayed unexport
+ * @priv_size: size of @priv (core lock)
+ * @priv: private data (core lock)
+ */
+struct hyper_dmabuf_exp {
+	struct kref kref;
+	struct hyper_dmabuf_core *core;
+	struct hyper_dmabuf_id hid;
+	u32 remote_domid;
+	bool loopback;
+	u32 flags;
+	struct dma_buf *dmabuf;
+	struct hyper_dmabuf_file *owner;
+	struct list_head owner_link;
+	unsigned int importers;
+	bool unexport_pending;
+	bool in_table;
+	struct hyper_dmabuf_share share;
+	struct delayed_work unexport_work;
+	u32 priv_size;
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+};
+
+/**
+ * struct hyper_dmabuf_imp - a buffer announced by another domain
+ * @core: owning core
+ * @node: entry in &hyper_dmabuf_core.imports (core lock)
+ * @hid: id of the buffer
+ * @flags: export flags
+ * @size: size in bytes
+ * @ref: backend reference of the shared pages
+ * @users: local dma-bufs wrapping the mapping (core lock)
+ * @unexported: exporter withdrew the buffer (core lock)
+ * @map: backend mapping, valid while @users > 0 (core lock)
+ * @priv_size: size of @priv (core lock)
+ * @priv: private data (core lock)
+ */
+struct hyper_dmabuf_imp {
+	struct hyper_dmabuf_core *core;
+	struct hlist_node node;
+	struct hyper_dmabuf_id hid;
+	u32 flags;
+	u64 size;
+	u64 ref;
+	unsigned int users;
+	bool unexported;
+	struct hyper_dmabuf_mapping map;
+	u32 priv_size;
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+};
+
+int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core);
+void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core);
+void hyper_dmabuf_core_set_main(struct hyper_dmabuf_core *core);
+void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
+			       const char *name);
+u32 hyper_dmabuf_core_local_domid(struct hyper_dmabuf_core *core);
+
+void hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
+			    struct hyper_dmabuf_file *file);
+void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file);
+
+int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
+			u32 remote_domid, u32 flags, const void *priv,
+			u32 priv_size, struct hyper_dmabuf_id *hid);
+struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
+				    const struct hyper_dmabuf_id *hid,
+				    u32 fd_flags);
+int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
+			  const struct hyper_dmabuf_id *hid, u32 delay_ms);
+int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
+		       struct hyper_dmabuf_query *q, void *priv);
+int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
+			 const void *buf, size_t len);
+struct hyper_dmabuf_exp *
+hyper_dmabuf_exp_lookup(struct hyper_dmabuf_core *core,
+			const struct hyper_dmabuf_id *hid);
+struct hyper_dmabuf_imp *
+hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
+			const struct hyper_dmabuf_id *hid);
+
+#endif /* _HYPER_DMABUF_DRV_H */

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * hyper_dmabuf: /dev/hyper_dmabuf character device
+ *
+ * Share dma-bufs between virtual machine domains.  This file holds the
+ * ioctl, read and poll entry points; the logic lives in the core files so
+ * that KUnit can test it directly.
+ */
+#include <linux/dma-buf.h>
+#include <linux/err.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "hyper_dmabuf_drv.h"
+
+MODULE_IMPORT_NS(DMA_BUF);
+
+static struct hyper_dmabuf_core hyper_dmabuf_dev_core;
+
+/*
+ * Sizes of the first version of each argument.  Smaller arguments are
+ * refused; arguments between these and the current size are zero-extended.
+ */
+#define HYPER_DMABUF_EXPORT_SIZE_VER0	48
+#define HYPER_DMABUF_IMPORT_SIZE_VER0	32
+#define HYPER_DMABUF_UNEXPORT_SIZE_VER0	32
+#define HYPER_DMABUF_QUERY_SIZE_VER0	80
+
+static_assert(sizeof(struct hyper_dmabuf_id) == 24);
+static_assert(sizeof(struct hyper_dmabuf_export) ==
+	      HYPER_DMABUF_EXPORT_SIZE_VER0);
+static_assert(sizeof(struct hyper_dmabuf_import) ==
+	      HYPER_DMABUF_IMPORT_SIZE_VER0);
+static_assert(sizeof(struct hyper_dmabuf_unexport) ==
+	      HYPER_DMABUF_UNEXPORT_SIZE_VER0);
+static_assert(sizeof(struct hyper_dmabuf_query) ==
+	      HYPER_DMABUF_QUERY_SIZE_VER0);
+static_assert(sizeof(struct hyper_dmabuf_event) == 248);
+
+union hyper_dmabuf_ioctl_arg {
+	struct hyper_dmabuf_export export;
+	struct hyper_dmabuf_import import;
+	struct hyper_dmabuf_unexport unexport;
+	struct hyper_dmabuf_query query;
+};
+
+static int hyper_dmabuf_open(struct inode *inode, struct file *filp)
+{
+	struct hyper_dmabuf_file *file;
+
+	file = kvzalloc(sizeof(*file), GFP_KERNEL);
+	if (!file)
+		return -ENOMEM;
+	hyper_dmabuf_file_open(&hyper_dmabuf_dev_core, file);
+	filp->private_data = file;
+	return nonseekable_open(inode, filp);
+}
+
+static int hyper_dmabuf_release(struct inode *inode, struct file *filp)
+{
+	struct hyper_dmabuf_file *file = filp->private_data;
+
+	hyper_dmabuf_file_release(file);
+	kvfree(file);
+	return 0;
+}
+
+static int hyper_dmabuf_ioctl_export(struct hyper_dmabuf_file *file,
+				     struct hyper_dmabuf_export *arg)
+{
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+	struct dma_buf *dmabuf;
+	int ret;
+
+	if (arg->flags & ~HYPER_DMABUF_EXPORT_VALID_FLAGS ||
+	    arg->priv_size > HYPER_DMABUF_MAX_PRIV)
+		return -EINVAL;
+	if (copy_from_user(priv, u64_to_user_ptr(arg->priv_ptr),
+			   arg->priv_size))
+		return -EFAULT;
+
+	dmabuf = dma_buf_get(arg->fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	ret = hyper_dmabuf_export(file, dmabuf, arg->remote_domid, arg->flags,
+				  priv, arg->priv_size, &arg->hid);
+	dma_buf_put(dmabuf);
+	return ret;
+}
+
+static int hyper_dmabuf_ioctl_query(struct hyper_dmabuf_file *file,
+				    struct hyper_dmabuf_query *arg)
+{
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+	u32 len;
+	int ret;
+
+	if (arg->pad || arg->hid.pad)
+		return -EINVAL;
+	ret = hyper_dmabuf_query(file->core, arg, priv);
+	if (ret)
+		return ret;
+	len = min(arg->priv_buf_size, arg->priv_size);
+	if (arg->priv_ptr && len &&
+	    copy_to_user(u64_to_user_ptr(arg->priv_ptr), priv, len))
+		return -EFAULT;
+	return 0;
+}
+
+static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
+			       unsigned long arg)
+{
+	struct hyper_dmabuf_file *file = filp->private_data;
+	void __user *uarg = (void __user *)arg;
+	union hyper_dmabuf_ioctl_arg karg;
+	unsigned int usize = _IOC_SIZE(cmd);
+	unsigned int kcmd, minsize;
+	struct dma_buf *dmabuf = NULL;
+	int fd = -1;
+	int ret;
+
+	if (_IOC_TYPE(cmd) != HYPER_DMABUF_IOC_MAGIC)
+		return -ENOTTY;
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(HYPER_DMABUF_IOCTL_EXPORT):
+		kcmd = HYPER_DMABUF_IOCTL_EXPORT;
+		minsize = HYPER_DMABUF_EXPORT_SIZE_VER0;
+		break;
+	case _IOC_NR(HYPER_DMABUF_IOCTL_IMPORT):
+		kcmd = HYPER_DMABUF_IOCTL_IMPORT;
+		minsize = HYPER_DMABUF_IMPORT_SIZE_VER0;
+		break;
+	case _IOC_NR(HYPER_DMABUF_IOCTL_UNEXPORT):
+		kcmd = HYPER_DMABUF_IOCTL_UNEXPORT;
+		minsize = HYPER_DMABUF_UNEXPORT_SIZE_VER0;
+		break;
+	case _IOC_NR(HYPER_DMABUF_IOCTL_QUERY):
+		kcmd = HYPER_DMABUF_IOCTL_QUERY;
+		minsize = HYPER_DMABUF_QUERY_SIZE_VER0;
+		break;
+	default:
+		return -ENOTTY;
+	}
+	if (_IOC_DIR(cmd) != _IOC_DIR(kcmd))
+		return -ENOTTY;
+	if (usize < minsize)
+		return -EINVAL;
+
+	/* Zero-extends older structs, refuses non-zero tails of newer ones. */
+	ret = copy_struct_from_user(&karg, _IOC_SIZE(kcmd), uarg, usize);
+	if (ret)
+		return ret;
+
+	switch (kcmd) {
+	case HYPER_DMABUF_IOCTL_EXPORT:
+		ret = hyper_dmabuf_ioctl_export(file, &karg.export);
+		break;
+	case HYPER_DMABUF_IOCTL_IMPORT:
+		dmabuf = hyper_dmabuf_import(file, &karg.import.hid,
+					     karg.import.fd_flags);
+		if (IS_ERR(dmabuf))
+			return PTR_ERR(dmabuf);
+		fd = get_unused_fd_flags(karg.import.fd_flags & O_CLOEXEC);
+		if (fd < 0) {
+			dma_buf_put(dmabuf);
+			return fd;
+		}
+		karg.import.fd = fd;
+		break;
+	case HYPER_DMABUF_IOCTL_UNEXPORT:
+		if (karg.unexport.pad)
+			return -EINVAL;
+		return hyper_dmabuf_unexport(file, &karg.unexport.hid,
+					     karg.unexport.delay_ms);
+	case HYPER_DMABUF_IOCTL_QUERY:
+		ret = hyper_dmabuf_ioctl_query(file, &karg.query);
+		break;
+	}
+	if (ret)
+		return ret;
+
+	if ((_IOC_DIR(cmd) & _IOC_READ) &&
+	    copy_to_user(uarg, &karg, min_t(unsigned int, usize,
+					    _IOC_SIZE(kcmd)))) {
+		if (dmabuf) {
+			put_unused_fd(fd);
+			dma_buf_put(dmabuf);
+		}
+		return -EFAULT;
+	}
+	if (dmabuf)
+		fd_install(fd, dmabuf->file);
+	return 0;
+}
+
+static ssize_t hyper_dmabuf_read(struct file *filp, char __user *buf,
+				 size_t count, loff_t *ppos)
+{
+	struct hyper_dmabuf_file *file = filp->private_data;
+	struct hyper_dmabuf_event ev;
+	size_t copied = 0;
+	int ret;
+
+	if (count < sizeof(ev))
+		return -EINVAL;
+
+	for (;;) {
+		while (copied + sizeof(ev) <= count &&
+		       hyper_dmabuf_evq_pop(&file->evq, &ev)) {
+			if (copy_to_user(buf + copied, &ev, sizeof(ev)))
+				return copied ? copied : -EFAULT;
+			copied += sizeof(ev);
+		}
+		if (copied)
+			return copied;
+		if (filp->f_flags & O_NONBLOCK)
+			return -EAGAIN;
+		ret = wait_event_interruptible(file->evq.wait,
+					       hyper_dmabuf_evq_ready(&file->evq));
+		if (ret)
+			return ret;
+	}
+}
+
+static __poll_t hyper_dmabuf_poll(struct file *filp, poll_table *wait)
+{
+	struct hyper_dmabuf_file *file = filp->private_data;
+
+	poll_wait(filp, &file->evq.wait, wait);
+	return hyper_dmabuf_evq_ready(&file->evq) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static const struct file_operations hyper_dmabuf_fops = {
+	.owner = THIS_MODULE,
+	.open = hyper_dmabuf_open,
+	.release = hyper_dmabuf_release,
+	.read = hyper_dmabuf_read,
+	.poll = hyper_dmabuf_poll,
+	.unlocked_ioctl = hyper_dmabuf_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = no_llseek,
+};
+
+static struct miscdevice hyper_dmabuf_miscdev = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "hyper_dmabuf",
+	.fops = &hyper_dmabuf_fops,
+};
+
+static int __init hyper_dmabuf_init(void)
+{
+	int ret;
+
+	hyper_dmabuf_core_init(&hyper_dmabuf_dev_core);
+	ret = misc_register(&hyper_dmabuf_miscdev);
+	if (ret)
+		goto err_fini_core;
+	hyper_dmabuf_core_debugfs(&hyper_dmabuf_dev_core, "hyper_dmabuf");
+	hyper_dmabuf_core_set_main(&hyper_dmabuf_dev_core);
+	return 0;
+
+err_fini_core:
+	hyper_dmabuf_core_fini(&hyper_dmabuf_dev_core);
+	return ret;
+}
+
+static void __exit hyper_dmabuf_exit(void)
+{
+	hyper_dmabuf_core_set_main(NULL);
+	misc_deregister(&hyper_dmabuf_miscdev);
+	hyper_dmabuf_core_fini(&hyper_dmabuf_dev_core);
+}
+
+module_init(hyper_dmabuf_init);
+module_exit(hyper_dmabuf_exit);
+
+MODULE_DESCRIPTION("Share dma-bufs between virtual machine domains");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,1005 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests for the hyper_dmabuf core: id stack, lookup tables, message
+ * codec, event queue and a small benchmark.  A fake backend stands in for
+ * the hypervisor.
+ */
+#include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/dma-buf.h>
+#include <linux/file.h>
+#include <linux/kthread.h>
+#include <linux/ktime.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/xarray.h>
+
+#include "hyper_dmabuf_drv.h"
+
+MODULE_IMPORT_NS(DMA_BUF);
+
+#define TEST_LOCAL_DOMID	3
+#define TEST_PEER_DOMID		7
+
+/* ---- fake backend ----------------------------------------------------- */
+
+static struct {
+	unsigned int sent;
+	unsigned int shared;
+	unsigned int channels;
+	unsigned int mapped;
+	int fail_send;
+	u32 last_domid;
+	struct hyper_dmabuf_msg_wire last;
+} fake;
+
+static u32 fake_get_domid(void)
+{
+	return TEST_LOCAL_DOMID;
+}
+
+static int fake_init_channel(u32 domid)
+{
+	fake.channels++;
+	return 0;
+}
+
+static void fake_fini_channel(u32 domid)
+{
+	fake.channels--;
+}
+
+static int fake_share(u32 domid, struct dma_buf *dmabuf, bool rw,
+		      struct hyper_dmabuf_share *out)
+{
+	fake.shared++;
+	out->handle = dmabuf;
+	out->ref = 0x1234;
+	return 0;
+}
+
+static void fake_unshare(u32 domid, void *handle)
+{
+	fake.shared--;
+}
+
+static int fake_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
+		    struct hyper_dmabuf_mapping *out)
+{
+	unsigned int i;
+
+	out->pages = kcalloc(nr_pages, sizeof(*out->pages), GFP_KERNEL);
+	if (!out->pages)
+		return -ENOMEM;
+	for (i = 0; i < nr_pages; i++) {
+		out->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!out->pages[i])
+			goto err_free_pages;
+	}
+	out->nr_pages = nr_pages;
+	out->handle = out;
+	fake.mapped++;
+	return 0;
+
+err_free_pages:
+	while (i--)
+		__free_page(out->pages[i]);
+	kfree(out->pages);
+	return -ENOMEM;
+}
+
+static void fake_unmap(u32 domid, void *handle)
+{
+	struct hyper_dmabuf_mapping *map = handle;
+	unsigned int i;
+
+	for (i = 0; i < map->nr_pages; i++)
+		__free_page(map->pages[i]);
+	kfree(map->pages);
+	fake.mapped--;
+}
+
+static int fake_send(u32 domid, const void *msg, size_t len)
+{
+	if (fake.fail_send)
+		return fake.fail_send;
+	fake.sent++;
+	fake.last_domid = domid;
+	memcpy(&fake.last, msg, min(len, sizeof(fake.last)));
+	return 0;
+}
+
+static const struct hyper_dmabuf_backend_ops fake_ops = {
+	.owner = THIS_MODULE,
+	.get_domid = fake_get_domid,
+	.init_channel = fake_init_channel,
+	.fini_channel = fake_fini_channel,
+	.share = fake_share,
+	.unshare = fake_unshare,
+	.map = fake_map,
+	.unmap = fake_unmap,
+	.send = fake_send,
+};
+
+/* ---- a trivial dma-buf to export -------------------------------------- */
+
+static struct sg_table *test_buf_map(struct dma_buf_attachment *attach,
+				     enum dma_data_direction dir)
+{
+	return ERR_PTR(-EOPNOTSUPP);
+}
+
+static void test_buf_unmap(struct dma_buf_attachment *attach,
+			   struct sg_table *sgt, enum dma_data_direction dir)
+{
+}
+
+static void test_buf_release(struct dma_buf *dmabuf)
+{
+}
+
+static const struct dma_buf_ops test_buf_ops = {
+	.map_dma_buf = test_buf_map,
+	.unmap_dma_buf = test_buf_unmap,
+	.release = test_buf_release,
+};
+
+static struct dma_buf *test_buf_create(struct kunit *test)
+{
+	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
+	struct dma_buf *dmabuf;
+
+	exp_info.ops = &test_buf_ops;
+	exp_info.size = PAGE_SIZE;
+	exp_info.flags = O_RDWR;
+	exp_info.priv = test;
+	dmabuf = dma_buf_export(&exp_info);
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
+	return dmabuf;
+}
+
+/*
+ * Tests run in a kthread, where the last fput() is deferred to a work
+ * item; flush it so that releases are visible at once.
+ */
+static void test_put(struct dma_buf *dmabuf)
+{
+	dma_buf_put(dmabuf);
+	flush_delayed_fput();
+}
+
+/* ---- fixture ---------------------------------------------------------- */
+
+struct test_ctx {
+	struct hyper_dmabuf_core *core;
+	struct hyper_dmabuf_file *file;
+	struct dma_buf *buf;
+};
+
+static int hyper_dmabuf_test_init(struct kunit *test)
+{
+	struct test_ctx *ctx;
+
+	ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx);
+	ctx->core = kunit_kzalloc(test, sizeof(*ctx->core), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->core);
+	ctx->file = kunit_kzalloc(test, sizeof(*ctx->file), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ctx->file);
+	hyper_dmabuf_core_init(ctx->core);
+	hyper_dmabuf_file_open(ctx->core, ctx->file);
+	memset(&fake, 0, sizeof(fake));
+	test->priv = ctx;
+	return 0;
+}
+
+static void hyper_dmabuf_test_exit(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+
+	hyper_dmabuf_file_release(ctx->file);
+	if (ctx->buf)
+		test_put(ctx->buf);
+	hyper_dmabuf_core_fini(ctx->core);
+}
+
+static struct hyper_dmabuf_id_stack *test_stack(struct kunit *test)
+{
+	struct hyper_dmabuf_id_stack *stack;
+
+	stack = kunit_kzalloc(test, sizeof(*stack), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, stack);
+	hyper_dmabuf_id_stack_init(stack);
+	return stack;
+}
+
+/* ---- id stack --------------------------------------------------------- */
+
+static void hyper_dmabuf_test_stack_bound(struct kunit *test)
+{
+	struct hyper_dmabuf_id_stack *stack = test_stack(test);
+	struct hyper_dmabuf_id_stack *snap;
+	struct hyper_dmabuf_id hid;
+	int i;
+
+	for (i = 0; i < HYPER_DMABUF_MAX_IDS; i++) {
+		KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 0, &hid), 0);
+		KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_slot(hid.id), (u32)i);
+	}
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(stack), HYPER_DMABUF_MAX_IDS);
+
+	snap = kunit_kmalloc(test, sizeof(*snap), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, snap);
+	memcpy(snap, stack, sizeof(*snap));
+	memset(&hid, 0x5a, sizeof(hid));
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_alloc(stack, 0, &hid), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, stack->top, snap->top);
+	KUNIT_EXPECT_EQ(test, memcmp(stack->free, snap->free,
+				     sizeof(stack->free)), 0);
+	KUNIT_EXPECT_EQ(test, memcmp(stack->used, snap->used,
+				     sizeof(stack->used)), 0);
+	KUNIT_EXPECT_EQ(test, hid.id, 0x5a5a5a5aU);
+}
+
+static void hyper_dmabuf_test_stack_lifo(struct kunit *test)
+{
+	struct hyper_dmabuf_id_stack *stack = test_stack(test);
+	struct hyper_dmabuf_id a, b, c, r1, r2;
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 1, &a), 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 1, &b), 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 1, &c), 0);
+
+	KUNIT_EXPECT_TRUE(test, hyper_dmabuf_id_release(stack, b.id));
+	KUNIT_EXPECT_TRUE(test, hyper_dmabuf_id_release(stack, a.id));
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 1, &r1), 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 1, &r2), 0);
+	KUNIT_EXPECT_EQ(test, r1.id, a.id);
+	KUNIT_EXPECT_EQ(test, r2.id, b.id);
+	/* A reused id gets a fresh key. */
+	KUNIT_EXPECT_NE(test, memcmp(r1.key, a.key, sizeof(a.key)), 0);
+	KUNIT_EXPECT_NE(test, memcmp(r2.key, b.key, sizeof(b.key)), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(stack), 3U);
+}
+
+static void hyper_dmabuf_test_stack_bad_release(struct kunit *test)
+{
+	struct hyper_dmabuf_id_stack *stack = test_stack(test);
+	struct hyper_dmabuf_id a, b;
+	u32 top;
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 0, &a), 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 0, &b), 0);
+	KUNIT_EXPECT_TRUE(test, hyper_dmabuf_id_release(stack, a.id));
+	top = stack->top;
+
+	/* Double release. */
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_id_release(stack, a.id));
+	/* Never allocated, in and out of range. */
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_id_release(stack, 500));
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_id_release(stack, 1000));
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_id_release(stack, 0xffffff));
+	KUNIT_EXPECT_EQ(test, stack->top, top);
+	KUNIT_EXPECT_EQ(test, stack->refused, 4U);
+
+	/* The stack still hands out what it should. */
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 0, &b), 0);
+	KUNIT_EXPECT_EQ(test, b.id, a.id);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, 0, &b), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_slot(b.id), 2U);
+}
+
+static const u32 test_domids[] = { 0, 255, 256, 32751 };
+
+static void test_domid_desc(const u32 *domid, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "domid %u", *domid);
+}
+
+KUNIT_ARRAY_PARAM(test_domid, test_domids, test_domid_desc);
+
+static void hyper_dmabuf_test_domid_encoding(struct kunit *test)
+{
+	struct hyper_dmabuf_id_stack *stack = test_stack(test);
+	const u32 domid = *(const u32 *)test->param_value;
+	struct hyper_dmabuf_id hid;
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_id_alloc(stack, domid, &hid), 0);
+	KUNIT_EXPECT_EQ(test, hid.id >> 24, domid & 0xff);
+	KUNIT_EXPECT_EQ(test, hid.id & 0xffffff, 0U);
+	KUNIT_EXPECT_EQ(test, hid.exporter_domid, domid);
+	KUNIT_EXPECT_EQ(test, hid.pad, 0U);
+	KUNIT_EXPECT_TRUE(test, hyper_dmabuf_id_release(stack, hid.id));
+}
+
+struct test_thread {
+	struct hyper_dmabuf_id_stack *stack;
+	struct completion done;
+	unsigned int failures;
+	unsigned int seed;
+};
+
+static int test_thread_fn(void *data)
+{
+	struct test_thread *t = data;
+	struct hyper_dmabuf_id ids[50];
+	unsigned int round, i, n;
+
+	for (round = 0; round < 400; round++) {
+		n = 1 + (t->seed + round * 7) % ARRAY_SIZE(ids);
+		for (i = 0; i < n; i++)
+			if (hyper_dmabuf_id_alloc(t->stack, 1, &ids[i]))
+				break;
+		n = i;
+		while (i--)
+			if (!hyper_dmabuf_id_release(t->stack, ids[i].id))
+				t->failures++;
+		if (!(round % 32))
+			cond_resched();
+	}
+	complete(&t->done);
+	while (!kthread_should_stop())
+		schedule_timeout_interruptible(1);
+	return 0;
+}
+
+static void hyper_dmabuf_test_stack_concurrent(struct kunit *test)
+{
+	struct hyper_dmabuf_id_stack *stack = test_stack(test);
+	struct task_struct *tasks[4];
+	struct test_thread *threads;
+	bool *seen;
+	int i;
+
+	threads = kunit_kcalloc(test, ARRAY_SIZE(tasks), sizeof(*threads),
+				GFP_KERNEL);
+	seen = kunit_kcalloc(test, HYPER_DMABUF_MAX_IDS, sizeof(*seen),
+			     GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, threads);
+	KUNIT_ASSERT_NOT_NULL(test, seen);
+
+	for (i = 0; i < ARRAY_SIZE(tasks); i++) {
+		threads[i].stack = stack;
+		threads[i].seed = i * 13;
+		init_completion(&threads[i].done);
+		tasks[i] = kthread_run(test_thread_fn, &threads[i],
+				       "hdmabuf-test/%d", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(tasks[i]));
+	}
+	for (i = 0; i < ARRAY_SIZE(tasks); i++) {
+		wait_for_completion(&threads[i].done);
+		kthread_stop(tasks[i]);
+		KUNIT_EXPECT_EQ(test, threads[i].failures, 0U);
+	}
+
+	/* Everything came back, each slot exactly once. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(stack), 0U);
+	KUNIT_ASSERT_EQ(test, stack->top, (u32)HYPER_DMABUF_MAX_IDS);
+	for (i = 0; i < HYPER_DMABUF_MAX_IDS; i++) {
+		u32 slot = stack->free[i];
+
+		KUNIT_ASSERT_LT(test, slot, (u32)HYPER_DMABUF_MAX_IDS);
+		KUNIT_EXPECT_FALSE(test, seen[slot]);
+		KUNIT_EXPECT_FALSE(test, stack->used[slot]);
+		seen[slot] = true;
+	}
+}
+
+/* ---- message codec ---------------------------------------------------- */
+
+static void test_msg_export(struct hyper_dmabuf_msg *msg)
+{
+	memset(msg, 0, sizeof(*msg));
+	msg->op = HYPER_DMABUF_OP_EXPORT;
+	msg->sender_domid = TEST_PEER_DOMID;
+	msg->hid.id = hyper_dmabuf_id_make(TEST_PEER_DOMID, 42);
+	msg->hid.exporter_domid = TEST_PEER_DOMID;
+	msg->hid.key[0] = 0x11111111;
+	msg->hid.key[1] = 0x22222222;
+	msg->hid.key[2] = 0x33333333;
+	msg->flags = HYPER_DMABUF_EXPORT_RDWR;
+	msg->priv_size = 3;
+	msg->priv[0] = 1;
+	msg->priv[1] = 2;
+	msg->priv[2] = 3;
+	msg->buf_size = 4 * PAGE_SIZE;
+	msg->ref = 0xabcdef;
+}
+
+static void hyper_dmabuf_test_msg_roundtrip(struct kunit *test)
+{
+	enum hyper_dmabuf_drop_reason reason;
+	struct hyper_dmabuf_msg_wire wire;
+	struct hyper_dmabuf_msg in, out;
+	const u8 *raw = (const u8 *)&wire;
+
+	test_msg_export(&in);
+	hyper_dmabuf_msg_encode(&in, &wire);
+	/* Little endian on the wire whatever the CPU. */
+	KUNIT_EXPECT_EQ(test, raw[0], 1);
+	KUNIT_EXPECT_EQ(test, raw[1], 0);
+	KUNIT_EXPECT_EQ(test, raw[2], HYPER_DMABUF_OP_EXPORT);
+	KUNIT_EXPECT_EQ(test, raw[4], 0);
+	KUNIT_EXPECT_EQ(test, raw[5], 1);
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_msg_decode(&wire, sizeof(wire),
+						      TEST_PEER_DOMID,
+						      TEST_LOCAL_DOMID, &out,
+						      &reason), 0);
+	KUNIT_EXPECT_EQ(test, out.op, in.op);
+	KUNIT_EXPECT_EQ(test, out.sender_domid, in.sender_domid);
+	KUNIT_EXPECT_EQ(test, memcmp(&out.hid, &in.hid, sizeof(in.hid)), 0);
+	KUNIT_EXPECT_EQ(test, out.flags, in.flags);
+	KUNIT_EXPECT_EQ(test, out.priv_size, in.priv_size);
+	KUNIT_EXPECT_EQ(test, out.buf_size, in.buf_size);
+	KUNIT_EXPECT_EQ(test, out.ref, in.ref);
+	KUNIT_EXPECT_EQ(test, memcmp(out.priv, in.priv, sizeof(in.priv)), 0);
+}
+
+struct test_bad_msg {
+	const char *name;
+	void (*mangle)(struct hyper_dmabuf_msg_wire *w, size_t *len);
+	enum hyper_dmabuf_drop_reason reason;
+};
+
+static void bad_len_short(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	*len = sizeof(*w) - 1;
+}
+
+static void bad_len_zero(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	*len = 0;
+}
+
+static void bad_version(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->version = cpu_to_le16(2);
+}
+
+static void bad_size(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->size = cpu_to_le32(sizeof(*w) + 8);
+}
+
+static void bad_op_zero(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->op = 0;
+}
+
+static void bad_op_unknown(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->op = cpu_to_le16(HYPER_DMABUF_OP_MAX);
+}
+
+static void bad_sender(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->sender_domid = cpu_to_le32(TEST_PEER_DOMID + 1);
+}
+
+static void bad_id_domid_byte(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->id = cpu_to_le32(hyper_dmabuf_id_make(TEST_PEER_DOMID + 1, 42));
+}
+
+static void bad_exporter_not_peer(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	/* Consistent id and exporter, but not the sender's. */
+	w->id = cpu_to_le32(hyper_dmabuf_id_make(TEST_PEER_DOMID + 256, 42));
+	w->exporter_domid = cpu_to_le32(TEST_PEER_DOMID + 256);
+}
+
+static void bad_exporter_reserved(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->id = cpu_to_le32(hyper_dmabuf_id_make(0x7ff0, 42));
+	w->exporter_domid = cpu_to_le32(0x7ff0);
+}
+
+static void bad_imported_not_ours(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	/* An importer answers about a buffer this domain did not export. */
+	w->op = cpu_to_le16(HYPER_DMABUF_OP_IMPORTED);
+	w->flags = 0;
+	w->priv_size = 0;
+	memset(w->priv, 0, sizeof(w->priv));
+	w->buf_size = 0;
+	w->ref = 0;
+}
+
+static void bad_slot(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->id = cpu_to_le32(hyper_dmabuf_id_make(TEST_PEER_DOMID,
+						 HYPER_DMABUF_MAX_IDS));
+}
+
+static void bad_flags(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->flags = cpu_to_le32(1U << 5);
+}
+
+static void bad_flags_on_unexport(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->op = cpu_to_le16(HYPER_DMABUF_OP_UNEXPORT);
+	w->flags = cpu_to_le32(HYPER_DMABUF_EXPORT_RDWR);
+}
+
+static void bad_priv_size(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->priv_size = cpu_to_le32(HYPER_DMABUF_MAX_PRIV + 1);
+}
+
+static void bad_priv_tail(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->priv[HYPER_DMABUF_MAX_PRIV - 1] = 0xff;
+}
+
+static void bad_buf_size_zero(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->buf_size = 0;
+}
+
+static void bad_buf_size_unaligned(struct hyper_dmabuf_msg_wire *w,
+				   size_t *len)
+{
+	w->buf_size = cpu_to_le64(PAGE_SIZE + 1);
+}
+
+static void bad_buf_size_huge(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->buf_size = cpu_to_le64(HYPER_DMABUF_MSG_MAX_SIZE + PAGE_SIZE);
+}
+
+static void bad_reserved(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->reserved = cpu_to_le64(1);
+}
+
+static void bad_ref_on_unexport(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->op = cpu_to_le16(HYPER_DMABUF_OP_UNEXPORT);
+	w->flags = 0;
+	w->priv_size = 0;
+	memset(w->priv, 0, sizeof(w->priv));
+	w->buf_size = 0;
+}
+
+static const struct test_bad_msg test_bad_msgs[] = {
+	{ "len short", bad_len_short, HYPER_DMABUF_DROP_LEN },
+	{ "len zero", bad_len_zero, HYPER_DMABUF_DROP_LEN },
+	{ "version", bad_version, HYPER_DMABUF_DROP_VERSION },
+	{ "size", bad_size, HYPER_DMABUF_DROP_SIZE },
+	{ "op zero", bad_op_zero, HYPER_DMABUF_DROP_OP },
+	{ "op unknown", bad_op_unknown, HYPER_DMABUF_DROP_OP },
+	{ "sender", bad_sender, HYPER_DMABUF_DROP_SENDER },
+	{ "id domid byte", bad_id_domid_byte, HYPER_DMABUF_DROP_DOMID },
+	{ "exporter not peer", bad_exporter_not_peer, HYPER_DMABUF_DROP_DOMID },
+	{ "exporter reserved", bad_exporter_reserved, HYPER_DMABUF_DROP_DOMID },
+	{ "imported not ours", bad_imported_not_ours, HYPER_DMABUF_DROP_DOMID },
+	{ "slot", bad_slot, HYPER_DMABUF_DROP_ID },
+	{ "flags", bad_flags, HYPER_DMABUF_DROP_FLAGS },
+	{ "flags on unexport", bad_flags_on_unexport, HYPER_DMABUF_DROP_FLAGS },
+	{ "priv size", bad_priv_size, HYPER_DMABUF_DROP_PRIV },
+	{ "priv tail", bad_priv_tail, HYPER_DMABUF_DROP_PRIV },
+	{ "buf size zero", bad_buf_size_zero, HYPER_DMABUF_DROP_BUFSIZE },
+	{ "buf size unaligned", bad_buf_size_unaligned,
+	  HYPER_DMABUF_DROP_BUFSIZE },
+	{ "buf size huge", bad_buf_size_huge, HYPER_DMABUF_DROP_BUFSIZE },
+	{ "reserved", bad_reserved, HYPER_DMABUF_DROP_RESERVED },
+	{ "ref on unexport", bad_ref_on_unexport, HYPER_DMABUF_DROP_RESERVED },
+};
+
+static void test_bad_msg_desc(const struct test_bad_msg *m, char *desc)
+{
+	strscpy(desc, m->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(test_bad_msg, test_bad_msgs, test_bad_msg_desc);
+
+static void hyper_dmabuf_test_msg_malformed(struct kunit *test)
+{
+	const struct test_bad_msg *m = test->param_value;
+	struct test_ctx *ctx = test->priv;
+	enum hyper_dmabuf_drop_reason reason;
+	struct hyper_dmabuf_msg_wire wire;
+	struct hyper_dmabuf_msg in, out;
+	size_t len = sizeof(wire);
+	int i;
+
+	test_msg_export(&in);
+	hyper_dmabuf_msg_encode(&in, &wire);
+	m->mangle(&wire, &len);
+
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_msg_decode(&wire, len,
+						      TEST_PEER_DOMID,
+						      TEST_LOCAL_DOMID, &out,
+						      &reason), -EINVAL);
+	KUNIT_EXPECT_EQ(test, reason, m->reason);
+
+	/* Through the core: dropped, counted under its reason only. */
+	ctx->core->backend = &fake_ops;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_core_rx(ctx->core, TEST_PEER_DOMID,
+						   &wire, len), -EINVAL);
+	for (i = 0; i < HYPER_DMABUF_DROP_MAX; i++)
+		KUNIT_EXPECT_EQ(test, atomic_read(&ctx->core->drops[i]),
+				i == m->reason ? 1 : 0);
+	KUNIT_EXPECT_TRUE(test, hash_empty(ctx->core->imports));
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_ready(&ctx->file->evq));
+}
+
+/* ---- tables ----------------------------------------------------------- */
+
+static void hyper_dmabuf_test_lookup_exports(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_id hid, bad;
+	struct dma_buf *imp;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_LOCAL_DOMID, 0, NULL, 0,
+						  &hid), 0);
+	KUNIT_EXPECT_EQ(test, hid.exporter_domid, (u32)TEST_LOCAL_DOMID);
+	KUNIT_EXPECT_EQ(test, hid.id >> 24, (u32)TEST_LOCAL_DOMID);
+
+	mutex_lock(&core->lock);
+	KUNIT_EXPECT_NOT_NULL(test, hyper_dmabuf_exp_lookup(core, &hid));
+	bad = hid;
+	bad.key[2] ^= 1;
+	KUNIT_EXPECT_NULL(test, hyper_dmabuf_exp_lookup(core, &bad));
+	bad = hid;
+	bad.exporter_domid = TEST_LOCAL_DOMID + 256;
+	KUNIT_EXPECT_NULL(test, hyper_dmabuf_exp_lookup(core, &bad));
+	bad = hid;
+	bad.id = hyper_dmabuf_id_make(TEST_LOCAL_DOMID + 1,
+				      hyper_dmabuf_id_slot(hid.id));
+	KUNIT_EXPECT_NULL(test, hyper_dmabuf_exp_lookup(core, &bad));
+	mutex_unlock(&core->lock);
+
+	bad = hid;
+	bad.key[0] ^= 0x80000000;
+	imp = hyper_dmabuf_import(ctx->file, &bad, O_RDONLY);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -ENOENT);
+	/* Read-only export refuses a writable import. */
+	imp = hyper_dmabuf_import(ctx->file, &hid, O_RDWR);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -EACCES);
+
+	imp = hyper_dmabuf_import(ctx->file, &hid, O_RDONLY);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_imports), 1);
+	/* Unexport while imported: the id stays live until release. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(hyper_dmabuf_import(ctx->file, &hid,
+							  O_RDONLY)), -ENOENT);
+	test_put(imp);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_imports), 0);
+}
+
+static void test_rx(struct kunit *test, struct hyper_dmabuf_core *core,
+		    u32 op, const struct hyper_dmabuf_id *hid, int expect)
+{
+	struct hyper_dmabuf_msg_wire wire;
+	struct hyper_dmabuf_msg msg = {
+		.op = op,
+		.sender_domid = TEST_PEER_DOMID,
+		.hid = *hid,
+	};
+
+	hyper_dmabuf_msg_encode(&msg, &wire);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_core_rx(core, TEST_PEER_DOMID,
+						   &wire, sizeof(wire)),
+			expect);
+}
+
+static void hyper_dmabuf_test_remote_export(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	enum hyper_dmabuf_drop_reason reason;
+	struct hyper_dmabuf_msg msg;
+	struct hyper_dmabuf_id hid, bad;
+	struct hyper_dmabuf_query q = { };
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+
+	ctx->buf = test_buf_create(test);
+	/* No backend: remote domains are unreachable. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid), -ENODEV);
+	core->backend = &fake_ops;
+
+	/* A failed send undoes everything, including the id. */
+	fake.fail_send = -EIO;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid), -EIO);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
+	fake.fail_send = 0;
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID,
+						  HYPER_DMABUF_EXPORT_RDWR,
+						  "abc", 3, &hid), 0);
+	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
+	KUNIT_EXPECT_EQ(test, fake.last_domid, (u32)TEST_PEER_DOMID);
+	/* What the peer receives decodes as an export announce. */
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_msg_decode(&fake.last,
+						      sizeof(fake.last),
+						      TEST_LOCAL_DOMID,
+						      TEST_PEER_DOMID, &msg,
+						      &reason), 0);
+	KUNIT_EXPECT_EQ(test, msg.op, (u32)HYPER_DMABUF_OP_EXPORT);
+	KUNIT_EXPECT_EQ(test, msg.ref, 0x1234ULL);
+	KUNIT_EXPECT_EQ(test, msg.priv_size, 3U);
+
+	/* Peer maps it; a wrong key is dropped as such. */
+	bad = hid;
+	bad.key[1] ^= 4;
+	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &bad, -EINVAL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->drops[HYPER_DMABUF_DROP_KEY]),
+			1);
+	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 0);
+	q.hid = hid;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.busy, 1U);
+	KUNIT_EXPECT_EQ(test, q.type, (u32)HYPER_DMABUF_TYPE_EXPORTED);
+	KUNIT_EXPECT_EQ(test, q.importer_domid, (u32)TEST_PEER_DOMID);
+
+	/* Unexport while the peer holds it: UNEXPORT sent, id kept. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_UNEXPORT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.unexport_pending, 1U);
+
+	/* The peer's final release returns the id. */
+	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
+	/* A second release is stale. */
+	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, -EINVAL);
+}
+
+static void hyper_dmabuf_test_lookup_imports(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_msg_wire wire;
+	struct hyper_dmabuf_event ev;
+	struct hyper_dmabuf_msg msg;
+	struct hyper_dmabuf_id bad;
+	struct dma_buf *dmabuf;
+
+	core->backend = &fake_ops;
+	test_msg_export(&msg);
+	hyper_dmabuf_msg_encode(&msg, &wire);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_rx(core, TEST_PEER_DOMID,
+						   &wire, sizeof(wire)), 0);
+
+	/* The announce reached the file as a self-contained event. */
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+	KUNIT_EXPECT_EQ(test, ev.type, (u32)HYPER_DMABUF_EVENT_NEW_IMPORT);
+	KUNIT_EXPECT_EQ(test, ev.size, msg.buf_size);
+	KUNIT_EXPECT_EQ(test, ev.priv_size, 3U);
+	KUNIT_EXPECT_EQ(test, ev.priv[2], 3);
+	KUNIT_EXPECT_EQ(test, memcmp(&ev.hid, &msg.hid, sizeof(ev.hid)), 0);
+
+	mutex_lock(&core->lock);
+	KUNIT_EXPECT_NOT_NULL(test, hyper_dmabuf_imp_lookup(core, &msg.hid));
+	bad = msg.hid;
+	bad.key[0]++;
+	KUNIT_EXPECT_NULL(test, hyper_dmabuf_imp_lookup(core, &bad));
+	bad = msg.hid;
+	bad.exporter_domid += 256;
+	KUNIT_EXPECT_NULL(test, hyper_dmabuf_imp_lookup(core, &bad));
+	mutex_unlock(&core->lock);
+
+	/* Import maps it and tells the exporter, release undoes both. */
+	dmabuf = hyper_dmabuf_import(ctx->file, &msg.hid, O_RDWR | O_CLOEXEC);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(dmabuf));
+	KUNIT_EXPECT_EQ(test, fake.mapped, 1U);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_IMPORTED);
+	test_rx(test, core, HYPER_DMABUF_OP_UNEXPORT, &msg.hid, 0);
+	test_put(dmabuf);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_RELEASED);
+	KUNIT_EXPECT_TRUE(test, hash_empty(core->imports));
+}
+
+/* ---- private data ----------------------------------------------------- */
+
+static const u32 test_priv_sizes[] = { 0, 1, 192, 193, 4096 };
+
+static void test_priv_desc(const u32 *size, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "priv %u", *size);
+}
+
+KUNIT_ARRAY_PARAM(test_priv, test_priv_sizes, test_priv_desc);
+
+static void hyper_dmabuf_test_priv_bounds(struct kunit *test)
+{
+	const u32 size = *(const u32 *)test->param_value;
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_query q = { };
+	struct hyper_dmabuf_id hid;
+	u8 *priv, out[HYPER_DMABUF_MAX_PRIV];
+	int ret;
+
+	priv = kunit_kmalloc(test, size + 1, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, priv);
+	memset(priv, 0xa5, size + 1);
+	ctx->buf = test_buf_create(test);
+	ret = hyper_dmabuf_export(ctx->file, ctx->buf, HYPER_DMABUF_DOMID_SELF,
+				  0, priv, size, &hid);
+	if (size > HYPER_DMABUF_MAX_PRIV) {
+		KUNIT_EXPECT_EQ(test, ret, -EINVAL);
+		KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&ctx->core->ids), 0U);
+		return;
+	}
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	q.hid = hid;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(ctx->core, &q, out), 0);
+	KUNIT_EXPECT_EQ(test, q.priv_size, size);
+	KUNIT_EXPECT_EQ(test, memcmp(out, priv, size), 0);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void test_ev(struct hyper_dmabuf_event *ev, u32 n)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->type = HYPER_DMABUF_EVENT_NEW_IMPORT;
+	ev->hid.id = n;
+}
+
+static void hyper_dmabuf_test_event_overflow(struct kunit *test)
+{
+	struct hyper_dmabuf_evq *q;
+	struct hyper_dmabuf_event ev;
+	u32 i;
+
+	q = kunit_kzalloc(test, sizeof(*q), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, q);
+	hyper_dmabuf_evq_init(q);
+
+	for (i = 0; i < HYPER_DMABUF_EVENT_QUEUE_LEN + 6; i++) {
+		test_ev(&ev, i);
+		hyper_dmabuf_evq_push(q, &ev);
+	}
+	/* Read one, then one more event arrives after the loss. */
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(q, &ev));
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 0U);
+	test_ev(&ev, 1000);
+	hyper_dmabuf_evq_push(q, &ev);
+
+	for (i = 1; i < HYPER_DMABUF_EVENT_QUEUE_LEN; i++) {
+		KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(q, &ev));
+		KUNIT_EXPECT_EQ(test, ev.type,
+				(u32)HYPER_DMABUF_EVENT_NEW_IMPORT);
+		KUNIT_EXPECT_EQ(test, ev.hid.id, i);
+	}
+	/* The loss is reported where it happened, before newer events. */
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(q, &ev));
+	KUNIT_EXPECT_EQ(test, ev.type, (u32)HYPER_DMABUF_EVENT_OVERFLOW);
+	KUNIT_EXPECT_EQ(test, ev.lost, 6U);
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(q, &ev));
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 1000U);
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_pop(q, &ev));
+
+	/* A loss at the very end is reported by itself. */
+	for (i = 0; i < HYPER_DMABUF_EVENT_QUEUE_LEN + 1; i++) {
+		test_ev(&ev, i);
+		hyper_dmabuf_evq_push(q, &ev);
+	}
+	for (i = 0; i < HYPER_DMABUF_EVENT_QUEUE_LEN; i++)
+		KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(q, &ev));
+	KUNIT_EXPECT_TRUE(test, hyper_dmabuf_evq_ready(q));
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(q, &ev));
+	KUNIT_EXPECT_EQ(test, ev.type, (u32)HYPER_DMABUF_EVENT_OVERFLOW);
+	KUNIT_EXPECT_EQ(test, ev.lost, 1U);
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_ready(q));
+}
+
+/* ---- benchmark -------------------------------------------------------- */
+
+#define TEST_BENCH_ROUNDS	9
+
+static int test_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void hyper_dmabuf_test_benchmark(struct kunit *test)
+{
+	struct hyper_dmabuf_id_stack *stack = test_stack(test);
+	u64 t_stack[TEST_BENCH_ROUNDS], t_xa[TEST_BENCH_ROUNDS];
+	struct hyper_dmabuf_id *ids;
+	struct xarray xa;
+	u32 *xids;
+	ktime_t t0;
+	int r, i;
+
+	ids = kunit_kcalloc(test, HYPER_DMABUF_MAX_IDS, sizeof(*ids),
+			    GFP_KERNEL);
+	xids = kunit_kcalloc(test, HYPER_DMABUF_MAX_IDS, sizeof(*xids),
+			     GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, ids);
+	KUNIT_ASSERT_NOT_NULL(test, xids);
+	xa_init_flags(&xa, XA_FLAGS_ALLOC);
+
+	for (r = 0; r < TEST_BENCH_ROUNDS; r++) {
+		t0 = ktime_get();
+		for (i = 0; i < HYPER_DMABUF_MAX_IDS; i++)
+			KUNIT_ASSERT_EQ(test,
+					hyper_dmabuf_id_alloc(stack, 0, &ids[i]),
+					0);
+		for (i = 0; i < HYPER_DMABUF_MAX_IDS; i++)
+			hyper_dmabuf_id_release(stack, ids[i].id);
+		t_stack[r] = ktime_to_ns(ktime_sub(ktime_get(), t0));
+
+		t0 = ktime_get();
+		for (i = 0; i < HYPER_DMABUF_MAX_IDS; i++)
+			KUNIT_ASSERT_EQ(test,
+					xa_alloc(&xa, &xids[i], &ids[i],
+						 XA_LIMIT(0, HYPER_DMABUF_MAX_IDS - 1),
+						 GFP_KERNEL), 0);
+		for (i = 0; i < HYPER_DMABUF_MAX_IDS; i++)
+			xa_erase(&xa, xids[i]);
+		t_xa[r] = ktime_to_ns(ktime_sub(ktime_get(), t0));
+	}
+	xa_destroy(&xa);
+
+	sort(t_stack, TEST_BENCH_ROUNDS, sizeof(u64), test_cmp_u64, NULL);
+	sort(t_xa, TEST_BENCH_ROUNDS, sizeof(u64), test_cmp_u64, NULL);
+	kunit_info(test,
+		   "1000 alloc+free, median of %d: id stack %llu ns (incl. random keys), xa_alloc/xa_erase %llu ns, xa/stack ratio %llu.%02llu\n",
+		   TEST_BENCH_ROUNDS, t_stack[TEST_BENCH_ROUNDS / 2],
+		   t_xa[TEST_BENCH_ROUNDS / 2],
+		   div64_u64(t_xa[TEST_BENCH_ROUNDS / 2],
+			     max_t(u64, t_stack[TEST_BENCH_ROUNDS / 2], 1)),
+		   div64_u64(t_xa[TEST_BENCH_ROUNDS / 2] * 100,
+			     max_t(u64, t_stack[TEST_BENCH_ROUNDS / 2], 1)) %
+		   100);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(stack), 0U);
+}
+
+static struct kunit_case hyper_dmabuf_test_cases[] = {
+	KUNIT_CASE(hyper_dmabuf_test_stack_bound),
+	KUNIT_CASE(hyper_dmabuf_test_stack_lifo),
+	KUNIT_CASE(hyper_dmabuf_test_stack_bad_release),
+	KUNIT_CASE_PARAM(hyper_dmabuf_test_domid_encoding,
+			 test_domid_gen_params),
+	KUNIT_CASE(hyper_dmabuf_test_stack_concurrent),
+	KUNIT_CASE(hyper_dmabuf_test_msg_roundtrip),
+	KUNIT_CASE_PARAM(hyper_dmabuf_test_msg_malformed,
+			 test_bad_msg_gen_params),
+	KUNIT_CASE(hyper_dmabuf_test_lookup_exports),
+	KUNIT_CASE(hyper_dmabuf_test_remote_export),
+	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
+	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
+	KUNIT_CASE(hyper_dmabuf_test_event_overflow),
+	KUNIT_CASE(hyper_dmabuf_test_benchmark),
+	{}
+};
+
+static struct kunit_suite hyper_dmabuf_test_suite = {
+	.name = "hyper_dmabuf",
+	.init = hyper_dmabuf_test_init,
+	.exit = hyper_dmabuf_test_exit,
+	.test_cases = hyper_dmabuf_test_cases,
+};
+
+kunit_test_suite(hyper_dmabuf_test_suite);

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * hyper_dmabuf: share dma-bufs between virtual machine domains
+ *
+ * Userspace API of the /dev/hyper_dmabuf misc device.
+ */
+#ifndef _UAPI_LINUX_HYPER_DMABUF_H
+#define _UAPI_LINUX_HYPER_DMABUF_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/**
+ * DOC: hyper_dmabuf userspace API
+ *
+ * A process opens /dev/hyper_dmabuf and uses the file descriptor to export
+ * dma-bufs to another domain (HYPER_DMABUF_IOCTL_EXPORT), to import
+ * buffers that another domain exported to this one
+ * (HYPER_DMABUF_IOCTL_IMPORT), to withdraw an export
+ * (HYPER_DMABUF_IOCTL_UNEXPORT) and to inspect a buffer
+ * (HYPER_DMABUF_IOCTL_QUERY).
+ *
+ * Every export made through a file descriptor belongs to it: closing the
+ * file descriptor unexports all of them.  A buffer that is still imported
+ * somewhere stays valid until the last importer releases it; only then is
+ * its id returned to the exporter's id stack.
+ *
+ * A buffer is named by &struct hyper_dmabuf_id.  Ids are recycled, so each
+ * allocation of an id comes with a fresh 96-bit random key; a stale id and
+ * key pair never opens a newer buffer that reuses the id (-ENOENT).
+ *
+ * All structures have fixed-size members, explicit padding and 64-bit
+ * alignment.  Padding, reserved members and unknown flags must be zero,
+ * otherwise the ioctl fails with -EINVAL.  Unknown ioctl commands fail with
+ * -ENOTTY.  The size encoded in the ioctl command may be smaller than the
+ * kernel's structure (older userspace: missing members read as zero) or
+ * larger (newer userspace: the extra bytes must be zero, else -E2BIG).
+ *
+ * Loopback: the domain id HYPER_DMABUF_DOMID_SELF (or the local domain id
+ * reported by the hypervisor backend, when one is loaded) names the local
+ * domain.  Exporting to it needs no hypervisor; importing such a buffer in
+ * the same domain yields a new dma-buf that forwards every operation to the
+ * original one.  Exporting to any other domain without a backend fails
+ * with -ENODEV.
+ */
+
+/**
+ * HYPER_DMABUF_MAX_IDS - maximum number of live ids per exporting domain
+ *
+ * The 1001st simultaneous export fails with -ENOSPC.
+ */
+#define HYPER_DMABUF_MAX_IDS		1000
+
+/**
+ * HYPER_DMABUF_MAX_PRIV - maximum size in bytes of per-buffer private data
+ */
+#define HYPER_DMABUF_MAX_PRIV		192
+
+/**
+ * HYPER_DMABUF_DOMID_SELF - domain id naming the local domain (loopback)
+ *
+ * Same value as DOMID_SELF in the Xen interface.
+ */
+#define HYPER_DMABUF_DOMID_SELF		0x7FF0
+
+/**
+ * HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS - upper bound of
+ * &struct hyper_dmabuf_unexport.delay_ms
+ */
+#define HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS	10000
+
+/**
+ * HYPER_DMABUF_EVENT_QUEUE_LEN - events buffered per open file
+ *
+ * Further events are dropped and reported by an
+ * %HYPER_DMABUF_EVENT_OVERFLOW event.
+ */
+#define HYPER_DMABUF_EVENT_QUEUE_LEN	64
+
+/**
+ * HYPER_DMABUF_ID_DOMID_SHIFT - position of the exporter domain byte in an id
+ */
+#define HYPER_DMABUF_ID_DOMID_SHIFT	24
+
+/**
+ * HYPER_DMABUF_ID_SLOT_MASK - bits of an id holding the per-domain slot
+ */
+#define HYPER_DMABUF_ID_SLOT_MASK	0x00ffffffU
+
+/**
+ * struct hyper_dmabuf_id - globally unique name of a shared buffer
+ * @id: bits 31..24: low 8 bits of the exporter's domain id;
+ *	bits 23..0: slot in the exporter's id stack (0..999)
+ * @exporter_domid: full domain id of the exporter
+ * @key: 96-bit random key, renewed every time the id is allocated
+ * @pad: must be zero
+ */
+struct hyper_dmabuf_id {
+	__u32 id;
+	__u32 exporter_domid;
+	__u32 key[3];
+	__u32 pad;
+};
+
+/**
+ * HYPER_DMABUF_EXPORT_RDWR - importers may map the buffer for writing
+ *
+ * Without this flag an export is read-only and imports requesting O_RDWR
+ * or O_WRONLY fail with -EACCES.
+ */
+#define HYPER_DMABUF_EXPORT_RDWR	0x1U
+
+/**
+ * HYPER_DMABUF_EXPORT_VALID_FLAGS - all flags accepted by
+ * HYPER_DMABUF_IOCTL_EXPORT
+ */
+#define HYPER_DMABUF_EXPORT_VALID_FLAGS	HYPER_DMABUF_EXPORT_RDWR
+
+/**
+ * struct hyper_dmabuf_export - argument of HYPER_DMABUF_IOCTL_EXPORT
+ * @fd: in: dma-buf file descriptor to export
+ * @remote_domid: in: domain allowed to import the buffer
+ * @flags: in: HYPER_DMABUF_EXPORT_* flags
+ * @priv_size: in: bytes of private data at @priv_ptr,
+ *	at most %HYPER_DMABUF_MAX_PRIV
+ * @priv_ptr: in: user pointer to private data passed to the importer
+ * @hid: out: id of the export
+ *
+ * Exporting the same dma-buf to the same domain again through the same
+ * file descriptor, with the same flags, only replaces the private data and
+ * returns the existing id (no new sharing is set up).  Different flags for
+ * such a re-export fail with -EINVAL.  A read-only dma-buf cannot be
+ * exported with %HYPER_DMABUF_EXPORT_RDWR (-EACCES).
+ */
+struct hyper_dmabuf_export {
+	__s32 fd;
+	__u32 remote_domid;
+	__u32 flags;
+	__u32 priv_size;
+	__u64 priv_ptr;
+	struct hyper_dmabuf_id hid;
+};
+
+/**
+ * struct hyper_dmabuf_import - argument of HYPER_DMABUF_IOCTL_IMPORT
+ * @hid: in: id of the buffer, as received from the exporter
+ * @fd_flags: in: O_CLOEXEC and an access mode (O_RDONLY or, if the export
+ *	allows writing, O_RDWR); anything else is -EINVAL
+ * @fd: out: dma-buf file descriptor of the imported buffer
+ */
+struct hyper_dmabuf_import {
+	struct hyper_dmabuf_id hid;
+	__u32 fd_flags;
+	__s32 fd;
+};
+
+/**
+ * struct hyper_dmabuf_unexport - argument of HYPER_DMABUF_IOCTL_UNEXPORT
+ * @hid: in: id of an export made through this file descriptor
+ * @delay_ms: in: time importers are given before the export is withdrawn,
+ *	at most %HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS
+ * @pad: must be zero
+ *
+ * The buffer can no longer be imported once the ioctl returns.  Existing
+ * imports keep working; the id is released when the last one is closed.
+ */
+struct hyper_dmabuf_unexport {
+	struct hyper_dmabuf_id hid;
+	__u32 delay_ms;
+	__u32 pad;
+};
+
+/**
+ * enum hyper_dmabuf_buf_type - kind of buffer reported by a query
+ * @HYPER_DMABUF_TYPE_EXPORTED: exported by this domain
+ * @HYPER_DMABUF_TYPE_IMPORTED: exported by another domain to this one
+ */
+enum hyper_dmabuf_buf_type {
+	HYPER_DMABUF_TYPE_EXPORTED = 1,
+	HYPER_DMABUF_TYPE_IMPORTED = 2,
+};
+
+/**
+ * struct hyper_dmabuf_query - argument of HYPER_DMABUF_IOCTL_QUERY
+ * @hid: in: id of the buffer
+ * @priv_ptr: in: user buffer receiving the private data (may be 0)
+ * @priv_buf_size: in: size of the buffer at @priv_ptr; at most this many
+ *	bytes of private data are copied
+ * @pad: in: must be zero
+ * @type: out: &enum hyper_dmabuf_buf_type
+ * @flags: out: HYPER_DMABUF_EXPORT_* flags of the export
+ * @exporter_domid: out: exporting domain
+ * @importer_domid: out: domain the buffer was exported to
+ * @size: out: buffer size in bytes
+ * @busy: out: number of active imports
+ * @unexport_pending: out: 1 if the buffer has been unexported but is still
+ *	imported (or waiting for its unexport delay)
+ * @priv_size: out: full size of the private data
+ * @pad2: out: zero
+ */
+struct hyper_dmabuf_query {
+	struct hyper_dmabuf_id hid;
+	__u64 priv_ptr;
+	__u32 priv_buf_size;
+	__u32 pad;
+	__u32 type;
+	__u32 flags;
+	__u32 exporter_domid;
+	__u32 importer_domid;
+	__u64 size;
+	__u32 busy;
+	__u32 unexport_pending;
+	__u32 priv_size;
+	__u32 pad2;
+};
+
+/**
+ * enum hyper_dmabuf_event_type - type of &struct hyper_dmabuf_event
+ * @HYPER_DMABUF_EVENT_NEW_IMPORT: a buffer was exported to this domain and
+ *	can be imported; for loopback exports every open file of the local
+ *	domain gets this event, including the exporting one.  A re-export
+ *	(private data update) sends it again with
+ *	%HYPER_DMABUF_EVENT_F_UPDATE set.
+ * @HYPER_DMABUF_EVENT_OVERFLOW: the queue was full and
+ *	&struct hyper_dmabuf_event.lost events were dropped before this one
+ */
+enum hyper_dmabuf_event_type {
+	HYPER_DMABUF_EVENT_NEW_IMPORT = 1,
+	HYPER_DMABUF_EVENT_OVERFLOW = 2,
+};
+
+/**
+ * HYPER_DMABUF_EVENT_F_UPDATE - event reports new private data for a
+ * buffer that was announced before
+ */
+#define HYPER_DMABUF_EVENT_F_UPDATE	0x1U
+
+/**
+ * struct hyper_dmabuf_event - record returned by read() on the device
+ * @type: &enum hyper_dmabuf_event_type
+ * @event_flags: HYPER_DMABUF_EVENT_F_* flags
+ * @hid: id of the buffer (zero for overflow events)
+ * @size: size of the buffer in bytes
+ * @export_flags: HYPER_DMABUF_EXPORT_* flags of the export
+ * @priv_size: bytes of valid data in @priv
+ * @lost: number of dropped events (overflow events only)
+ * @pad: zero
+ * @priv: copy of the exporter's private data
+ *
+ * read() returns whole records only; a buffer smaller than one record
+ * fails with -EINVAL.  poll() reports EPOLLIN when a record is available.
+ */
+struct hyper_dmabuf_event {
+	__u32 type;
+	__u32 event_flags;
+	struct hyper_dmabuf_id hid;
+	__u64 size;
+	__u32 export_flags;
+	__u32 priv_size;
+	__u32 lost;
+	__u32 pad;
+	__u8 priv[HYPER_DMABUF_MAX_PRIV];
+};
+
+#define HYPER_DMABUF_IOC_MAGIC		0xB9
+
+/**
+ * DOC: HYPER_DMABUF_IOCTL_EXPORT - export a dma-buf to a domain
+ *
+ * Takes &struct hyper_dmabuf_export.  Errors: -EBADF (not a dma-buf fd),
+ * -EINVAL (bad flags, padding or private size), -ENOSPC (1000 live ids),
+ * -ENODEV (remote domain and no hypervisor backend), -EACCES (RDWR export
+ * of a read-only dma-buf).
+ */
+#define HYPER_DMABUF_IOCTL_EXPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x0, \
+					      struct hyper_dmabuf_export)
+
+/**
+ * DOC: HYPER_DMABUF_IOCTL_IMPORT - import a buffer exported to this domain
+ *
+ * Takes &struct hyper_dmabuf_import and returns a new dma-buf fd.  Errors:
+ * -ENOENT (unknown id, wrong key or domain, or already unexported),
+ * -EACCES (write access to a read-only export), -EINVAL (bad fd flags).
+ */
+#define HYPER_DMABUF_IOCTL_IMPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x1, \
+					      struct hyper_dmabuf_import)
+
+/**
+ * DOC: HYPER_DMABUF_IOCTL_UNEXPORT - withdraw an export
+ *
+ * Takes &struct hyper_dmabuf_unexport.  Only the file descriptor that made
+ * the export can unexport it (-ENOENT otherwise).
+ */
+#define HYPER_DMABUF_IOCTL_UNEXPORT	_IOW(HYPER_DMABUF_IOC_MAGIC, 0x2, \
+					     struct hyper_dmabuf_unexport)
+
+/**
+ * DOC: HYPER_DMABUF_IOCTL_QUERY - describe an exported or imported buffer
+ *
+ * Takes &struct hyper_dmabuf_query.  Exports are searched first, then
+ * buffers announced to this domain.
+ */
+#define HYPER_DMABUF_IOCTL_QUERY	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x3, \
+					      struct hyper_dmabuf_query)
+
+#endif /* _UAPI_LINUX_HYPER_DMABUF_H */

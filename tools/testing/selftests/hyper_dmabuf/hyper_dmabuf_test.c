@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tests of /dev/hyper_dmabuf in a single domain (loopback exports).
+ *
+ * Buffers come from the system dma-heap, or from udmabuf when there is no
+ * heap.  The tests assume no other user holds hyper_dmabuf ids while they
+ * run, except where they read the debugfs counter to find the baseline.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/dma-heap.h>
+#include <linux/hyper_dmabuf.h>
+#include <linux/memfd.h>
+#include <linux/udmabuf.h>
+
+#include "../kselftest_harness.h"
+
+#define DEV_PATH	"/dev/hyper_dmabuf"
+#define HEAP_PATH	"/dev/dma_heap/system"
+#define UDMABUF_PATH	"/dev/udmabuf"
+#define LIVE_IDS_PATH	"/sys/kernel/debug/hyper_dmabuf/exported_ids"
+#define SELF		HYPER_DMABUF_DOMID_SELF
+#define PAGE		4096UL
+#define BUF_SIZE	(4 * PAGE)
+
+static int heap_alloc(size_t size)
+{
+	struct dma_heap_allocation_data data = {
+		.len = size,
+		.fd_flags = O_RDWR | O_CLOEXEC,
+	};
+	int heap, ret;
+
+	heap = open(HEAP_PATH, O_RDONLY | O_CLOEXEC);
+	if (heap < 0)
+		return -1;
+	ret = ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &data);
+	close(heap);
+	return ret < 0 ? -1 : (int)data.fd;
+}
+
+static int udmabuf_alloc(size_t size)
+{
+	struct udmabuf_create create = { .size = size };
+	int dev, memfd, buf = -1;
+
+	dev = open(UDMABUF_PATH, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -1;
+	memfd = syscall(__NR_memfd_create, "hyper_dmabuf-test",
+			MFD_ALLOW_SEALING);
+	if (memfd < 0)
+		goto out_close_dev;
+	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0 ||
+	    ftruncate(memfd, size) < 0)
+		goto out_close_memfd;
+	create.memfd = memfd;
+	buf = ioctl(dev, UDMABUF_CREATE, &create);
+out_close_memfd:
+	close(memfd);
+out_close_dev:
+	close(dev);
+	return buf;
+}
+
+/* Any dma-buf: the system heap if present, else udmabuf. */
+static int buf_alloc(size_t size)
+{
+	int fd = heap_alloc(size);
+
+	return fd >= 0 ? fd : udmabuf_alloc(size);
+}
+
+static int hd_export(int dev, int buf, __u32 domid, __u32 flags,
+		     const void *priv, __u32 priv_size,
+		     struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_export arg = {
+		.fd = buf,
+		.remote_domid = domid,
+		.flags = flags,
+		.priv_size = priv_size,
+		.priv_ptr = (uintptr_t)priv,
+	};
+
+	if (ioctl(dev, HYPER_DMABUF_IOCTL_EXPORT, &arg))
+		return -errno;
+	if (hid)
+		*hid = arg.hid;
+	return 0;
+}
+
+static int hd_import(int dev, const struct hyper_dmabuf_id *hid, __u32 flags)
+{
+	struct hyper_dmabuf_import arg = { .hid = *hid, .fd_flags = flags };
+
+	if (ioctl(dev, HYPER_DMABUF_IOCTL_IMPORT, &arg))
+		return -errno;
+	return arg.fd;
+}
+
+static int hd_unexport(int dev, const struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_unexport arg = { .hid = *hid };
+
+	return ioctl(dev, HYPER_DMABUF_IOCTL_UNEXPORT, &arg) ? -errno : 0;
+}
+
+static int hd_query(int dev, const struct hyper_dmabuf_id *hid,
+		    struct hyper_dmabuf_query *q, void *priv, __u32 priv_len)
+{
+	memset(q, 0, sizeof(*q));
+	q->hid = *hid;
+	q->priv_ptr = (uintptr_t)priv;
+	q->priv_buf_size = priv_len;
+	return ioctl(dev, HYPER_DMABUF_IOCTL_QUERY, q) ? -errno : 0;
+}
+
+/* Live ids of this domain from debugfs, or 0 if debugfs is unavailable. */
+static int live_ids(void)
+{
+	FILE *f = fopen(LIVE_IDS_PATH, "r");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &n) != 1)
+		n = 0;
+	fclose(f);
+	return n;
+}
+
+static void fill(void *p, size_t size, unsigned char seed)
+{
+	unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		c[i] = (unsigned char)(i * 31 + seed);
+}
+
+static size_t first_mismatch(const void *p, size_t size, unsigned char seed)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		if (c[i] != (unsigned char)(i * 31 + seed))
+			return i;
+	return size;
+}
+
+static void drain_events(int dev)
+{
+	struct hyper_dmabuf_event ev[8];
+	int fl = fcntl(dev, F_GETFL);
+
+	fcntl(dev, F_SETFL, fl | O_NONBLOCK);
+	while (read(dev, ev, sizeof(ev)) > 0)
+		;
+	fcntl(dev, F_SETFL, fl);
+}
+
+FIXTURE(hd) {
+	int dev;
+	int buf;
+};
+
+FIXTURE_SETUP(hd)
+{
+	self->buf = -1;
+	self->dev = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (self->dev < 0)
+		SKIP(return, "%s not available: %s", DEV_PATH, strerror(errno));
+	self->buf = buf_alloc(BUF_SIZE);
+	if (self->buf < 0)
+		SKIP(return, "no dma-buf source (system heap or udmabuf)");
+}
+
+FIXTURE_TEARDOWN(hd)
+{
+	if (self->buf >= 0)
+		close(self->buf);
+	if (self->dev >= 0)
+		close(self->dev);
+}
+
+TEST_F(hd, unknown_ioctl)
+{
+	char arg[256] = { 0 };
+
+	EXPECT_EQ(-1, ioctl(self->dev, _IOWR(HYPER_DMABUF_IOC_MAGIC, 0x3f,
+					     struct hyper_dmabuf_query), arg));
+	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_EQ(-1, ioctl(self->dev, _IOWR('x', 0,
+					     struct hyper_dmabuf_query), arg));
+	EXPECT_EQ(ENOTTY, errno);
+	/* Right number, wrong direction. */
+	EXPECT_EQ(-1, ioctl(self->dev, _IOR(HYPER_DMABUF_IOC_MAGIC, 0x2,
+					    struct hyper_dmabuf_unexport), arg));
+	EXPECT_EQ(ENOTTY, errno);
+}
+
+TEST_F(hd, nonzero_flags_and_pad)
+{
+	struct hyper_dmabuf_unexport un = { 0 };
+	struct hyper_dmabuf_query q;
+	struct hyper_dmabuf_id hid;
+
+	EXPECT_EQ(-EINVAL, hd_export(self->dev, self->buf, SELF, 0x80,
+				     NULL, 0, NULL));
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
+	EXPECT_EQ(0, hid.pad);
+
+	un.hid = hid;
+	un.pad = 1;
+	EXPECT_EQ(-1, ioctl(self->dev, HYPER_DMABUF_IOCTL_UNEXPORT, &un));
+	EXPECT_EQ(EINVAL, errno);
+	un.pad = 0;
+	un.delay_ms = HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS + 1;
+	EXPECT_EQ(-1, ioctl(self->dev, HYPER_DMABUF_IOCTL_UNEXPORT, &un));
+	EXPECT_EQ(EINVAL, errno);
+
+	memset(&q, 0, sizeof(q));
+	q.hid = hid;
+	q.pad = 1;
+	EXPECT_EQ(-1, ioctl(self->dev, HYPER_DMABUF_IOCTL_QUERY, &q));
+	EXPECT_EQ(EINVAL, errno);
+
+	EXPECT_EQ(-EINVAL, hd_import(self->dev, &hid, O_RDONLY | O_APPEND));
+	hid.pad = 1;
+	EXPECT_EQ(-EINVAL, hd_import(self->dev, &hid, O_RDONLY));
+}
+
+TEST_F(hd, struct_sizes)
+{
+	struct {
+		struct hyper_dmabuf_query q;
+		__u64 tail;
+	} big;
+	struct hyper_dmabuf_id hid;
+	unsigned long cmd;
+
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
+	cmd = _IOC(_IOC_READ | _IOC_WRITE, HYPER_DMABUF_IOC_MAGIC, 0x3,
+		   sizeof(big));
+	memset(&big, 0, sizeof(big));
+	big.q.hid = hid;
+	/* A newer, larger struct is fine while the extra bytes are zero. */
+	EXPECT_EQ(0, ioctl(self->dev, cmd, &big));
+	EXPECT_EQ(BUF_SIZE, big.q.size);
+	big.tail = 1;
+	EXPECT_EQ(-1, ioctl(self->dev, cmd, &big));
+	EXPECT_EQ(E2BIG, errno);
+	/* Smaller than the first version is refused. */
+	cmd = _IOC(_IOC_READ | _IOC_WRITE, HYPER_DMABUF_IOC_MAGIC, 0x3, 16);
+	EXPECT_EQ(-1, ioctl(self->dev, cmd, &big));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(hd, bad_fd)
+{
+	int fd = dup(self->buf);
+
+	close(fd);
+	EXPECT_EQ(-EBADF, hd_export(self->dev, -1, SELF, 0, NULL, 0, NULL));
+	EXPECT_EQ(-EBADF, hd_export(self->dev, fd, SELF, 0, NULL, 0, NULL));
+	/* Not a dma-buf. */
+	EXPECT_EQ(-EINVAL, hd_export(self->dev, self->dev, SELF, 0, NULL, 0,
+				     NULL));
+}
+
+TEST_F(hd, priv_bounds)
+{
+	unsigned char priv[HYPER_DMABUF_MAX_PRIV + 1];
+	struct hyper_dmabuf_id hid;
+
+	memset(priv, 7, sizeof(priv));
+	EXPECT_EQ(-EINVAL, hd_export(self->dev, self->buf, SELF, 0, priv,
+				     HYPER_DMABUF_MAX_PRIV + 1, NULL));
+	EXPECT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, priv, 0, &hid));
+	EXPECT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, priv,
+			       HYPER_DMABUF_MAX_PRIV, &hid));
+}
+
+TEST_F(hd, remote_without_backend)
+{
+	int ret = hd_export(self->dev, self->buf, 1, 0, NULL, 0, NULL);
+
+	/* With a hypervisor backend domain 1 may be reachable. */
+	if (ret == 0)
+		SKIP(return, "a backend is loaded");
+	EXPECT_EQ(-ENODEV, ret);
+}
+
+static void loopback_mmap(struct __test_metadata *_metadata, int dev, int buf)
+{
+	struct hyper_dmabuf_id hid;
+	void *src, *dst;
+	int imp;
+
+	src = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+	ASSERT_NE(MAP_FAILED, src);
+	fill(src, BUF_SIZE, 3);
+	ASSERT_EQ(0, hd_export(dev, buf, SELF, 0, NULL, 0, &hid));
+	imp = hd_import(dev, &hid, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(imp, 0);
+	dst = mmap(NULL, BUF_SIZE, PROT_READ, MAP_SHARED, imp, 0);
+	ASSERT_NE(MAP_FAILED, dst);
+	EXPECT_EQ(BUF_SIZE, first_mismatch(dst, BUF_SIZE, 3));
+	/* A read-only import cannot be mapped for writing. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, imp, 0));
+	munmap(dst, BUF_SIZE);
+	munmap(src, BUF_SIZE);
+	close(imp);
+}
+
+TEST_F(hd, loopback_mmap_heap)
+{
+	int buf = heap_alloc(BUF_SIZE);
+
+	if (buf < 0)
+		SKIP(return, "no system dma-heap");
+	loopback_mmap(_metadata, self->dev, buf);
+	close(buf);
+}
+
+TEST_F(hd, loopback_mmap_udmabuf)
+{
+	int buf = udmabuf_alloc(BUF_SIZE);
+
+	if (buf < 0)
+		SKIP(return, "no udmabuf");
+	loopback_mmap(_metadata, self->dev, buf);
+	close(buf);
+}
+
+TEST_F(hd, rdwr_export)
+{
+	struct hyper_dmabuf_id hid;
+	void *src, *dst;
+	int imp;
+
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF,
+			       HYPER_DMABUF_EXPORT_RDWR, NULL, 0, &hid));
+	imp = hd_import(self->dev, &hid, O_RDWR);
+	ASSERT_GE(imp, 0);
+	dst = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, imp, 0);
+	ASSERT_NE(MAP_FAILED, dst);
+	fill(dst, BUF_SIZE, 9);
+	src = mmap(NULL, BUF_SIZE, PROT_READ, MAP_SHARED, self->buf, 0);
+	ASSERT_NE(MAP_FAILED, src);
+	EXPECT_EQ(BUF_SIZE, first_mismatch(src, BUF_SIZE, 9));
+	munmap(src, BUF_SIZE);
+	munmap(dst, BUF_SIZE);
+	close(imp);
+}
+
+TEST_F(hd, readonly_export)
+{
+	struct hyper_dmabuf_id hid;
+	int imp;
+
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
+	EXPECT_EQ(-EACCES, hd_import(self->dev, &hid, O_RDWR));
+	EXPECT_EQ(-EACCES, hd_import(self->dev, &hid, O_WRONLY));
+	imp = hd_import(self->dev, &hid, O_RDONLY);
+	EXPECT_GE(imp, 0);
+	close(imp);
+}
+
+TEST_F(hd, max_ids)
+{
+	int i, n, buf, base = live_ids();
+	struct hyper_dmabuf_id hid;
+
+	n = HYPER_DMABUF_MAX_IDS - base;
+	ASSERT_GT(n, 0);
+	for (i = 0; i < n; i++) {
+		buf = buf_alloc(PAGE);
+		ASSERT_GE(buf, 0);
+		/* The export keeps its own reference to the buffer. */
+		ASSERT_EQ(0, hd_export(self->dev, buf, SELF, 0, NULL, 0,
+				       &hid)) TH_LOG("export %d", i);
+		close(buf);
+	}
+	EXPECT_EQ(-ENOSPC, hd_export(self->dev, self->buf, SELF, 0, NULL, 0,
+				     &hid));
+	/* Closing the device unexports all of them. */
+	close(self->dev);
+	self->dev = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(self->dev, 0);
+	EXPECT_EQ(base, live_ids());
+	EXPECT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
+}
+
+TEST_F(hd, id_reuse_new_key)
+{
+	struct hyper_dmabuf_id a, b;
+	struct hyper_dmabuf_query q;
+	int buf2 = buf_alloc(BUF_SIZE);
+
+	ASSERT_GE(buf2, 0);
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &a));
+	ASSERT_EQ(0, hd_unexport(self->dev, &a));
+	ASSERT_EQ(0, hd_export(self->dev, buf2, SELF, 0, NULL, 0, &b));
+	EXPECT_EQ(a.id, b.id);
+	EXPECT_EQ(a.exporter_domid, b.exporter_domid);
+	EXPECT_NE(0, memcmp(a.key, b.key, sizeof(a.key)));
+	/* The stale id and key open nothing. */
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &a, &q, NULL, 0));
+	EXPECT_EQ(-ENOENT, hd_import(self->dev, &a, O_RDONLY));
+	EXPECT_EQ(-ENOENT, hd_unexport(self->dev, &a));
+	EXPECT_EQ(0, hd_query(self->dev, &b, &q, NULL, 0));
+	close(buf2);
+}
+
+TEST_F(hd, wrong_key_or_domain)
+{
+	struct hyper_dmabuf_id hid, bad;
+	struct hyper_dmabuf_query q;
+
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
+	bad = hid;
+	bad.key[1] ^= 1;
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &bad, &q, NULL, 0));
+	EXPECT_EQ(-ENOENT, hd_import(self->dev, &bad, O_RDONLY));
+	bad = hid;
+	bad.exporter_domid += 256;
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &bad, &q, NULL, 0));
+	EXPECT_EQ(-ENOENT, hd_import(self->dev, &bad, O_RDONLY));
+}
+
+TEST_F(hd, fast_path_reexport)
+{
+	struct hyper_dmabuf_id a, b;
+	struct hyper_dmabuf_query q;
+	char priv[16] = { 0 };
+	int base = live_ids();
+
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, "first", 6, &a));
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, "second", 7,
+			       &b));
+	EXPECT_EQ(0, memcmp(&a, &b, sizeof(a)));
+	EXPECT_EQ(base + 1, live_ids());
+	ASSERT_EQ(0, hd_query(self->dev, &a, &q, priv, sizeof(priv)));
+	EXPECT_EQ(7, q.priv_size);
+	EXPECT_STREQ("second", priv);
+	/* Different flags for the same buffer and domain are refused. */
+	EXPECT_EQ(-EINVAL, hd_export(self->dev, self->buf, SELF,
+				     HYPER_DMABUF_EXPORT_RDWR, NULL, 0, &b));
+}
+
+TEST_F(hd, query_fields)
+{
+	struct hyper_dmabuf_id hid;
+	struct hyper_dmabuf_query q;
+	char priv[HYPER_DMABUF_MAX_PRIV];
+	int imp;
+
+	memset(priv, 0, sizeof(priv));
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF,
+			       HYPER_DMABUF_EXPORT_RDWR, "0123456789", 10,
+			       &hid));
+	EXPECT_EQ(hid.exporter_domid & 0xff, hid.id >> 24);
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, priv, 4));
+	EXPECT_EQ(HYPER_DMABUF_TYPE_EXPORTED, q.type);
+	EXPECT_EQ(HYPER_DMABUF_EXPORT_RDWR, q.flags);
+	EXPECT_EQ(hid.exporter_domid, q.exporter_domid);
+	EXPECT_EQ(SELF, q.importer_domid);
+	EXPECT_EQ(BUF_SIZE, q.size);
+	EXPECT_EQ(0, q.busy);
+	EXPECT_EQ(0, q.unexport_pending);
+	EXPECT_EQ(10, q.priv_size);
+	/* Only priv_buf_size bytes are copied. */
+	EXPECT_EQ(0, memcmp(priv, "0123", 4));
+	EXPECT_EQ(0, priv[4]);
+
+	imp = hd_import(self->dev, &hid, O_RDONLY);
+	ASSERT_GE(imp, 0);
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(1, q.busy);
+	close(imp);
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, q.busy);
+}
+
+TEST_F(hd, unexport_while_imported)
+{
+	struct hyper_dmabuf_id hid, again;
+	struct hyper_dmabuf_query q;
+	void *src, *dst;
+	int imp, base = live_ids();
+
+	src = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   self->buf, 0);
+	ASSERT_NE(MAP_FAILED, src);
+	fill(src, BUF_SIZE, 5);
+	munmap(src, BUF_SIZE);
+
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
+	imp = hd_import(self->dev, &hid, O_RDONLY);
+	ASSERT_GE(imp, 0);
+	/* The exporter lets go of its buffer entirely. */
+	close(self->buf);
+	self->buf = -1;
+	ASSERT_EQ(0, hd_unexport(self->dev, &hid));
+
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(1, q.unexport_pending);
+	EXPECT_EQ(1, q.busy);
+	EXPECT_EQ(-ENOENT, hd_import(self->dev, &hid, O_RDONLY));
+	EXPECT_EQ(-ENOENT, hd_unexport(self->dev, &hid));
+	EXPECT_EQ(base + 1, live_ids());
+
+	dst = mmap(NULL, BUF_SIZE, PROT_READ, MAP_SHARED, imp, 0);
+	ASSERT_NE(MAP_FAILED, dst);
+	EXPECT_EQ(BUF_SIZE, first_mismatch(dst, BUF_SIZE, 5));
+	close(imp);
+	/* The mapping still holds the import. */
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(1, q.busy);
+	EXPECT_EQ(BUF_SIZE, first_mismatch(dst, BUF_SIZE, 5));
+	munmap(dst, BUF_SIZE);
+
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(base, live_ids());
+	self->buf = buf_alloc(BUF_SIZE);
+	ASSERT_GE(self->buf, 0);
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0,
+			       &again));
+	EXPECT_EQ(hid.id, again.id);
+}
+
+TEST_F(hd, delayed_unexport)
+{
+	struct hyper_dmabuf_unexport un = { .delay_ms = 100 };
+	struct hyper_dmabuf_query q;
+	int base = live_ids();
+
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0,
+			       &un.hid));
+	ASSERT_EQ(0, ioctl(self->dev, HYPER_DMABUF_IOCTL_UNEXPORT, &un));
+	ASSERT_EQ(0, hd_query(self->dev, &un.hid, &q, NULL, 0));
+	EXPECT_EQ(1, q.unexport_pending);
+	EXPECT_EQ(-ENOENT, hd_import(self->dev, &un.hid, O_RDONLY));
+	usleep(400 * 1000);
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &un.hid, &q, NULL, 0));
+	EXPECT_EQ(base, live_ids());
+}
+
+TEST_F(hd, close_unexports_all)
+{
+	struct hyper_dmabuf_id hid[3];
+	struct hyper_dmabuf_query q;
+	int dev2, i, imp, base = live_ids();
+
+	dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(dev2, 0);
+	for (i = 0; i < 3; i++) {
+		int buf = buf_alloc(BUF_SIZE);
+
+		ASSERT_GE(buf, 0);
+		ASSERT_EQ(0, hd_export(dev2, buf, SELF, 0, NULL, 0, &hid[i]));
+		close(buf);
+	}
+	/* Another file cannot unexport them. */
+	EXPECT_EQ(-ENOENT, hd_unexport(self->dev, &hid[0]));
+	imp = hd_import(self->dev, &hid[1], O_RDONLY);
+	ASSERT_GE(imp, 0);
+	EXPECT_EQ(base + 3, live_ids());
+	close(dev2);
+
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid[0], &q, NULL, 0));
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid[2], &q, NULL, 0));
+	ASSERT_EQ(0, hd_query(self->dev, &hid[1], &q, NULL, 0));
+	EXPECT_EQ(1, q.unexport_pending);
+	close(imp);
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid[1], &q, NULL, 0));
+	EXPECT_EQ(base, live_ids());
+}
+
+TEST_F(hd, events)
+{
+	struct hyper_dmabuf_event ev;
+	struct pollfd pfd = { .events = POLLIN };
+	struct hyper_dmabuf_id hid;
+	int listener;
+
+	listener = open(DEV_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	ASSERT_GE(listener, 0);
+	EXPECT_EQ(-1, read(listener, &ev, sizeof(ev)));
+	EXPECT_EQ(EAGAIN, errno);
+	pfd.fd = listener;
+	EXPECT_EQ(0, poll(&pfd, 1, 0));
+
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, "hello", 5,
+			       &hid));
+	ASSERT_EQ(1, poll(&pfd, 1, 1000));
+	EXPECT_TRUE(pfd.revents & POLLIN);
+	/* Too small a buffer for one event. */
+	EXPECT_EQ(-1, read(listener, &ev, sizeof(ev) - 1));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(sizeof(ev), read(listener, &ev, sizeof(ev)));
+	EXPECT_EQ(HYPER_DMABUF_EVENT_NEW_IMPORT, ev.type);
+	EXPECT_EQ(0, ev.event_flags);
+	EXPECT_EQ(0, memcmp(&ev.hid, &hid, sizeof(hid)));
+	EXPECT_EQ(BUF_SIZE, ev.size);
+	EXPECT_EQ(5, ev.priv_size);
+	EXPECT_EQ(0, memcmp(ev.priv, "hello", 5));
+
+	/* A private data update is announced too. */
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, "bye", 3, &hid));
+	ASSERT_EQ(sizeof(ev), read(listener, &ev, sizeof(ev)));
+	EXPECT_EQ(HYPER_DMABUF_EVENT_F_UPDATE, ev.event_flags);
+	EXPECT_EQ(3, ev.priv_size);
+	EXPECT_EQ(-1, read(listener, &ev, sizeof(ev)));
+	close(listener);
+}
+
+TEST_F(hd, event_overflow)
+{
+	struct hyper_dmabuf_event ev[16];
+	int listener, exporter, i, n, events = 0, lost = 0, overflows = 0;
+	const int total = HYPER_DMABUF_EVENT_QUEUE_LEN + 6;
+	struct hyper_dmabuf_id hid;
+	ssize_t len;
+
+	listener = open(DEV_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	exporter = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(listener, 0);
+	ASSERT_GE(exporter, 0);
+	if (live_ids() + total > HYPER_DMABUF_MAX_IDS)
+		SKIP(return, "not enough free ids");
+	for (i = 0; i < total; i++) {
+		int buf = buf_alloc(PAGE);
+
+		ASSERT_GE(buf, 0);
+		ASSERT_EQ(0, hd_export(exporter, buf, SELF, 0, NULL, 0, &hid));
+		close(buf);
+	}
+	while ((len = read(listener, ev, sizeof(ev))) > 0) {
+		for (n = 0; n < len / (ssize_t)sizeof(ev[0]); n++) {
+			if (ev[n].type == HYPER_DMABUF_EVENT_OVERFLOW) {
+				overflows++;
+				lost += ev[n].lost;
+			} else {
+				events++;
+			}
+		}
+	}
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(1, overflows);
+	EXPECT_EQ(HYPER_DMABUF_EVENT_QUEUE_LEN, events);
+	EXPECT_EQ(total, events + lost);
+	close(exporter);
+	close(listener);
+	drain_events(self->dev);
+}
+
+int main(int argc, char **argv)
+{
+	struct rlimit rl;
+
+	/* max_ids keeps one dma-buf fd at a time, but be generous. */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < 4096 &&
+	    rl.rlim_max >= 4096) {
+		rl.rlim_cur = 4096;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return test_harness_run(argc, argv);
+}
