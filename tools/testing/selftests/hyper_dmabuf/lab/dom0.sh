@@ -48,7 +48,7 @@ name = "$name"
 type = "$type"
 kernel = "/hdlab/bzImage"
 ramdisk = "/hdlab/domU.cpio.gz"
-extra = "console=hvc0 hdlab.name=$name"
+extra = "console=hvc0 hdlab.name=$name${HDLAB_TEST_TIMEOUT:+ hdlab.test_timeout=$HDLAB_TEST_TIMEOUT}"
 memory = 256
 vcpus = 1
 on_poweroff = "destroy"

@@ -72,7 +72,7 @@ def parse_boot(log, boot, results):
         if kernel_line:
             for rx, kind in SPLATS:
                 if rx.search(text):
-                    splats.setdefault(dom, []).append(f'{kind}: {text.strip()[:160]}')
+                    splats.setdefault(dom, []).append(text.strip()[:200])
                     break
             continue
         f = body.split(' ', 4)
@@ -96,21 +96,28 @@ def parse_boot(log, boot, results):
                 continue
             m = TAP.match(tl)
             if m:
-                t['seen'].append(m.groups())
+                t['seen'].append(m.groups() + (t.get('diag', ''),))
+                t['diag'] = ''
+            elif re.match(r'^#\s+RUN\s', tl):
+                t['diag'] = ''
+            elif tl.startswith('# ') and not re.match(r'^#\s+(OK|FAIL|SKIP)\s', tl):
+                # The harness's assertion messages explain a failure.
+                if 'Expected' not in t.get('diag', ''):
+                    t['diag'] = tl[2:].strip()[:200]
         elif kind == 'EXIT' and len(f) > 4:
             t = tap.setdefault((f[2], f[3]), {'plan': None, 'seen': [], 'rc': None})
             t['rc'] = int(f[4]) if f[4].strip().lstrip('-').isdigit() else -1
         elif kind == 'KMEMLEAK':
             pass
     for (dom, prog), t in sorted(tap.items()):
-        for res, num, desc, directive, dkind in t['seen']:
+        for res, num, desc, directive, dkind, diag in t['seen']:
             name = f'{boot}/{dom}: {prog}: {desc or num}'
             if dkind == 'SKIP':
                 add(results, 'SKIP', name, directive.lstrip('# ').strip())
             elif res == 'ok':
                 add(results, 'PASS', name)
             else:
-                add(results, 'FAIL', name)
+                add(results, 'FAIL', name, diag)
         problems = []
         if t['rc'] is None:
             problems.append('no exit status (domain died?)')

@@ -8,6 +8,7 @@
 # Usage: vmtest.sh [-k KERNEL_TREE] [-o OUTPUT_DIR] [-r RESULTS] COMMAND
 #
 #   build           configure and build the kernel, selftests and initramfs
+#   initramfs       rebuild only the initramfs images
 #   boot PLAN NAME  boot Xen with dom0 and the domUs of PLAN, parse results
 #   kunit           run the hyper_dmabuf KUnit suites (x86_64, KASAN)
 #   test            build, kunit, then every lab boot, then the totals line
@@ -16,6 +17,10 @@
 # A PLAN is NAME:TYPE[+NAME:TYPE...], TYPE being pv or pvh, for example
 # "pv1:pv" (dom0 and one PV domU) or "pv1:pv+pvh1:pvh" (two domUs). Add
 # "@random" to have xl pick random domids (most of them above 255).
+#
+# Environment: HDLAB_JOBS (make -j), HDLAB_BOOT_TIMEOUT (whole boot, s),
+# HDLAB_DOMU_TIMEOUT (dom0's wait for its domUs, s), HDLAB_TEST_TIMEOUT
+# (each test program, s).
 #
 # Needs: qemu-system-x86, xen-hypervisor-4.17-amd64, xen-utils-4.17,
 # xenstore-utils, busybox-static and a kernel build toolchain.
@@ -196,6 +201,8 @@ cmd_boot() {
 	case "$plan" in
 	*@random) extra=" hdlab.domid=random"; plan=${plan%@random} ;;
 	esac
+	[ -n "$HDLAB_DOMU_TIMEOUT" ] && extra="$extra hdlab.domu_timeout=$HDLAB_DOMU_TIMEOUT"
+	[ -n "$HDLAB_TEST_TIMEOUT" ] && extra="$extra hdlab.test_timeout=$HDLAB_TEST_TIMEOUT"
 	# PVH guests need HAP, which TCG offers through an emulated AMD NPT.
 	case "$plan" in *:pvh*) cpu=qemu64,+svm,+npt ;; esac
 	stage "boot $name"
@@ -240,6 +247,11 @@ DEMO_PLAN="demo1:pv=demo"
 case "$1" in
 build)
 	cmd_build ;;
+initramfs)
+	mkdir -p "$LAB"
+	stage "initramfs"
+	initramfs_build
+	stage_end ;;
 boot)
 	mkdir -p "$LAB"
 	cmd_boot "$2" "$3" ;;
