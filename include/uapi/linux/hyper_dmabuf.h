@@ -42,6 +42,11 @@
  * the same domain yields a new dma-buf that forwards every operation to the
  * original one.  Exporting to any other domain without a backend fails
  * with -ENODEV.
+ *
+ * An mmap() of a loopback import maps the original dma-buf and holds a
+ * reference to it, not to the import: the import (and with it the id of
+ * an unexported buffer) is released when its last file descriptor is
+ * closed, while such a mapping stays valid until munmap().
  */
 
 /**

@@ -39,13 +39,11 @@ else
 	check running-under-xen FAIL "hypervisor type '$(cat /sys/hypervisor/type 2>/dev/null)'"
 fi
 
-for ko in /hdlab/modules/*.ko; do
-	[ -e "$ko" ] || continue
-	mod=$(basename "$ko" .ko)
-	if insmod "$ko" 2>/tmp/insmod.err; then
+for mod in $(cat /hdlab/modules.list 2>/dev/null); do
+	if modprobe "$mod" 2>/tmp/modprobe.err; then
 		check "load-$mod" PASS
 	else
-		check "load-$mod" FAIL "$(cat /tmp/insmod.err)"
+		check "load-$mod" FAIL "$(cat /tmp/modprobe.err)"
 	fi
 done
 

@@ -141,7 +141,7 @@ copy_bin() {
 make_root() { # ROOT ROLE
 	local root=$1 role=$2 a
 	rm -rf "$root"
-	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,run,tmp,etc/xen,var,hdlab/tests,hdlab/modules}
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,run,tmp,etc/xen,var,hdlab/tests}
 	cp /bin/busybox "$root/bin/busybox"
 	for a in $(/bin/busybox --list-full); do
 		[ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
@@ -151,7 +151,11 @@ make_root() { # ROOT ROLE
 	cp "$LAB_DIR/init" "$root/init"
 	cp "$LAB_DIR/run-tests.sh" "$root/hdlab/"
 	find "$LAB/kselftest" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/hdlab/tests/" \;
-	find "$LAB/modroot" -name 'hyper_dmabuf*.ko' -exec cp {} "$root/hdlab/modules/" \;
+	# All modules (with modules.dep), so that modprobe pulls dependencies;
+	# modules.list names those the runner loads.
+	[ -d "$LAB/modroot/lib/modules" ] && cp -a "$LAB/modroot/lib" "$root/"
+	find "$LAB/modroot" -name 'hyper_dmabuf*.ko' -printf '%f\n' | sed 's/\.ko$//' | sort \
+		> "$root/hdlab/modules.list"
 	copy_bin "$root" /usr/bin/xenstore
 	for a in read write ls list rm exists watch chmod; do
 		ln -sf xenstore "$root/usr/bin/xenstore-$a"
