@@ -15,7 +15,17 @@ export GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
 export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z"
 export GIT_COMMITTER_DATE="$GIT_AUTHOR_DATE"
 
-hd_die() { echo "error: $*" >&2; exit 1; }
+hd_die() {
+	echo "error: $*" >&2
+	# The test command always ends with the totals line.
+	if [ -n "$HD_RESULTS" ]; then
+		python3 "$HD_REPO/tools/testing/selftests/hyper_dmabuf/lab/hdlab_parse.py" \
+			add "$HD_RESULTS" FAIL "setup: ${HD_STAGE:-start}" "$*"
+		python3 "$HD_REPO/tools/testing/selftests/hyper_dmabuf/lab/hdlab_parse.py" \
+			summary "$HD_RESULTS"
+	fi
+	exit 1
+}
 hd_log() { echo "[hdlab] $*"; }
 
 hd_base_field() { sed -n "s/^$1=//p" "$HD_REPO/tooling/base-version"; }

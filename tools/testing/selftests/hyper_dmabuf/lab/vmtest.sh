@@ -59,7 +59,17 @@ CC_WRAP=gcc
 command -v ccache >/dev/null && CC_WRAP="ccache gcc"
 export CCACHE_DIR=${CCACHE_DIR:-$OUT/ccache}
 
-die() { echo "vmtest.sh: error: $*" >&2; exit 1; }
+SUMMARY_ON_DIE=
+die() {
+	echo "vmtest.sh: error: $*" >&2
+	# test and demo always end with the totals line, even when a stage dies.
+	if [ -n "$SUMMARY_ON_DIE" ]; then
+		stage_end
+		$PARSE add "$RESULTS" FAIL "lab: ${FAILED_STAGE:-setup}" "$*"
+		$PARSE summary "$RESULTS"
+	fi
+	exit 1
+}
 
 STAGE=
 STAGE_T0=0
@@ -73,6 +83,7 @@ stage_end() {
 stage() {
 	stage_end
 	STAGE=$1
+	FAILED_STAGE=$1
 	STAGE_T0=$(( $(date +%s%N) / 1000000 ))
 	echo "[stage] $1 ..."
 }
@@ -262,7 +273,7 @@ boot)
 kunit)
 	cmd_kunit ;;
 test)
-	T0=$(date +%s)
+	SUMMARY_ON_DIE=1
 	[ -n "$HDLAB_STAGES" ] || : > "$STAGES"
 	[ "$RESULTS" != "$LAB/results.tsv" ] || : > "$RESULTS"
 	cmd_build
@@ -276,6 +287,7 @@ test)
 	echo "[lab] logs: $LAB"
 	$PARSE summary "$RESULTS" ;;
 demo)
+	SUMMARY_ON_DIE=1
 	cmd_build
 	cmd_boot "${DEMO_PLAN%%=*}" "${DEMO_PLAN#*=}"
 	$PARSE summary "$RESULTS" ;;
