@@ -40,11 +40,6 @@ struct hyper_dmabuf_mapping {
 /**
  * struct hyper_dmabuf_backend_ops - hypervisor services used by the core
  *
- * The core never talks to a hypervisor except through this table.  All
- * callbacks are called in process context and may sleep; the core
- * serialises them with its own mutex, so a callback must not call back
- * into the core except hyper_dmabuf_backend_rx() from another context.
- *
  * @owner: module implementing the backend; the core holds a reference
  *	while any buffer shared with or mapped from another domain exists
  * @get_domid: return the local domain id
@@ -60,6 +55,11 @@ struct hyper_dmabuf_mapping {
  * @unmap: undo @map
  * @send: send the @len byte message @msg to @domid; messages are encoded
  *	and decoded by the core, the backend only transports them
+ *
+ * The core never talks to a hypervisor except through this table.  All
+ * callbacks are called in process context and may sleep; the core
+ * serialises them with its own mutex, so a callback must not call back
+ * into the core except hyper_dmabuf_backend_rx() from another context.
  */
 struct hyper_dmabuf_backend_ops {
 	struct module *owner;

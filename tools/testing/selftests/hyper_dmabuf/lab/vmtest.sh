@@ -128,11 +128,16 @@ kernel_build() {
 }
 
 selftests_build() {
-	rm -rf "$LAB/kselftest"
+	local dir=$KSRC/tools/testing/selftests/hyper_dmabuf
+
+	rm -rf "$LAB/kselftest" "$LAB/kselftest-install"
 	mkdir -p "$LAB/kselftest"
-	make -s -C "$KSRC/tools/testing/selftests/hyper_dmabuf" OUTPUT="$LAB/kselftest" \
-		KHDR_INCLUDES="-isystem $LAB/hdr/include" LDFLAGS=-static \
+	make -s -C "$dir" OUTPUT="$LAB/kselftest" INSTALL_PATH="$LAB/kselftest-install" \
+		KHDR_INCLUDES="-isystem $LAB/hdr/include" LDFLAGS=-static install \
 		> "$LAB/kselftest.log" 2>&1 || { cat "$LAB/kselftest.log"; die "selftests build failed"; }
+	# The programs to run, in the kselftest-list format (collection:test).
+	make -s -C "$dir" OUTPUT="$LAB/kselftest" COLLECTION=hyper_dmabuf emit_tests \
+		> "$LAB/kselftest-install/kselftest-list.txt" || die "selftests emit_tests failed"
 }
 
 # --- initramfs --------------------------------------------------------
@@ -161,7 +166,7 @@ make_root() { # ROOT ROLE
 	mknod -m 666 "$root/dev/null" c 1 3
 	cp "$LAB_DIR/init" "$root/init"
 	cp "$LAB_DIR/run-tests.sh" "$root/hdlab/"
-	find "$LAB/kselftest" -maxdepth 1 -type f -perm -u+x -exec cp {} "$root/hdlab/tests/" \;
+	cp -a "$LAB/kselftest-install/." "$root/hdlab/tests/"
 	# All modules (with modules.dep), so that modprobe pulls dependencies;
 	# modules.list names those the runner loads.
 	[ -d "$LAB/modroot/lib/modules" ] && cp -a "$LAB/modroot/lib" "$root/"
