@@ -54,7 +54,7 @@
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* Largest buffer the tool creates; the kernel may refuse smaller ones. */
-#define MAX_BUF_SIZE	(1ULL << 40)
+#define MAX_BUF_SIZE	0x10000000000ULL	/* 1 TiB */
 
 static int verbose;
 
@@ -388,7 +388,7 @@ static int open_dev(const char *cmd, const char *path, int flags,
 /* ---- parsing ------------------------------------------------------------ */
 
 /* Parse an unsigned number (decimal or 0x hex) of at most max. */
-static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+static bool parse_u64(const char *s, __u64 max, __u64 *out)
 {
 	unsigned long long v;
 	char *end;
@@ -403,9 +403,9 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return true;
 }
 
-static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
+static bool parse_u32(const char *s, __u32 max, __u32 *out)
 {
-	uint64_t v;
+	__u64 v;
 
 	if (!parse_u64(s, max, &v))
 		return false;
@@ -414,7 +414,7 @@ static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
 }
 
 /* SIZE: a number with an optional K, M or G suffix (powers of 1024). */
-static bool parse_size(const char *s, uint64_t *out)
+static bool parse_size(const char *s, __u64 *out)
 {
 	unsigned long long v;
 	unsigned int shift = 0;
@@ -450,7 +450,7 @@ static bool parse_size(const char *s, uint64_t *out)
 }
 
 /* DOMID: "self" or a number up to HYPER_DMABUF_DOMID_SELF. */
-static bool parse_domid(const char *s, uint32_t *out)
+static bool parse_domid(const char *s, __u32 *out)
 {
 	if (s && !strcmp(s, "self")) {
 		*out = HYPER_DMABUF_DOMID_SELF;
@@ -459,7 +459,7 @@ static bool parse_domid(const char *s, uint32_t *out)
 	return parse_u32(s, HYPER_DMABUF_DOMID_SELF, out);
 }
 
-static bool parse_key(const char *s, uint32_t key[3])
+static bool parse_key(const char *s, __u32 key[3])
 {
 	char part[9];
 	int i, j;
@@ -618,9 +618,9 @@ err:
 #define FNV64_OFFSET	0xcbf29ce484222325ULL
 #define FNV64_PRIME	0x100000001b3ULL
 
-static uint64_t fnv1a64(const unsigned char *p, size_t len)
+static __u64 fnv1a64(const unsigned char *p, size_t len)
 {
-	uint64_t h = FNV64_OFFSET;
+	__u64 h = FNV64_OFFSET;
 
 	while (len--) {
 		h ^= *p++;
@@ -631,8 +631,8 @@ static uint64_t fnv1a64(const unsigned char *p, size_t len)
 
 static void print_hid(FILE *f, const struct hyper_dmabuf_id *hid)
 {
-	fprintf(f, "id=0x%08" PRIx32 " domid=%" PRIu32 " key=%08" PRIx32
-		"%08" PRIx32 "%08" PRIx32, hid->id, hid->exporter_domid,
+	fprintf(f, "id=0x%08x domid=%u key=%08x%08x%08x",
+		hid->id, hid->exporter_domid,
 		hid->key[0], hid->key[1], hid->key[2]);
 }
 
@@ -668,15 +668,15 @@ static int flush_stdout(const char *cmd)
 	return 0;
 }
 
-static int64_t now_ms(void)
+static __s64 now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (__s64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int dmabuf_sync(int fd, uint64_t flags)
+static int dmabuf_sync(int fd, __u64 flags)
 {
 	struct dma_buf_sync sync = { .flags = flags };
 	int ret;
@@ -704,7 +704,7 @@ static int write_all(int fd, const unsigned char *p, size_t len)
 }
 
 /* Size of a dma-buf (dma-bufs support SEEK_END). */
-static int64_t dmabuf_size(int fd)
+static __s64 dmabuf_size(int fd)
 {
 	off_t size = lseek(fd, 0, SEEK_END);
 
@@ -724,26 +724,26 @@ enum src_kind {
 };
 
 struct export_opts {
-	uint32_t domid;
+	__u32 domid;
 	bool rdwr;
 	enum src_kind src;
 	const char *path;
-	uint64_t size;
+	__u64 size;
 	bool have_pattern;
 	unsigned char pattern;
 	unsigned char priv[HYPER_DMABUF_MAX_PRIV];
-	uint32_t priv_size;
-	int64_t keep_ms;		/* -1: no limit */
+	__u32 priv_size;
+	__s64 keep_ms;		/* -1: no limit */
 	bool oneshot;
-	int64_t unexport_after_ms;	/* -1: never */
-	uint32_t unexport_delay_ms;
+	__s64 unexport_after_ms;	/* -1: never */
+	__u32 unexport_delay_ms;
 };
 
 /* Copy the file into a memfd; returns the memfd and the data size. */
-static int file_to_memfd(const char *path, int memfd, uint64_t *len)
+static int file_to_memfd(const char *path, int memfd, __u64 *len)
 {
 	unsigned char buf[65536];
-	uint64_t total = 0;
+	__u64 total = 0;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -783,11 +783,11 @@ static int file_to_memfd(const char *path, int memfd, uint64_t *len)
 }
 
 /* udmabuf from a sealed memfd, holding a copy of the file or zeros. */
-static int make_udmabuf(const struct export_opts *o, uint64_t page,
-			uint64_t *size)
+static int make_udmabuf(const struct export_opts *o, __u64 page,
+			__u64 *size)
 {
 	struct udmabuf_create create = { 0 };
-	uint64_t len = o->size;
+	__u64 len = o->size;
 	int memfd, devfd, fd;
 
 	memfd = memfd_create("hyper_dmabuf_tool", MFD_ALLOW_SEALING |
@@ -833,7 +833,7 @@ err_memfd:
 	return -1;
 }
 
-static int make_heap_buf(uint64_t size)
+static int make_heap_buf(__u64 size)
 {
 	struct dma_heap_allocation_data data = {
 		.len = size,
@@ -854,10 +854,10 @@ static int make_heap_buf(uint64_t size)
 }
 
 /* Fill the buffer with the pattern if asked and hash its bytes. */
-static int prepare_buf(int fd, uint64_t size, const struct export_opts *o,
-		       uint64_t *sum)
+static int prepare_buf(int fd, __u64 size, const struct export_opts *o,
+		       __u64 *sum)
 {
-	uint64_t dir = DMA_BUF_SYNC_READ;
+	__u64 dir = DMA_BUF_SYNC_READ;
 	unsigned char *p;
 
 	if (o->have_pattern)
@@ -883,7 +883,7 @@ static int prepare_buf(int fd, uint64_t size, const struct export_opts *o,
 }
 
 static int do_unexport(int devfd, const struct hyper_dmabuf_id *hid,
-		       uint32_t delay_ms)
+		       __u32 delay_ms)
 {
 	struct hyper_dmabuf_unexport un = {
 		.hid = *hid,
@@ -896,7 +896,7 @@ static int do_unexport(int devfd, const struct hyper_dmabuf_id *hid,
 	}
 	printf("unexported ");
 	print_hid(stdout, hid);
-	printf(" delay_ms=%" PRIu32 "\n", delay_ms);
+	printf(" delay_ms=%u\n", delay_ms);
 	return flush_stdout("export") ? EXIT_FAIL : EXIT_OK;
 }
 
@@ -907,7 +907,7 @@ static int do_unexport(int devfd, const struct hyper_dmabuf_id *hid,
 static int hold_export(int devfd, int sigfd, const struct hyper_dmabuf_id *hid,
 		       const struct export_opts *o)
 {
-	int64_t start = now_ms();
+	__s64 start = now_ms();
 	bool stdin_open = o->oneshot;
 
 	for (;;) {
@@ -915,7 +915,7 @@ static int hold_export(int devfd, int sigfd, const struct hyper_dmabuf_id *hid,
 			{ .fd = sigfd, .events = POLLIN },
 			{ .fd = STDIN_FILENO, .events = POLLIN },
 		};
-		int64_t left = -1, t = now_ms() - start;
+		__s64 left = -1, t = now_ms() - start;
 		int ret;
 
 		if (o->unexport_after_ms >= 0 && t >= o->unexport_after_ms)
@@ -1063,8 +1063,8 @@ static int cmd_export(int argc, char **argv)
 	};
 	struct hyper_dmabuf_export ex = { 0 };
 	bool have_priv = false;
-	uint64_t page, size, sum, v;
-	int64_t bufsize;
+	__u64 page, size, sum, v;
+	__s64 bufsize;
 	int c, ret, bufd, devfd, sigfd;
 	sigset_t mask;
 
@@ -1221,10 +1221,9 @@ static int cmd_export(int argc, char **argv)
 	close(bufd);
 
 	print_hid(stdout, &ex.hid);
-	printf(" size=%" PRIu64 " checksum=fnv1a64:%016" PRIx64, size, sum);
+	printf(" size=%llu checksum=fnv1a64:%016llx", size, sum);
 	if (verbose)
-		printf(" slot=%" PRIu32 " id_domid_byte=0x%02" PRIx32
-		       " remote_domid=%" PRIu32 " access=%s",
+		printf(" slot=%u id_domid_byte=0x%02x remote_domid=%u access=%s",
 		       ex.hid.id & HYPER_DMABUF_ID_SLOT_MASK,
 		       ex.hid.id >> HYPER_DMABUF_ID_DOMID_SHIFT, o.domid,
 		       o.rdwr ? "rdwr" : "rdonly");
@@ -1253,9 +1252,9 @@ static int cmd_import(int argc, char **argv)
 	const char *out = NULL;
 	bool rdwr = false, fill = false;
 	unsigned char fill_byte = 0;
-	uint64_t v, sum, dir;
+	__u64 v, sum, dir;
 	int c, ret, devfd, outfd;
-	int64_t size;
+	__s64 size;
 	unsigned char *p;
 	FILE *rep;
 
@@ -1353,7 +1352,7 @@ static int cmd_import(int argc, char **argv)
 		return ret;
 
 	rep = out ? stdout : stderr;
-	fprintf(rep, "size=%" PRId64 " checksum=fnv1a64:%016" PRIx64 "\n",
+	fprintf(rep, "size=%lld checksum=fnv1a64:%016llx\n",
 		size, sum);
 	if (out && flush_stdout("import"))
 		return EXIT_FAIL;
@@ -1410,23 +1409,23 @@ static int cmd_query(int argc, char **argv)
 		type = "unknown";
 		break;
 	}
-	printf("id=0x%08" PRIx32 "\n", q.hid.id);
-	printf("slot=%" PRIu32 "\n", q.hid.id & HYPER_DMABUF_ID_SLOT_MASK);
-	printf("id_domid_byte=0x%02" PRIx32 "\n",
+	printf("id=0x%08x\n", q.hid.id);
+	printf("slot=%u\n", q.hid.id & HYPER_DMABUF_ID_SLOT_MASK);
+	printf("id_domid_byte=0x%02x\n",
 	       q.hid.id >> HYPER_DMABUF_ID_DOMID_SHIFT);
-	printf("key=%08" PRIx32 "%08" PRIx32 "%08" PRIx32 "\n",
+	printf("key=%08x%08x%08x\n",
 	       q.hid.key[0], q.hid.key[1], q.hid.key[2]);
 	printf("type=%s\n", type);
-	printf("type_raw=%" PRIu32 "\n", q.type);
-	printf("flags=0x%" PRIx32 "\n", q.flags);
+	printf("type_raw=%u\n", q.type);
+	printf("flags=0x%x\n", q.flags);
 	printf("access=%s\n", q.flags & HYPER_DMABUF_EXPORT_RDWR ?
 	       "rdwr" : "rdonly");
-	printf("exporter_domid=%" PRIu32 "\n", q.exporter_domid);
-	printf("importer_domid=%" PRIu32 "\n", q.importer_domid);
-	printf("size=%" PRIu64 "\n", (uint64_t)q.size);
-	printf("busy=%" PRIu32 "\n", q.busy);
-	printf("unexport_pending=%" PRIu32 "\n", q.unexport_pending);
-	printf("priv_size=%" PRIu32 "\n", q.priv_size);
+	printf("exporter_domid=%u\n", q.exporter_domid);
+	printf("importer_domid=%u\n", q.importer_domid);
+	printf("size=%llu\n", (__u64)q.size);
+	printf("busy=%u\n", q.busy);
+	printf("unexport_pending=%u\n", q.unexport_pending);
+	printf("priv_size=%u\n", q.priv_size);
 	printf("priv=");
 	print_escaped(stdout, priv, q.priv_size < sizeof(priv) ?
 		      q.priv_size : sizeof(priv));
@@ -1438,32 +1437,31 @@ static int cmd_query(int argc, char **argv)
 
 static void print_event(const struct hyper_dmabuf_event *ev)
 {
-	uint32_t len;
+	__u32 len;
 
 	switch (ev->type) {
 	case HYPER_DMABUF_EVENT_NEW_IMPORT:
 		printf("event=new_import ");
 		print_hid(stdout, &ev->hid);
-		printf(" size=%" PRIu64 " access=%s", (uint64_t)ev->size,
+		printf(" size=%llu access=%s", (__u64)ev->size,
 		       ev->export_flags & HYPER_DMABUF_EXPORT_RDWR ?
 		       "rdwr" : "rdonly");
 		if (ev->event_flags & HYPER_DMABUF_EVENT_F_UPDATE)
 			printf(" update=1");
 		len = ev->priv_size < HYPER_DMABUF_MAX_PRIV ?
 		      ev->priv_size : HYPER_DMABUF_MAX_PRIV;
-		printf(" priv_size=%" PRIu32 " priv=", ev->priv_size);
+		printf(" priv_size=%u priv=", ev->priv_size);
 		print_escaped(stdout, ev->priv, len);
 		printf("\n");
 		break;
 	case HYPER_DMABUF_EVENT_OVERFLOW:
-		printf("event=overflow lost=%" PRIu32 "\n", ev->lost);
+		printf("event=overflow lost=%u\n", ev->lost);
 		fprintf(stderr,
-			"watch: %" PRIu32
-			" events were lost: the driver queues at most %d per open file\n",
+			"watch: %u events were lost: the driver queues at most %d per open file\n",
 			ev->lost, HYPER_DMABUF_EVENT_QUEUE_LEN);
 		break;
 	default:
-		printf("event=unknown type=%" PRIu32 " flags=0x%" PRIx32 "\n",
+		printf("event=unknown type=%u flags=0x%x\n",
 		       ev->type, ev->event_flags);
 		break;
 	}
@@ -1478,8 +1476,8 @@ static int cmd_watch(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct hyper_dmabuf_event ev[16];
-	int64_t timeout_ms = -1, start;
-	uint64_t count = 0, seen = 0, v;
+	__s64 timeout_ms = -1, start;
+	__u64 count = 0, seen = 0, v;
 	int c, devfd;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1520,7 +1518,7 @@ static int cmd_watch(int argc, char **argv)
 		ssize_t n, i;
 
 		if (timeout_ms >= 0) {
-			int64_t left = timeout_ms - (now_ms() - start);
+			__s64 left = timeout_ms - (now_ms() - start);
 
 			timeout = left < 0 ? 0 : (int)left;
 		}
@@ -1535,8 +1533,7 @@ static int cmd_watch(int argc, char **argv)
 			if (!count)
 				return EXIT_OK;
 			fprintf(stderr,
-				"watch: timeout after %" PRId64 " ms, saw %" PRIu64
-				" of %" PRIu64 " events\n",
+				"watch: timeout after %lld ms, saw %llu of %llu events\n",
 				timeout_ms, seen, count);
 			return EXIT_FAIL;
 		}
@@ -1584,7 +1581,7 @@ static int cmd_unexport(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct hyper_dmabuf_id hid;
-	uint32_t delay;
+	__u32 delay;
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

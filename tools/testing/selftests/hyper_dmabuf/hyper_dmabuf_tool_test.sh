@@ -423,7 +423,10 @@ test_rdwr() {
 	"$TOOL" import "$id" --out "$T/i7.bin" >"$T/o" 2>"$T/e"
 	expect_rc 0 $? "import after the fill" || { diag_file "$T/e"; return 1; }
 	pattern_file "$T/ref7" "$size" 245	# 0xa5
-	cmp "$T/ref7" "$T/i7.bin" || { diag "the write through an import is not visible"; return 1; }
+	if ! cmp "$T/ref7" "$T/i7.bin"; then
+		diag "the write through an import is not visible"
+		return 1
+	fi
 	stop $pid
 	expect_rc 0 $rc "export after SIGTERM"
 }
@@ -528,8 +531,11 @@ test_stats() {
 	stop $pid
 	expect_rc 0 $rc "stats" || { diag_file "$T/s.err"; return 1; }
 	n=$(sed -n 's/^exported_ids=//p' "$T/s.out")
-	[ -n "$n" ] && [ "$n" -ge 1 ] ||
-		{ diag "exported_ids='$n' while an export is held"; diag_file "$T/s.out"; return 1; }
+	if [ -z "$n" ] || [ "$n" -lt 1 ]; then
+		diag "exported_ids='$n' while an export is held"
+		diag_file "$T/s.out"
+		return 1
+	fi
 }
 
 # ---- main ------------------------------------------------------------------

@@ -43,12 +43,14 @@ say PLAN dom0 $(for d in $domus; do printf '%s ' "${d%%:*}"; done)
 for d in $domus; do
 	name=${d%%:*}
 	type=${d#*:}
+	args="console=hvc0 hdlab.name=$name"
+	[ -n "$HDLAB_TEST_TIMEOUT" ] && args="$args hdlab.test_timeout=$HDLAB_TEST_TIMEOUT"
 	cat > /tmp/$name.cfg <<CFG
 name = "$name"
 type = "$type"
 kernel = "/hdlab/bzImage"
 ramdisk = "/hdlab/domU.cpio.gz"
-extra = "console=hvc0 hdlab.name=$name${HDLAB_TEST_TIMEOUT:+ hdlab.test_timeout=$HDLAB_TEST_TIMEOUT}"
+extra = "$args"
 memory = 256
 vcpus = 1
 on_poweroff = "destroy"
@@ -57,7 +59,8 @@ on_crash = "destroy"
 CFG
 	t0=$(date +%s)
 	if xl create /tmp/$name.cfg >/tmp/$name.create 2>&1; then
-		say CHECK dom0 create-$name PASS "$type domid $(xl domid $name) in $(( $(date +%s) - t0 )) s"
+		t0=$(( $(date +%s) - t0 ))
+		say CHECK dom0 create-$name PASS "$type domid $(xl domid $name) in $t0 s"
 	else
 		say CHECK dom0 create-$name FAIL "$(tail -n 3 /tmp/$name.create | tr '\n' ' ')"
 		continue
@@ -83,7 +86,8 @@ for d in $(echo "$HDLAB_PLAN" | tr '+' ' '); do
 			break
 		fi
 		if [ "$(date +%s)" -ge $deadline ]; then
-			echo "HDLAB CHECK dom0 finished-$name FAIL timeout: destroyed after ${HDLAB_DOMU_TIMEOUT:-600} s"
+			echo "HDLAB CHECK dom0 finished-$name FAIL" \
+				"timeout: destroyed after ${HDLAB_DOMU_TIMEOUT:-600} s"
 			xl destroy "$name"
 			break
 		fi

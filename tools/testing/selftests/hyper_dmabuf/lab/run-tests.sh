@@ -69,7 +69,8 @@ echo scan > /sys/kernel/debug/kmemleak
 echo scan > /sys/kernel/debug/kmemleak
 if [ -s /sys/kernel/debug/kmemleak ]; then
 	sed "s/^/HDLAB KMEMLEAK $name /" /sys/kernel/debug/kmemleak
-	check kmemleak-clean FAIL "$(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak) leaks"
+	n=$(grep -c '^unreferenced object' /sys/kernel/debug/kmemleak)
+	check kmemleak-clean FAIL "$n leaks"
 else
 	check kmemleak-clean PASS
 fi

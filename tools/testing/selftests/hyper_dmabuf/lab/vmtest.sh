@@ -36,6 +36,10 @@ BOOT_TIMEOUT=${HDLAB_BOOT_TIMEOUT:-900}
 XEN_GZ=/boot/xen-4.17-amd64.gz
 XEN_BIN=/usr/lib/xen-4.17/bin
 PARSE="python3 $LAB_DIR/hdlab_parse.py"
+XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot"
+# In QEMU's -initrd, a comma separates multiboot modules and a space starts
+# a module's command line: no commas in here.
+DOM0_CMDLINE="console=hvc0 earlyprintk=xen"
 
 while getopts "k:o:r:" opt; do
 	case $opt in
@@ -98,13 +102,17 @@ kernel_config() {
 	make -s -C "$KSRC" O="$KOBJ" KCONFIG_CONFIG=.config.new allnoconfig >/dev/null ||
 		die "allnoconfig failed"
 	(cd "$KSRC" && KCONFIG_CONFIG=$new scripts/kconfig/merge_config.sh -m -O "$KOBJ" \
-		"$new" $frags) > "$LAB/merge_config.log" 2>&1 || die "merge_config failed: $LAB/merge_config.log"
+		"$new" $frags) > "$LAB/merge_config.log" 2>&1 ||
+		die "merge_config failed: $LAB/merge_config.log"
 	make -s -C "$KSRC" O="$KOBJ" KCONFIG_CONFIG=.config.new olddefconfig >/dev/null ||
 		die "olddefconfig failed"
 	for f in $frags; do
 		while read -r line; do
 			case "$line" in
-			CONFIG_*=*) grep -qx "$line" "$new" || die "$line (from $f) did not stick in the kernel config" ;;
+			CONFIG_*=*)
+				grep -qx "$line" "$new" ||
+					die "$line (from $f) did not stick in the kernel config"
+				;;
 			esac
 		done < "$f"
 	done
@@ -119,7 +127,8 @@ kernel_config() {
 
 kernel_build() {
 	make -s -C "$KSRC" O="$KOBJ" -j"$JOBS" CC="$CC_WRAP" bzImage modules \
-		> "$LAB/kbuild.log" 2>&1 || { tail -n 40 "$LAB/kbuild.log"; die "kernel build failed: $LAB/kbuild.log"; }
+		> "$LAB/kbuild.log" 2>&1 ||
+		{ tail -n 40 "$LAB/kbuild.log"; die "kernel build failed: $LAB/kbuild.log"; }
 	rm -rf "$LAB/modroot" "$LAB/hdr"
 	make -s -C "$KSRC" O="$KOBJ" INSTALL_MOD_PATH="$LAB/modroot" modules_install \
 		>> "$LAB/kbuild.log" 2>&1 || die "modules_install failed: $LAB/kbuild.log"
@@ -134,7 +143,8 @@ selftests_build() {
 	mkdir -p "$LAB/kselftest"
 	make -s -C "$dir" OUTPUT="$LAB/kselftest" INSTALL_PATH="$LAB/kselftest-install" \
 		KHDR_INCLUDES="-isystem $LAB/hdr/include" LDFLAGS=-static install \
-		> "$LAB/kselftest.log" 2>&1 || { cat "$LAB/kselftest.log"; die "selftests build failed"; }
+		> "$LAB/kselftest.log" 2>&1 ||
+		{ cat "$LAB/kselftest.log"; die "selftests build failed"; }
 	# The programs to run, in the kselftest-list format (collection:test).
 	make -s -C "$dir" OUTPUT="$LAB/kselftest" COLLECTION=hyper_dmabuf emit_tests \
 		> "$LAB/kselftest-install/kselftest-list.txt" || die "selftests emit_tests failed"
@@ -164,7 +174,7 @@ make_root() { # ROOT ROLE
 	done
 	mknod -m 600 "$root/dev/console" c 5 1
 	mknod -m 666 "$root/dev/null" c 1 3
-	cp "$LAB_DIR/init" "$root/init"
+	cp "$LAB_DIR/init.sh" "$root/init"
 	cp "$LAB_DIR/run-tests.sh" "$root/hdlab/"
 	cp -a "$LAB/kselftest-install/." "$root/hdlab/tests/"
 	# All modules (with modules.dep), so that modprobe pulls dependencies;
@@ -227,11 +237,13 @@ cmd_boot() {
 	case "$plan" in *:pvh*) cpu=qemu64,+svm,+npt ;; esac
 	stage "boot $name"
 	echo "[boot] $name: plan $plan, log $log"
+	modules="$KOBJ/arch/x86/boot/bzImage $DOM0_CMDLINE hdlab.plan=$plan$extra"
+	modules="$modules,$LAB/dom0.cpio.gz"
 	timeout -k 10 "$BOOT_TIMEOUT" qemu-system-x86_64 -nographic -no-reboot \
 		-m 2560 -smp 2 -cpu "$cpu" -monitor none -serial stdio \
 		-kernel "$LAB/xen" \
-		-append "console=com1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot" \
-		-initrd "$KOBJ/arch/x86/boot/bzImage console=hvc0 earlyprintk=xen hdlab.plan=$plan$extra,$LAB/dom0.cpio.gz" \
+		-append "$XEN_CMDLINE" \
+		-initrd "$modules" \
 		< /dev/null > "$log" 2>&1
 	rc=$?
 	stage_end
