@@ -136,6 +136,20 @@ kernel_build() {
 		>> "$LAB/kbuild.log" 2>&1 || die "headers_install failed: $LAB/kbuild.log"
 }
 
+# W=1 and sparse over the driver, in the lab kernel's configuration.
+driver_checks() {
+	local log=$LAB/driver-checks.log
+
+	make -s -C "$KSRC" O="$KOBJ" C=2 W=1 CC="$CC_WRAP" drivers/dma-buf/hyper_dmabuf/ \
+		> "$log" 2>&1
+	if [ $? -eq 0 ] && ! grep -qE 'warning:|error:' "$log"; then
+		$PARSE add "$RESULTS" PASS "build: hyper_dmabuf is W=1 and sparse clean"
+	else
+		$PARSE add "$RESULTS" FAIL "build: hyper_dmabuf is W=1 and sparse clean" \
+			"$(grep -m1 -E 'warning:|error:' "$log"), log $log"
+	fi
+}
+
 selftests_build() {
 	local dir=$KSRC/tools/testing/selftests/hyper_dmabuf
 
@@ -215,6 +229,10 @@ cmd_build() {
 	kernel_config
 	stage "kernel build"
 	kernel_build
+	if [ -n "$WITH_CHECKS" ] && [ -d "$KSRC/drivers/dma-buf/hyper_dmabuf" ]; then
+		stage "W=1 + sparse"
+		driver_checks
+	fi
 	stage "selftests build"
 	selftests_build
 	stage "initramfs"
@@ -291,6 +309,7 @@ kunit)
 	cmd_kunit ;;
 test)
 	SUMMARY_ON_DIE=1
+	WITH_CHECKS=1
 	[ -n "$HDLAB_STAGES" ] || : > "$STAGES"
 	[ "$RESULTS" != "$LAB/results.tsv" ] || : > "$RESULTS"
 	cmd_build
