@@ -14,6 +14,24 @@
  *   - The final reference removes the export from the table, unshares it
  *     and returns its id to the stack.
  *
+ * Waiting for idle: EXPORT collects the fences pending in the buffer's
+ * reservation object as one fence (dma_resv_get_singleton(): a reference
+ * on the fence, or on a fence array holding references on all of them),
+ * stored in exp->fence.  A callback on it queues exp->fence_work, which
+ * makes the announcement (event or EXPORT message) under core->lock.  The
+ * reference in exp->fence is dropped, and the callback removed, by
+ * hyper_dmabuf_fence_drop() when the announcement is made, when a
+ * re-export replaces the fence, and when the export is withdrawn.  Since
+ * the callback runs and is removed under the fence's lock, once
+ * dma_fence_remove_callback() returns the callback is not running; at
+ * most fence_work is still queued.  Withdrawing paths therefore
+ * cancel_work_sync() it, without core->lock, before dropping the table
+ * reference, and the work only ever acts on the state it finds under
+ * core->lock: it announces only if exp->fence is still set and signalled.
+ * If the callback cannot be added, the work polls the fence for at most
+ * core->fence_fallback_ms and then announces anyway: loopback importers
+ * share the reservation object and still see the fences themselves.
+ *
  * Locking: core->lock (a mutex) serialises all of the above and every
  * backend call; the id stack and each event queue have their own spinlock,
  * taken inside core->lock.  dma_buf_put() of a buffer we did not create is
@@ -23,13 +41,16 @@
 #include <crypto/algapi.h>
 #include <linux/debugfs.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-fence.h>
 #include <linux/dma-mapping.h>
+#include <linux/dma-resv.h>
 #include <linux/err.h>
 #include <linux/fcntl.h>
 #include <linux/fs.h>
 #include <linux/iosys-map.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -214,6 +235,7 @@ static void hyper_dmabuf_exp_release(struct kref *kref)
 	struct hyper_dmabuf_core *core = exp->core;
 	const struct hyper_dmabuf_backend_ops *ops = core->backend;
 
+	WARN_ON_ONCE(exp->fence);
 	xa_erase(&core->exports, hyper_dmabuf_id_slot(exp->hid.id));
 	if (!exp->loopback && ops) {
 		ops->unshare(exp->remote_domid, exp->share.handle);
@@ -239,7 +261,8 @@ static void hyper_dmabuf_exp_withdraw(struct hyper_dmabuf_exp *exp)
 	struct hyper_dmabuf_core *core = exp->core;
 
 	lockdep_assert_held(&core->lock);
-	if (!exp->loopback &&
+	/* A peer that was never told about the buffer is not told now. */
+	if (!exp->loopback && exp->announced &&
 	    hyper_dmabuf_send(core, exp->remote_domid,
 			      HYPER_DMABUF_OP_UNEXPORT, &exp->hid, NULL))
 		pr_warn_ratelimited("hyper_dmabuf: could not notify domain %u of unexport of id %#x\n",
@@ -267,6 +290,173 @@ static void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp)
 	list_del_init(&exp->owner_link);
 }
 
+/* ---- announcing once the buffer is idle -------------------------------- */
+
+static void hyper_dmabuf_fence_put(struct hyper_dmabuf_core *core,
+				   struct dma_fence *fence)
+{
+	atomic_dec(&core->nr_fences_held);
+	dma_fence_put(fence);
+}
+
+/*
+ * Collect the fences an announcement of @dmabuf has to wait for: kernel and
+ * write fences, and read fences too when importers may write.  *@fence is
+ * set to one fence with a reference held, or to NULL if the buffer is idle.
+ */
+static int hyper_dmabuf_fence_collect(struct hyper_dmabuf_core *core,
+				      struct dma_buf *dmabuf, bool rw,
+				      struct dma_fence **fence)
+{
+	enum dma_resv_usage usage = rw ? DMA_RESV_USAGE_READ :
+					 DMA_RESV_USAGE_WRITE;
+	int ret;
+
+	ret = dma_resv_get_singleton(dmabuf->resv, usage, fence);
+	if (ret || !*fence)
+		return ret;
+	atomic_inc(&core->nr_fences_held);
+	if (dma_fence_is_signaled(*fence)) {
+		hyper_dmabuf_fence_put(core, *fence);
+		*fence = NULL;
+	}
+	return 0;
+}
+
+/* Fence callback, atomic context: defer the announcement to the work. */
+static void hyper_dmabuf_fence_cb(struct dma_fence *fence,
+				  struct dma_fence_cb *cb)
+{
+	struct hyper_dmabuf_exp *exp = container_of(cb, typeof(*exp),
+						    fence_cb);
+
+	queue_work(exp->core->wq, &exp->fence_work);
+}
+
+/*
+ * Stop waiting for exp->fence: remove the callback and drop the reference.
+ * After this the callback does not run any more; fence_work may still be
+ * queued and finds nothing to do.
+ */
+static void hyper_dmabuf_fence_drop(struct hyper_dmabuf_exp *exp)
+{
+	struct hyper_dmabuf_core *core = exp->core;
+	struct dma_fence *fence = exp->fence;
+
+	lockdep_assert_held(&core->lock);
+	if (!fence)
+		return;
+	/* False: it ran already, under the fence lock taken here too. */
+	if (exp->fence_cb_armed)
+		dma_fence_remove_callback(fence, &exp->fence_cb);
+	exp->fence_cb_armed = false;
+	exp->fence_fallback = false;
+	WRITE_ONCE(exp->fence, NULL);
+	atomic_dec(&core->nr_pending_idle);
+	wake_up_all(&core->fence_wait);
+	hyper_dmabuf_fence_put(core, fence);
+}
+
+/* Announce once @fence signals; takes over the caller's reference. */
+static void hyper_dmabuf_fence_arm(struct hyper_dmabuf_exp *exp,
+				   struct dma_fence *fence)
+{
+	struct hyper_dmabuf_core *core = exp->core;
+	int ret;
+
+	lockdep_assert_held(&core->lock);
+	WRITE_ONCE(exp->fence, fence);
+	atomic_inc(&core->nr_pending_idle);
+	ret = core->fault_add_cb;
+	if (!ret)
+		ret = dma_fence_add_callback(fence, &exp->fence_cb,
+					     hyper_dmabuf_fence_cb);
+	exp->fence_cb_armed = !ret;
+	exp->fence_fallback = ret && ret != -ENOENT;
+	/* -ENOENT: signalled meanwhile; the work announces at once. */
+	if (ret)
+		queue_work(core->wq, &exp->fence_work);
+}
+
+/* Make the buffer known: event for loopback, EXPORT message otherwise. */
+static void hyper_dmabuf_exp_announce(struct hyper_dmabuf_exp *exp)
+{
+	struct hyper_dmabuf_core *core = exp->core;
+
+	lockdep_assert_held(&core->lock);
+	if (exp->loopback) {
+		hyper_dmabuf_announce(core, &exp->hid, exp->flags,
+				      exp->dmabuf->size, exp->priv,
+				      exp->priv_size, exp->announced);
+	} else if (hyper_dmabuf_send(core, exp->remote_domid,
+				     HYPER_DMABUF_OP_EXPORT, &exp->hid, exp)) {
+		pr_warn_ratelimited("hyper_dmabuf: could not announce id %#x to domain %u\n",
+				    exp->hid.id, exp->remote_domid);
+		return;
+	}
+	exp->announced = true;
+}
+
+/*
+ * Fallback when no callback could be added: poll @fence until it signals,
+ * the wait is cancelled (exp->fence changes) or the bound expires.
+ */
+static bool hyper_dmabuf_fence_poll(struct hyper_dmabuf_exp *exp,
+				    struct dma_fence *fence)
+{
+	struct hyper_dmabuf_core *core = exp->core;
+	unsigned long end = jiffies +
+			    msecs_to_jiffies(core->fence_fallback_ms);
+
+	for (;;) {
+		if (dma_fence_is_signaled(fence))
+			return true;
+		if (READ_ONCE(exp->fence) != fence || time_after(jiffies, end))
+			return false;
+		wait_event_timeout(core->fence_wait,
+				   READ_ONCE(exp->fence) != fence,
+				   msecs_to_jiffies(10));
+	}
+}
+
+static void hyper_dmabuf_fence_work(struct work_struct *work)
+{
+	struct hyper_dmabuf_exp *exp = container_of(work, typeof(*exp),
+						    fence_work);
+	struct hyper_dmabuf_core *core = exp->core;
+	struct dma_fence *fence;
+	bool signalled;
+
+	mutex_lock(&core->lock);
+	fence = exp->fence;
+	/* Cancelled, or already announced by an earlier run. */
+	if (!fence)
+		goto out_unlock;
+	if (!dma_fence_is_signaled(fence)) {
+		/* Woken for a fence that was replaced since. */
+		if (!exp->fence_fallback)
+			goto out_unlock;
+		dma_fence_get(fence);
+		atomic_inc(&core->nr_fences_held);
+		mutex_unlock(&core->lock);
+		signalled = hyper_dmabuf_fence_poll(exp, fence);
+		mutex_lock(&core->lock);
+		if (exp->fence != fence || !exp->fence_fallback) {
+			hyper_dmabuf_fence_put(core, fence);
+			goto out_unlock;
+		}
+		hyper_dmabuf_fence_put(core, fence);
+		if (!signalled)
+			pr_notice_ratelimited("hyper_dmabuf: id %#x still busy after %u ms, announced anyway\n",
+					      exp->hid.id,
+					      core->fence_fallback_ms);
+	}
+	hyper_dmabuf_fence_drop(exp);
+	hyper_dmabuf_exp_announce(exp);
+out_unlock:
+	mutex_unlock(&core->lock);
+}
+
 /**
  * hyper_dmabuf_export() - export a dma-buf to a domain
  * @file: exporting file, owner of the export
@@ -276,6 +466,9 @@ static void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp)
  * @priv: private data
  * @priv_size: size of @priv, at most %HYPER_DMABUF_MAX_PRIV
  * @hid: filled with the id of the export
+ *
+ * Never waits for the buffer's fences: if some are pending, the export
+ * (or re-export) is announced from a work item once they have signalled.
  *
  * Return: 0 or a negative error code (see HYPER_DMABUF_IOCTL_EXPORT).
  */
@@ -287,6 +480,7 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	const struct hyper_dmabuf_backend_ops *ops;
 	struct hyper_dmabuf_exp *exp;
 	bool rw = flags & HYPER_DMABUF_EXPORT_RDWR;
+	struct dma_fence *fence;
 	int ret;
 
 	if (flags & ~HYPER_DMABUF_EXPORT_VALID_FLAGS ||
@@ -294,6 +488,9 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		return -EINVAL;
 	if (rw && !(dmabuf->file->f_mode & FMODE_WRITE))
 		return -EACCES;
+	ret = hyper_dmabuf_fence_collect(core, dmabuf, rw, &fence);
+	if (ret)
+		return ret;
 
 	mutex_lock(&core->lock);
 	ops = core->backend;
@@ -308,14 +505,12 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		}
 		memcpy(exp->priv, priv, priv_size);
 		exp->priv_size = priv_size;
-		if (exp->loopback)
-			hyper_dmabuf_announce(core, &exp->hid, exp->flags,
-					      dmabuf->size, exp->priv,
-					      exp->priv_size, true);
+		/* The fences collected now cover those still pending. */
+		hyper_dmabuf_fence_drop(exp);
+		if (fence)
+			hyper_dmabuf_fence_arm(exp, fence);
 		else
-			hyper_dmabuf_send(core, exp->remote_domid,
-					  HYPER_DMABUF_OP_EXPORT, &exp->hid,
-					  exp);
+			hyper_dmabuf_exp_announce(exp);
 		*hid = exp->hid;
 		mutex_unlock(&core->lock);
 		return 0;
@@ -335,6 +530,7 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	exp->priv_size = priv_size;
 	memcpy(exp->priv, priv, priv_size);
 	INIT_DELAYED_WORK(&exp->unexport_work, hyper_dmabuf_unexport_work);
+	INIT_WORK(&exp->fence_work, hyper_dmabuf_fence_work);
 
 	if (!exp->loopback && !ops) {
 		ret = -ENODEV;
@@ -358,10 +554,14 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		ret = ops->share(remote_domid, dmabuf, rw, &exp->share);
 		if (ret)
 			goto err_fini_channel;
-		ret = hyper_dmabuf_send(core, remote_domid,
-					HYPER_DMABUF_OP_EXPORT, &exp->hid, exp);
-		if (ret)
-			goto err_unshare;
+		if (!fence) {
+			ret = hyper_dmabuf_send(core, remote_domid,
+						HYPER_DMABUF_OP_EXPORT,
+						&exp->hid, exp);
+			if (ret)
+				goto err_unshare;
+			exp->announced = true;
+		}
 	}
 
 	ret = xa_insert(&core->exports, hyper_dmabuf_id_slot(exp->hid.id),
@@ -372,9 +572,10 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	get_dma_buf(dmabuf);
 	exp->owner = file;
 	list_add(&exp->owner_link, &file->exports);
-	if (exp->loopback)
-		hyper_dmabuf_announce(core, &exp->hid, flags, dmabuf->size,
-				      exp->priv, priv_size, false);
+	if (fence)
+		hyper_dmabuf_fence_arm(exp, fence);
+	else if (exp->loopback)
+		hyper_dmabuf_exp_announce(exp);
 	*hid = exp->hid;
 	mutex_unlock(&core->lock);
 	return 0;
@@ -396,6 +597,8 @@ err_free_exp:
 	kfree(exp);
 err_unlock:
 	mutex_unlock(&core->lock);
+	if (fence)
+		hyper_dmabuf_fence_put(core, fence);
 	return ret;
 }
 
@@ -425,15 +628,20 @@ int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
 		return -ENOENT;
 	}
 	hyper_dmabuf_exp_detach(exp);
+	hyper_dmabuf_fence_drop(exp);
 	if (delay_ms) {
-		/* The work inherits the table reference. */
+		/*
+		 * The work inherits the table reference; keep one for
+		 * cancelling the fence work below.
+		 */
+		kref_get(&exp->kref);
 		schedule_delayed_work(&exp->unexport_work,
 				      msecs_to_jiffies(delay_ms));
-		mutex_unlock(&core->lock);
-		return 0;
+	} else {
+		hyper_dmabuf_exp_withdraw(exp);
 	}
-	hyper_dmabuf_exp_withdraw(exp);
 	mutex_unlock(&core->lock);
+	cancel_work_sync(&exp->fence_work);
 	hyper_dmabuf_exp_put(exp);
 	return 0;
 }
@@ -667,11 +875,20 @@ err_unmap:
 	return ret;
 }
 
+/* A waiter's condition: the export was announced or withdrawn. */
+static bool hyper_dmabuf_exp_settled(struct hyper_dmabuf_exp *exp)
+{
+	return !READ_ONCE(exp->fence) || READ_ONCE(exp->unexport_pending);
+}
+
 /**
  * hyper_dmabuf_import() - create a local dma-buf for a shared buffer
  * @file: importing file
  * @hid: id of the buffer
  * @fd_flags: O_CLOEXEC and the access mode of the new dma-buf
+ *
+ * Waits without limit for a pending announcement, like
+ * hyper_dmabuf_import_wait() with no flags and no timeout.
  *
  * Return: the new dma-buf, or an ERR_PTR (see HYPER_DMABUF_IOCTL_IMPORT).
  */
@@ -679,6 +896,29 @@ struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
 				    const struct hyper_dmabuf_id *hid,
 				    u32 fd_flags)
 {
+	return hyper_dmabuf_import_wait(file, hid, fd_flags, 0, 0);
+}
+
+/**
+ * hyper_dmabuf_import_wait() - create a local dma-buf for a shared buffer
+ * @file: importing file
+ * @hid: id of the buffer
+ * @fd_flags: O_CLOEXEC and the access mode of the new dma-buf
+ * @flags: HYPER_DMABUF_IMPORT_* flags
+ * @timeout_ms: longest wait for a pending announcement, 0 for no limit
+ *
+ * A loopback export still waiting for its fences is waited for
+ * (interruptibly), unless @flags has %HYPER_DMABUF_IMPORT_NONBLOCK.
+ *
+ * Return: the new dma-buf, or an ERR_PTR (see HYPER_DMABUF_IOCTL_IMPORT).
+ */
+struct dma_buf *hyper_dmabuf_import_wait(struct hyper_dmabuf_file *file,
+					 const struct hyper_dmabuf_id *hid,
+					 u32 fd_flags, u32 flags,
+					 u32 timeout_ms)
+{
+	long left = timeout_ms ? (long)msecs_to_jiffies(timeout_ms) :
+				 MAX_SCHEDULE_TIMEOUT;
 	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
 	struct hyper_dmabuf_core *core = file->core;
 	u32 acc = fd_flags & O_ACCMODE;
@@ -686,11 +926,11 @@ struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
 	struct hyper_dmabuf_exp *exp;
 	struct hyper_dmabuf_imp *imp = NULL;
 	struct dma_buf *dmabuf;
-	u32 flags;
+	u32 exp_flags;
 	int ret;
 
 	if (fd_flags & ~(O_CLOEXEC | O_ACCMODE) || acc == O_ACCMODE ||
-	    hid->pad)
+	    hid->pad || flags & ~HYPER_DMABUF_IMPORT_VALID_FLAGS)
 		return ERR_PTR(-EINVAL);
 
 	lbuf = kzalloc(sizeof(*lbuf), GFP_KERNEL);
@@ -698,6 +938,7 @@ struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
 		return ERR_PTR(-ENOMEM);
 	lbuf->core = core;
 
+retry:
 	mutex_lock(&core->lock);
 	exp = hyper_dmabuf_exp_lookup(core, hid);
 	if (exp) {
@@ -705,7 +946,27 @@ struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
 			ret = -ENOENT;
 			goto err_unlock;
 		}
-		flags = exp->flags;
+		if (exp->fence) {
+			if (flags & HYPER_DMABUF_IMPORT_NONBLOCK) {
+				ret = -EAGAIN;
+				goto err_unlock;
+			}
+			kref_get(&exp->kref);
+			mutex_unlock(&core->lock);
+			left = wait_event_interruptible_timeout(core->fence_wait,
+								hyper_dmabuf_exp_settled(exp),
+								left);
+			hyper_dmabuf_exp_put(exp);
+			if (left > 0)
+				goto retry;
+			if (!left)
+				ret = -ETIMEDOUT;
+			else
+				ret = timeout_ms ? -EINTR : -ERESTARTSYS;
+			kfree(lbuf);
+			return ERR_PTR(ret);
+		}
+		exp_flags = exp->flags;
 		exp_info.size = exp->dmabuf->size;
 		exp_info.resv = exp->dmabuf->resv;
 		exp_info.ops = &hyper_dmabuf_lb_ops;
@@ -715,11 +976,11 @@ struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
 			ret = -ENOENT;
 			goto err_unlock;
 		}
-		flags = imp->flags;
+		exp_flags = imp->flags;
 		exp_info.size = imp->size;
 		exp_info.ops = &hyper_dmabuf_rm_ops;
 	}
-	if (acc != O_RDONLY && !(flags & HYPER_DMABUF_EXPORT_RDWR)) {
+	if (acc != O_RDONLY && !(exp_flags & HYPER_DMABUF_EXPORT_RDWR)) {
 		ret = -EACCES;
 		goto err_unlock;
 	}
@@ -774,9 +1035,12 @@ int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 	struct hyper_dmabuf_imp *imp;
 	int ret = 0;
 
+	q->state = 0;
 	mutex_lock(&core->lock);
 	exp = hyper_dmabuf_exp_lookup(core, &q->hid);
 	if (exp) {
+		if (exp->fence)
+			q->state |= HYPER_DMABUF_QUERY_F_PENDING_IDLE;
 		q->type = HYPER_DMABUF_TYPE_EXPORTED;
 		q->flags = exp->flags;
 		q->exporter_domid = exp->hid.exporter_domid;
@@ -804,7 +1068,6 @@ int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 	ret = -ENOENT;
 out_unlock:
 	mutex_unlock(&core->lock);
-	q->pad2 = 0;
 	return ret;
 }
 
@@ -1002,6 +1265,7 @@ void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file)
 		exp->unexport_pending = true;
 		exp->owner = NULL;
 		list_move(&exp->owner_link, &dead);
+		hyper_dmabuf_fence_drop(exp);
 		hyper_dmabuf_exp_withdraw(exp);
 	}
 	list_for_each_entry_safe(lbuf, ltmp, &file->imports, file_link) {
@@ -1012,6 +1276,7 @@ void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file)
 
 	list_for_each_entry_safe(exp, tmp, &dead, owner_link) {
 		list_del_init(&exp->owner_link);
+		cancel_work_sync(&exp->fence_work);
 		hyper_dmabuf_exp_put(exp);
 	}
 }
@@ -1143,8 +1408,10 @@ DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_dropped);
  *
  * Files: exported_ids (live ids of this domain), imported (local dma-bufs
  * created by imports), msgs_dropped ("total N" then one "reason N" line
- * per reason), grants_in_use and mapped_pages (maintained by the backend).
- * Each holds decimal numbers, one per line.
+ * per reason), grants_in_use and mapped_pages (maintained by the backend),
+ * pending_idle (exports waiting for their fences before the announcement)
+ * and fences_held (fence references held by the core).  Each holds
+ * decimal numbers, one per line.
  */
 void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
 			       const char *name)
@@ -1160,19 +1427,30 @@ void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
 	debugfs_create_atomic_t("grants_in_use", 0444, dir, &core->nr_grants);
 	debugfs_create_atomic_t("mapped_pages", 0444, dir,
 				&core->nr_mapped_pages);
+	debugfs_create_atomic_t("pending_idle", 0444, dir,
+				&core->nr_pending_idle);
+	debugfs_create_atomic_t("fences_held", 0444, dir,
+				&core->nr_fences_held);
 }
 
 /**
  * hyper_dmabuf_core_init() - initialise a core instance
- * @core: instance, zeroed by the caller; it becomes the instance reached
- *	by backends if none is set yet
+ * @core: instance, zeroed by the caller
  *
- * Return: 0.
+ * Return: 0 or -ENOMEM.
  */
 int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core)
 {
 	int i;
 
+	core->wq = alloc_workqueue("hyper_dmabuf", 0, 0);
+	if (!core->wq)
+		return -ENOMEM;
+	init_waitqueue_head(&core->fence_wait);
+	atomic_set(&core->nr_pending_idle, 0);
+	atomic_set(&core->nr_fences_held, 0);
+	core->fence_fallback_ms = HYPER_DMABUF_FENCE_FALLBACK_MS;
+	core->fault_add_cb = 0;
 	mutex_init(&core->lock);
 	hyper_dmabuf_id_stack_init(&core->ids);
 	xa_init(&core->exports);
@@ -1212,5 +1490,6 @@ void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core)
 	debugfs_remove_recursive(core->debugfs);
 	WARN_ON(!xa_empty(&core->exports));
 	xa_destroy(&core->exports);
+	destroy_workqueue(core->wq);
 	mutex_destroy(&core->lock);
 }

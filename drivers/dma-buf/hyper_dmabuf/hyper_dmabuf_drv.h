@@ -7,6 +7,7 @@
 
 #include <linux/atomic.h>
 #include <linux/bits.h>
+#include <linux/dma-fence.h>
 #include <linux/hashtable.h>
 #include <linux/kref.h>
 #include <linux/list.h>
@@ -22,6 +23,9 @@
 
 struct dma_buf;
 struct dentry;
+
+/* Longest wait of the fallback used when a fence callback cannot be added. */
+#define HYPER_DMABUF_FENCE_FALLBACK_MS	5000
 
 /* ---- id stack ---------------------------------------------------------- */
 
@@ -234,6 +238,15 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @nr_mapped_pages: foreign pages mapped, maintained by the backend
  * @drops: dropped messages per &enum hyper_dmabuf_drop_reason
  * @debugfs: debugfs directory or NULL
+ * @wq: workqueue of the announcements deferred until fences signal
+ * @fence_wait: woken when an export stops waiting for its fences
+ *	(announced or cancelled); importers wait here
+ * @nr_pending_idle: exports waiting for their fences, for debugfs
+ * @nr_fences_held: fence references held by the core, for debugfs
+ * @fence_fallback_ms: bound of the fallback wait,
+ *	%HYPER_DMABUF_FENCE_FALLBACK_MS; tests shorten it
+ * @fault_add_cb: test hook: if non-zero, adding a fence callback fails
+ *	with this error code
  */
 struct hyper_dmabuf_core {
 	struct mutex lock; /* see above: tables, files, buffer state */
@@ -247,6 +260,12 @@ struct hyper_dmabuf_core {
 	atomic_t nr_mapped_pages;
 	atomic_t drops[HYPER_DMABUF_DROP_MAX];
 	struct dentry *debugfs;
+	struct workqueue_struct *wq;
+	wait_queue_head_t fence_wait;
+	atomic_t nr_pending_idle;
+	atomic_t nr_fences_held;
+	unsigned int fence_fallback_ms;
+	int fault_add_cb;
 };
 
 /**
@@ -284,6 +303,15 @@ struct hyper_dmabuf_file {
  * @unexport_work: delayed unexport
  * @priv_size: size of @priv (core lock)
  * @priv: private data (core lock)
+ * @fence: fences the announcement waits for, one reference held; NULL
+ *	when nothing is pending (core lock; read locklessly by waiters
+ *	only to test for NULL)
+ * @fence_cb: callback on @fence, armed while @fence_cb_armed
+ * @fence_cb_armed: @fence_cb was added to @fence (core lock)
+ * @fence_fallback: adding @fence_cb failed; @fence_work waits for
+ *	@fence instead, for a bounded time (core lock)
+ * @fence_work: announces the export once @fence has signalled
+ * @announced: the export was announced at least once (core lock)
  */
 struct hyper_dmabuf_exp {
 	struct kref kref;
@@ -302,6 +330,12 @@ struct hyper_dmabuf_exp {
 	struct delayed_work unexport_work;
 	u32 priv_size;
 	u8 priv[HYPER_DMABUF_MAX_PRIV];
+	struct dma_fence *fence;
+	struct dma_fence_cb fence_cb;
+	bool fence_cb_armed;
+	bool fence_fallback;
+	struct work_struct fence_work;
+	bool announced;
 };
 
 /**
@@ -349,6 +383,10 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
 				    const struct hyper_dmabuf_id *hid,
 				    u32 fd_flags);
+struct dma_buf *hyper_dmabuf_import_wait(struct hyper_dmabuf_file *file,
+					 const struct hyper_dmabuf_id *hid,
+					 u32 fd_flags, u32 flags,
+					 u32 timeout_ms);
 int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
 			  const struct hyper_dmabuf_id *hid, u32 delay_ms);
 int hyper_dmabuf_query(struct hyper_dmabuf_core *core,

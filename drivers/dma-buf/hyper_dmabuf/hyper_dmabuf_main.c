@@ -28,6 +28,8 @@ static struct hyper_dmabuf_core hyper_dmabuf_dev_core;
  */
 #define HYPER_DMABUF_EXPORT_SIZE_VER0	48
 #define HYPER_DMABUF_IMPORT_SIZE_VER0	32
+/* Second version: flags and timeout_ms. */
+#define HYPER_DMABUF_IMPORT_SIZE_VER1	40
 #define HYPER_DMABUF_UNEXPORT_SIZE_VER0	32
 #define HYPER_DMABUF_QUERY_SIZE_VER0	80
 
@@ -35,7 +37,7 @@ static_assert(sizeof(struct hyper_dmabuf_id) == 24);
 static_assert(sizeof(struct hyper_dmabuf_export) ==
 	      HYPER_DMABUF_EXPORT_SIZE_VER0);
 static_assert(sizeof(struct hyper_dmabuf_import) ==
-	      HYPER_DMABUF_IMPORT_SIZE_VER0);
+	      HYPER_DMABUF_IMPORT_SIZE_VER1);
 static_assert(sizeof(struct hyper_dmabuf_unexport) ==
 	      HYPER_DMABUF_UNEXPORT_SIZE_VER0);
 static_assert(sizeof(struct hyper_dmabuf_query) ==
@@ -161,8 +163,10 @@ static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 		ret = hyper_dmabuf_ioctl_export(file, &karg.export);
 		break;
 	case HYPER_DMABUF_IOCTL_IMPORT:
-		dmabuf = hyper_dmabuf_import(file, &karg.import.hid,
-					     karg.import.fd_flags);
+		dmabuf = hyper_dmabuf_import_wait(file, &karg.import.hid,
+						  karg.import.fd_flags,
+						  karg.import.flags,
+						  karg.import.timeout_ms);
 		if (IS_ERR(dmabuf))
 			return PTR_ERR(dmabuf);
 		fd = get_unused_fd_flags(karg.import.fd_flags & O_CLOEXEC);
@@ -256,7 +260,9 @@ static int __init hyper_dmabuf_init(void)
 {
 	int ret;
 
-	hyper_dmabuf_core_init(&hyper_dmabuf_dev_core);
+	ret = hyper_dmabuf_core_init(&hyper_dmabuf_dev_core);
+	if (ret)
+		return ret;
 	ret = misc_register(&hyper_dmabuf_miscdev);
 	if (ret)
 		goto err_fini_core;

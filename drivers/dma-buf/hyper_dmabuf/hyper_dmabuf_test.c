@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * KUnit tests for the hyper_dmabuf core: id stack, lookup tables, message
- * codec, event queue and a small benchmark.  A fake backend stands in for
- * the hypervisor.
+ * codec, event queue, announcements deferred until fences signal and a
+ * small benchmark.  A fake backend stands in for the hypervisor and a
+ * minimal fence implementation for a GPU.
  */
 #include <kunit/test.h>
 #include <linux/completion.h>
+#include <linux/delay.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-fence.h>
+#include <linux/dma-resv.h>
 #include <linux/file.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
@@ -187,7 +191,7 @@ static int hyper_dmabuf_test_init(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, ctx->core);
 	ctx->file = kunit_kzalloc(test, sizeof(*ctx->file), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, ctx->file);
-	hyper_dmabuf_core_init(ctx->core);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_init(ctx->core), 0);
 	hyper_dmabuf_file_open(ctx->core, ctx->file);
 	memset(&fake, 0, sizeof(fake));
 	test->priv = ctx;
@@ -816,6 +820,435 @@ static void hyper_dmabuf_test_lookup_imports(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, hash_empty(core->imports));
 }
 
+/* ---- announcements deferred until fences signal ------------------------ */
+
+static const char *test_fence_name(struct dma_fence *fence)
+{
+	return "hyper_dmabuf_test";
+}
+
+static const struct dma_fence_ops test_fence_ops = {
+	.get_driver_name = test_fence_name,
+	.get_timeline_name = test_fence_name,
+};
+
+static DEFINE_SPINLOCK(test_fence_lock);
+
+/* Add a new unsignalled fence to @buf; the caller owns a reference. */
+static struct dma_fence *test_fence_attach(struct kunit *test,
+					   struct dma_buf *buf,
+					   enum dma_resv_usage usage)
+{
+	struct dma_fence *fence;
+	int ret;
+
+	fence = kzalloc(sizeof(*fence), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, fence);
+	dma_fence_init(fence, &test_fence_ops, &test_fence_lock,
+		       dma_fence_context_alloc(1), 1);
+	dma_resv_lock(buf->resv, NULL);
+	ret = dma_resv_reserve_fences(buf->resv, 1);
+	if (!ret)
+		dma_resv_add_fence(buf->resv, fence, usage);
+	dma_resv_unlock(buf->resv);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	return fence;
+}
+
+static void test_fence_done(struct dma_fence *fence)
+{
+	dma_fence_signal(fence);
+	dma_fence_put(fence);
+}
+
+/*
+ * Wait until no export is pending idle: fence arrays signal from irq_work,
+ * so flushing the workqueue once is not enough.
+ */
+static void test_settle(struct kunit *test, struct hyper_dmabuf_core *core)
+{
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		flush_workqueue(core->wq);
+		if (!atomic_read(&core->nr_pending_idle))
+			break;
+		usleep_range(1000, 2000);
+	}
+	flush_workqueue(core->wq);
+}
+
+/* Pop all events; return how many, the last one in *@last if not NULL. */
+static unsigned int test_drain(struct test_ctx *ctx,
+			       struct hyper_dmabuf_event *last)
+{
+	struct hyper_dmabuf_event ev;
+	unsigned int n = 0;
+
+	while (hyper_dmabuf_evq_pop(&ctx->file->evq, &ev)) {
+		if (last)
+			*last = ev;
+		n++;
+	}
+	return n;
+}
+
+static u32 test_query_state(struct kunit *test, struct hyper_dmabuf_core *core,
+			    const struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_query q = { .hid = *hid };
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	return q.state;
+}
+
+static void test_expect_idle(struct kunit *test, struct hyper_dmabuf_core *core)
+{
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_fences_held), 0);
+}
+
+static void hyper_dmabuf_test_fence_announce(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_event ev;
+	struct hyper_dmabuf_id hid;
+	struct dma_fence *fence;
+	struct dma_buf *imp;
+
+	ctx->buf = test_buf_create(test);
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  "x", 1, &hid), 0);
+	/* Returned at once; nothing announced, the fence is referenced. */
+	flush_workqueue(core->wq);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_fences_held), 1);
+	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid),
+			HYPER_DMABUF_QUERY_F_PENDING_IDLE);
+	imp = hyper_dmabuf_import_wait(ctx->file, &hid, O_RDONLY,
+				       HYPER_DMABUF_IMPORT_NONBLOCK, 0);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -EAGAIN);
+	imp = hyper_dmabuf_import_wait(ctx->file, &hid, O_RDONLY, 0, 10);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -ETIMEDOUT);
+	imp = hyper_dmabuf_import_wait(ctx->file, &hid, O_RDONLY, 0x2, 0);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -EINVAL);
+
+	test_fence_done(fence);
+	test_settle(test, core);
+	KUNIT_ASSERT_EQ(test, test_drain(ctx, &ev), 1U);
+	KUNIT_EXPECT_EQ(test, ev.type, (u32)HYPER_DMABUF_EVENT_NEW_IMPORT);
+	KUNIT_EXPECT_EQ(test, ev.event_flags, 0U);
+	KUNIT_EXPECT_EQ(test, ev.priv[0], 'x');
+	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid), 0U);
+	test_expect_idle(test, core);
+	imp = hyper_dmabuf_import_wait(ctx->file, &hid, O_RDONLY,
+				       HYPER_DMABUF_IMPORT_NONBLOCK, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
+	test_put(imp);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+}
+
+/* Read fences hold back only exports that importers may write. */
+static void hyper_dmabuf_test_fence_usage(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_id hid;
+	struct dma_fence *fence;
+
+	ctx->buf = test_buf_create(test);
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_READ);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid), 0);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 1U);
+	test_expect_idle(test, core);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF,
+						  HYPER_DMABUF_EXPORT_RDWR,
+						  NULL, 0, &hid), 0);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 1);
+	test_fence_done(fence);
+	test_settle(test, core);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 1U);
+	test_expect_idle(test, core);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+}
+
+/* Unexport or close while pending: callback removed, refs and id back. */
+static void hyper_dmabuf_test_fence_cancel(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_id hid;
+	struct dma_fence *fence;
+	unsigned long irqflags;
+	bool no_cb;
+
+	ctx->buf = test_buf_create(test);
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_KERNEL);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_fences_held), 1);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	test_expect_idle(test, core);
+	spin_lock_irqsave(fence->lock, irqflags);
+	no_cb = list_empty(&fence->cb_list);
+	spin_unlock_irqrestore(fence->lock, irqflags);
+	KUNIT_EXPECT_TRUE(test, no_cb);
+
+	/* Delayed unexport: cancelled at once too. */
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 5), 0);
+	test_expect_idle(test, core);
+	msleep(20);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+
+	/* Closing the exporting file. */
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid), 0);
+	hyper_dmabuf_file_release(ctx->file);
+	hyper_dmabuf_file_open(core, ctx->file);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	test_expect_idle(test, core);
+
+	/* A late signal announces nothing. */
+	test_fence_done(fence);
+	flush_workqueue(core->wq);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+}
+
+/* A callback that cannot be added: bounded wait in the work. */
+static void hyper_dmabuf_test_fence_fallback(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_id hid;
+	struct dma_fence *fence;
+	ktime_t t0;
+
+	ctx->buf = test_buf_create(test);
+	core->fault_add_cb = -EINVAL;
+
+	/* Signalled during the wait: announced. */
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid), 0);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	msleep(30);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	test_fence_done(fence);
+	test_settle(test, core);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 1U);
+	test_expect_idle(test, core);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+
+	/* Never signalled: announced anyway after the bound. */
+	core->fence_fallback_ms = 20;
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid), 0);
+	test_settle(test, core);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 1U);
+	test_expect_idle(test, core);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+
+	/* Unexport during the wait cancels it promptly. */
+	core->fence_fallback_ms = HYPER_DMABUF_FENCE_FALLBACK_MS;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid), 0);
+	msleep(20);
+	t0 = ktime_get();
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_LT(test, ktime_ms_delta(ktime_get(), t0), 1000LL);
+	flush_workqueue(core->wq);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	test_expect_idle(test, core);
+	test_fence_done(fence);
+	core->fault_add_cb = 0;
+}
+
+struct test_race {
+	struct dma_fence *fence;
+	struct completion go;
+	struct completion done;
+};
+
+static int test_race_signal(void *data)
+{
+	struct test_race *race = data;
+
+	wait_for_completion(&race->go);
+	dma_fence_signal(race->fence);
+	complete_all(&race->done);
+	return 0;
+}
+
+#define TEST_RACE_ROUNDS	200
+
+/* Signal racing with unexport: one announce at most, none after. */
+static void hyper_dmabuf_test_fence_race(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	unsigned int i, n, announced = 0;
+	struct test_race race;
+	struct task_struct *t;
+	struct hyper_dmabuf_id hid;
+
+	ctx->buf = test_buf_create(test);
+	for (i = 0; i < TEST_RACE_ROUNDS; i++) {
+		race.fence = test_fence_attach(test, ctx->buf,
+					       DMA_RESV_USAGE_WRITE);
+		init_completion(&race.go);
+		init_completion(&race.done);
+		KUNIT_ASSERT_EQ(test,
+				hyper_dmabuf_export(ctx->file, ctx->buf,
+						    HYPER_DMABUF_DOMID_SELF,
+						    0, NULL, 0, &hid), 0);
+		t = kthread_run(test_race_signal, &race, "hd-race");
+		KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+		complete(&race.go);
+		/*
+		 * Vary the interleaving: unexport at once, after yielding,
+		 * after a short sleep, or right after the signal (work
+		 * queued, not yet run).
+		 */
+		switch (i % 4) {
+		case 1:
+			cond_resched();
+			break;
+		case 2:
+			usleep_range(10, 50);
+			break;
+		case 3:
+			wait_for_completion(&race.done);
+			break;
+		}
+		KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid,
+							    0), 0);
+		n = test_drain(ctx, NULL);
+		KUNIT_EXPECT_LE(test, n, 1U);
+		announced += n;
+		wait_for_completion(&race.done);
+		flush_workqueue(core->wq);
+		/* Nothing arrives after the unexport returned. */
+		KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+		dma_fence_put(race.fence);
+		test_expect_idle(test, core);
+		KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	}
+	kunit_info(test, "%u of %u rounds announced before the unexport\n",
+		   announced, TEST_RACE_ROUNDS);
+}
+
+/* Re-export after the exporter wrote again waits for the new fences. */
+static void hyper_dmabuf_test_fence_reexport(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_event ev;
+	struct dma_fence *a, *b;
+	struct hyper_dmabuf_id hid, hid2;
+	struct dma_buf *imp;
+
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  "1", 1, &hid), 0);
+	KUNIT_ASSERT_EQ(test, test_drain(ctx, &ev), 1U);
+	KUNIT_EXPECT_EQ(test, ev.event_flags, 0U);
+
+	a = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  "2", 1, &hid2), 0);
+	KUNIT_EXPECT_EQ(test, hid2.id, hid.id);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid),
+			HYPER_DMABUF_QUERY_F_PENDING_IDLE);
+	imp = hyper_dmabuf_import_wait(ctx->file, &hid, O_RDONLY,
+				       HYPER_DMABUF_IMPORT_NONBLOCK, 0);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -EAGAIN);
+
+	/* Written again before the first write finished: waits for both. */
+	b = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  "3", 1, &hid2), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_fences_held), 1);
+	dma_fence_signal(a);
+	msleep(20);
+	flush_workqueue(core->wq);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 1);
+	dma_fence_signal(b);
+	test_settle(test, core);
+	KUNIT_ASSERT_EQ(test, test_drain(ctx, &ev), 1U);
+	KUNIT_EXPECT_EQ(test, ev.event_flags, HYPER_DMABUF_EVENT_F_UPDATE);
+	KUNIT_EXPECT_EQ(test, ev.priv[0], '3');
+	test_expect_idle(test, core);
+	dma_fence_put(a);
+	dma_fence_put(b);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+}
+
+/* Remote: the EXPORT message waits; an unannounced buffer is not withdrawn. */
+static void hyper_dmabuf_test_fence_remote(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_id hid;
+	struct dma_fence *fence;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid), 0);
+	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
+	KUNIT_EXPECT_EQ(test, fake.sent, 0U);
+	test_fence_done(fence);
+	test_settle(test, core);
+	KUNIT_EXPECT_EQ(test, fake.sent, 1U);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op), HYPER_DMABUF_OP_EXPORT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, fake.sent, 2U);
+
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	test_fence_done(fence);
+	flush_workqueue(core->wq);
+	KUNIT_EXPECT_EQ(test, fake.sent, 2U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
+	test_expect_idle(test, core);
+}
+
 /* ---- private data ----------------------------------------------------- */
 
 static const u32 test_priv_sizes[] = { 0, 1, 192, 193, 4096 };
@@ -1004,6 +1437,13 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_event_overflow),
+	KUNIT_CASE(hyper_dmabuf_test_fence_announce),
+	KUNIT_CASE(hyper_dmabuf_test_fence_usage),
+	KUNIT_CASE(hyper_dmabuf_test_fence_cancel),
+	KUNIT_CASE(hyper_dmabuf_test_fence_fallback),
+	KUNIT_CASE(hyper_dmabuf_test_fence_race),
+	KUNIT_CASE(hyper_dmabuf_test_fence_reexport),
+	KUNIT_CASE(hyper_dmabuf_test_fence_remote),
 	KUNIT_CASE(hyper_dmabuf_test_benchmark),
 	{}
 };

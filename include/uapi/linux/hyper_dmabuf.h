@@ -47,6 +47,19 @@
  * reference to it, not to the import: the import (and with it the id of
  * an unexported buffer) is released when its last file descriptor is
  * closed, while such a mapping stays valid until munmap().
+ *
+ * Implicit fences: an export is announced only once the buffer is idle.
+ * HYPER_DMABUF_IOCTL_EXPORT collects the fences pending in the buffer's
+ * reservation object (kernel and write fences; for an
+ * %HYPER_DMABUF_EXPORT_RDWR export also read fences) and returns the id at
+ * once, without waiting.  The announcement (the NEW_IMPORT event and
+ * importability for loopback, the message to the peer for a remote
+ * domain) follows when the last of those fences signals.  Until then a
+ * query reports %HYPER_DMABUF_QUERY_F_PENDING_IDLE and an import waits
+ * (see &struct hyper_dmabuf_import).  A re-export collects the fences
+ * pending at that time and is announced again when they signal.  An
+ * unexport, or closing the exporting file, while fences are pending
+ * cancels the announcement.
  */
 
 /**
@@ -147,16 +160,43 @@ struct hyper_dmabuf_export {
 };
 
 /**
+ * HYPER_DMABUF_IMPORT_NONBLOCK - do not wait for a pending announcement
+ *
+ * An import of a buffer whose export is still waiting for its fences
+ * fails with -EAGAIN instead of waiting.
+ */
+#define HYPER_DMABUF_IMPORT_NONBLOCK	0x1U
+
+/**
+ * HYPER_DMABUF_IMPORT_VALID_FLAGS - all flags accepted in
+ * &struct hyper_dmabuf_import.flags
+ */
+#define HYPER_DMABUF_IMPORT_VALID_FLAGS	HYPER_DMABUF_IMPORT_NONBLOCK
+
+/**
  * struct hyper_dmabuf_import - argument of HYPER_DMABUF_IOCTL_IMPORT
  * @hid: in: id of the buffer, as received from the exporter
  * @fd_flags: in: O_CLOEXEC and an access mode (O_RDONLY or, if the export
  *	allows writing, O_RDWR); anything else is -EINVAL
  * @fd: out: dma-buf file descriptor of the imported buffer
+ * @flags: in: HYPER_DMABUF_IMPORT_* flags; unknown flags are -EINVAL
+ * @timeout_ms: in: longest time to wait for a pending announcement,
+ *	0 to wait without limit; ignored with %HYPER_DMABUF_IMPORT_NONBLOCK
+ *
+ * An import of a loopback export whose fences have not signalled yet waits
+ * until the export is announced (or unexported: -ENOENT).  The wait is
+ * interruptible: -ERESTARTSYS without a timeout, -EINTR with one.  It
+ * fails with -ETIMEDOUT after @timeout_ms and with -EAGAIN at once with
+ * %HYPER_DMABUF_IMPORT_NONBLOCK.  @flags and @timeout_ms were added in the
+ * second version of the structure; older userspace passes the 32-byte
+ * first version, which reads as both being zero.
  */
 struct hyper_dmabuf_import {
 	struct hyper_dmabuf_id hid;
 	__u32 fd_flags;
 	__s32 fd;
+	__u32 flags;
+	__u32 timeout_ms;
 };
 
 /**
@@ -186,6 +226,15 @@ enum hyper_dmabuf_buf_type {
 };
 
 /**
+ * HYPER_DMABUF_QUERY_F_PENDING_IDLE - &struct hyper_dmabuf_query.state bit:
+ * the export waits for its fences to signal before it is announced
+ *
+ * Until the announcement, loopback imports wait (or fail with -EAGAIN)
+ * and a remote domain has not been told about the buffer.
+ */
+#define HYPER_DMABUF_QUERY_F_PENDING_IDLE	0x1U
+
+/**
  * struct hyper_dmabuf_query - argument of HYPER_DMABUF_IOCTL_QUERY
  * @hid: in: id of the buffer
  * @priv_ptr: in: user buffer receiving the private data (may be 0)
@@ -201,7 +250,8 @@ enum hyper_dmabuf_buf_type {
  * @unexport_pending: out: 1 if the buffer has been unexported but is still
  *	imported (or waiting for its unexport delay)
  * @priv_size: out: full size of the private data
- * @pad2: out: zero
+ * @state: out: HYPER_DMABUF_QUERY_F_* bits (this member was named pad2
+ *	and always zero before)
  */
 struct hyper_dmabuf_query {
 	struct hyper_dmabuf_id hid;
@@ -216,7 +266,7 @@ struct hyper_dmabuf_query {
 	__u32 busy;
 	__u32 unexport_pending;
 	__u32 priv_size;
-	__u32 pad2;
+	__u32 state;
 };
 
 /**
@@ -275,7 +325,8 @@ struct hyper_dmabuf_event {
  * Takes &struct hyper_dmabuf_export.  Errors: -EBADF (not a dma-buf fd),
  * -EINVAL (bad flags, padding or private size), -ENOSPC (1000 live ids),
  * -ENODEV (remote domain and no hypervisor backend), -EACCES (RDWR export
- * of a read-only dma-buf).
+ * of a read-only dma-buf).  Never waits for the buffer's fences; the
+ * announcement follows when they have signalled.
  */
 #define HYPER_DMABUF_IOCTL_EXPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x0, \
 					      struct hyper_dmabuf_export)
@@ -285,7 +336,11 @@ struct hyper_dmabuf_event {
  *
  * Takes &struct hyper_dmabuf_import and returns a new dma-buf fd.  Errors:
  * -ENOENT (unknown id, wrong key or domain, or already unexported),
- * -EACCES (write access to a read-only export), -EINVAL (bad fd flags).
+ * -EACCES (write access to a read-only export), -EINVAL (bad fd flags or
+ * import flags), -EAGAIN (announcement pending and
+ * %HYPER_DMABUF_IMPORT_NONBLOCK), -ETIMEDOUT (announcement still pending
+ * after &struct hyper_dmabuf_import.timeout_ms), -EINTR or -ERESTARTSYS
+ * (signal while waiting).
  */
 #define HYPER_DMABUF_IOCTL_IMPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x1, \
 					      struct hyper_dmabuf_import)

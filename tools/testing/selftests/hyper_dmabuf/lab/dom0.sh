@@ -43,7 +43,8 @@ say PLAN dom0 $(for d in $domus; do printf '%s ' "${d%%:*}"; done)
 for d in $domus; do
 	name=${d%%:*}
 	type=${d#*:}
-	args="console=hvc0 hdlab.name=$name"
+	seed=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+	args="console=hvc0 hdlab.name=$name hdlab.seed=$seed"
 	[ -n "$HDLAB_TEST_TIMEOUT" ] && args="$args hdlab.test_timeout=$HDLAB_TEST_TIMEOUT"
 	cat > /tmp/$name.cfg <<CFG
 name = "$name"
@@ -77,22 +78,35 @@ deadline=$(( $(date +%s) + ${HDLAB_DOMU_TIMEOUT:-600} ))
 for d in $(echo "$HDLAB_PLAN" | tr '+' ' '); do
 	name=${d%%:*}
 	log=/var/log/xen/console/guest-$name.log
+	how=vanished
 	while xl domid "$name" >/dev/null 2>&1; do
 		# A domU that printed its END line but cannot power off itself
 		# (PVH without ACPI) is destroyed after a grace period.
 		if grep -q "^HDLAB END $name" "$log" 2>/dev/null; then
 			sleep 3
 			xl destroy "$name" 2>/dev/null
+			how=finished
 			break
 		fi
 		if [ "$(date +%s)" -ge $deadline ]; then
-			echo "HDLAB CHECK dom0 finished-$name FAIL" \
-				"timeout: destroyed after ${HDLAB_DOMU_TIMEOUT:-600} s"
 			xl destroy "$name"
+			how=timeout
 			break
 		fi
 		sleep 1
 	done
+	grep -q "^HDLAB END $name" "$log" 2>/dev/null && how=finished
+	lines=$(wc -l < "$log" 2>/dev/null || echo 0)
+	case $how in
+	finished)
+		echo "HDLAB CHECK dom0 finished-$name PASS $lines console lines" ;;
+	timeout)
+		echo "HDLAB CHECK dom0 finished-$name FAIL timeout:" \
+			"destroyed after ${HDLAB_DOMU_TIMEOUT:-600} s, $lines console lines" ;;
+	*)
+		echo "HDLAB CHECK dom0 finished-$name FAIL" \
+			"the domain died before its END line, $lines console lines" ;;
+	esac
 done
 sleep 2
 WAIT

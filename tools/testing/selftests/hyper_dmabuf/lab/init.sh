@@ -28,6 +28,7 @@ for w in $(cat /proc/cmdline); do
 	hdlab.plan=*) HDLAB_PLAN=${w#*=} ;;
 	hdlab.domu_timeout=*) export HDLAB_DOMU_TIMEOUT=${w#*=} ;;
 	hdlab.test_timeout=*) export HDLAB_TEST_TIMEOUT=${w#*=} ;;
+	hdlab.seed=*) /hdlab/hdlab-seed "${w#*=}" ;;
 	esac
 done
 export HDLAB_NAME HDLAB_PLAN

@@ -19,6 +19,7 @@
 # "@random" to have xl pick random domids (most of them above 255).
 #
 # Environment: HDLAB_JOBS (make -j), HDLAB_BOOT_TIMEOUT (whole boot, s),
+# HDLAB_QEMU_EXTRA (more QEMU options),
 # HDLAB_DOMU_TIMEOUT (dom0's wait for its domUs, s), HDLAB_TEST_TIMEOUT
 # (each test program, s).
 #
@@ -189,7 +190,7 @@ make_root() { # ROOT ROLE
 	mknod -m 600 "$root/dev/console" c 5 1
 	mknod -m 666 "$root/dev/null" c 1 3
 	cp "$LAB_DIR/init.sh" "$root/init"
-	cp "$LAB_DIR/run-tests.sh" "$root/hdlab/"
+	cp "$LAB_DIR/run-tests.sh" "$LAB/hdlab-seed" "$root/hdlab/"
 	cp -a "$LAB/kselftest-install/." "$root/hdlab/tests/"
 	# All modules (with modules.dep), so that modprobe pulls dependencies;
 	# modules.list names those the runner loads.
@@ -217,6 +218,8 @@ pack_root() { # ROOT CPIO.GZ
 initramfs_build() {
 	[ -r "$XEN_GZ" ] || die "$XEN_GZ missing: install xen-hypervisor-4.17-amd64"
 	zcat "$XEN_GZ" > "$LAB/xen"
+	gcc -Wall -O2 -static -o "$LAB/hdlab-seed" "$LAB_DIR/hdlab-seed.c" ||
+		die "cannot build hdlab-seed"
 	make_root "$LAB/root-domU" domU
 	pack_root "$LAB/root-domU" "$LAB/domU.cpio.gz"
 	make_root "$LAB/root-dom0" dom0
@@ -255,9 +258,11 @@ cmd_boot() {
 	case "$plan" in *:pvh*) cpu=qemu64,+svm,+npt ;; esac
 	stage "boot $name"
 	echo "[boot] $name: plan $plan, log $log"
+	# dom0 credits this seed to its entropy pool and derives the domUs'.
+	extra="$extra hdlab.seed=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 	modules="$KOBJ/arch/x86/boot/bzImage $DOM0_CMDLINE hdlab.plan=$plan$extra"
 	modules="$modules,$LAB/dom0.cpio.gz"
-	timeout -k 10 "$BOOT_TIMEOUT" qemu-system-x86_64 -nographic -no-reboot \
+	timeout -k 10 "$BOOT_TIMEOUT" qemu-system-x86_64 -nographic -no-reboot $HDLAB_QEMU_EXTRA \
 		-m 2560 -smp 2 -cpu "$cpu" -monitor none -serial stdio \
 		-kernel "$LAB/xen" \
 		-append "$XEN_CMDLINE" \
@@ -290,8 +295,10 @@ cmd_kunit() {
 }
 
 # The boots of the test command: dom0 with one PV domU at a random domid,
-# then dom0 with two domUs, one PV and one PVH.
-TEST_PLANS="pv1:pv@random=pv pv2:pv+pvh1:pvh=pv-pvh"
+# dom0 with two PV domUs at once, and dom0 with a PVH domU. (A PVH guest
+# can be killed by QEMU's emulation of nested SVM; hdlab_parse.py reports
+# what such a guest could not finish as skipped, never as passed.)
+TEST_PLANS="pv1:pv@random=pv pv2:pv+pv3:pv=pv-pv pvh1:pvh=pvh"
 DEMO_PLAN="demo1:pv=demo"
 
 case "$1" in
