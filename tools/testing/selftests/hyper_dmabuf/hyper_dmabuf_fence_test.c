@@ -32,10 +32,9 @@
 #include <drm/vgem_drm.h>
 
 #include "../kselftest_harness.h"
+#include "hyper_dmabuf_helpers.h"
 
 #define DEV_PATH	"/dev/hyper_dmabuf"
-#define HEAP_PATH	"/dev/dma_heap/system"
-#define UDMABUF_PATH	"/dev/udmabuf"
 #define DEBUGFS_DIR	"/sys/kernel/debug/hyper_dmabuf/"
 #define SW_SYNC_PATH	"/sys/kernel/debug/sync/sw_sync"
 #define SELF		HYPER_DMABUF_DOMID_SELF
@@ -56,53 +55,6 @@ struct sw_sync_create_fence_data {
 #define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int heap_alloc(size_t size)
-{
-	struct dma_heap_allocation_data data = {
-		.len = size,
-		.fd_flags = O_RDWR | O_CLOEXEC,
-	};
-	int heap, ret;
-
-	heap = open(HEAP_PATH, O_RDONLY | O_CLOEXEC);
-	if (heap < 0)
-		return -1;
-	ret = ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &data);
-	close(heap);
-	return ret < 0 ? -1 : (int)data.fd;
-}
-
-static int udmabuf_alloc(size_t size)
-{
-	struct udmabuf_create create = { .size = size };
-	int dev, memfd, buf = -1;
-
-	dev = open(UDMABUF_PATH, O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return -1;
-	memfd = syscall(__NR_memfd_create, "hyper_dmabuf-fence-test",
-			MFD_ALLOW_SEALING);
-	if (memfd < 0)
-		goto out_close_dev;
-	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK) < 0 ||
-	    ftruncate(memfd, size) < 0)
-		goto out_close_memfd;
-	create.memfd = memfd;
-	buf = ioctl(dev, UDMABUF_CREATE, &create);
-out_close_memfd:
-	close(memfd);
-out_close_dev:
-	close(dev);
-	return buf;
-}
-
-static int buf_alloc(size_t size)
-{
-	int fd = heap_alloc(size);
-
-	return fd >= 0 ? fd : udmabuf_alloc(size);
-}
 
 static int hd_export(int dev, int buf, __u32 flags, struct hyper_dmabuf_id *hid)
 {
