@@ -134,13 +134,19 @@ hyper_dmabuf_exp_lookup(struct hyper_dmabuf_core *core,
 	return exp;
 }
 
+/* Key of the import hashtable: exporter domid and id together. */
+static u64 hyper_dmabuf_imp_hkey(u32 domid, u32 id)
+{
+	return ((u64)domid << 32) | id;
+}
+
 static struct hyper_dmabuf_imp *
 hyper_dmabuf_imp_find(struct hyper_dmabuf_core *core, u32 domid, u32 id)
 {
 	struct hyper_dmabuf_imp *imp;
-	u64 hkey = ((u64)domid << 32) | id;
 
-	hash_for_each_possible(core->imports, imp, node, hkey)
+	hash_for_each_possible(core->imports, imp, node,
+			       hyper_dmabuf_imp_hkey(domid, id))
 		if (imp->hid.id == id && imp->hid.exporter_domid == domid)
 			return imp;
 	return NULL;
@@ -199,17 +205,20 @@ static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
 			     u32 op, const struct hyper_dmabuf_id *hid,
 			     const struct hyper_dmabuf_exp *exp)
 {
-	struct hyper_dmabuf_msg_wire *wire;
+	struct {
+		struct hyper_dmabuf_msg msg;
+		struct hyper_dmabuf_msg_wire wire;
+	} *buf;
 	struct hyper_dmabuf_msg *msg;
-	int ret = -ENOMEM;
+	int ret;
 
 	lockdep_assert_held(&core->lock);
 	if (!core->backend)
 		return -ENODEV;
-	msg = kzalloc(sizeof(*msg), GFP_KERNEL);
-	wire = kmalloc(sizeof(*wire), GFP_KERNEL);
-	if (!msg || !wire)
-		goto out_free;
+	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	msg = &buf->msg;
 	msg->op = op;
 	msg->sender_domid = hyper_dmabuf_core_local_domid(core);
 	msg->hid = *hid;
@@ -220,11 +229,9 @@ static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
 		msg->ref = exp->share.ref;
 		memcpy(msg->priv, exp->priv, exp->priv_size);
 	}
-	hyper_dmabuf_msg_encode(msg, wire);
-	ret = core->backend->send(domid, wire, sizeof(*wire));
-out_free:
-	kfree(wire);
-	kfree(msg);
+	hyper_dmabuf_msg_encode(msg, &buf->wire);
+	ret = core->backend->send(domid, &buf->wire, sizeof(buf->wire));
+	kfree(buf);
 	return ret;
 }
 
@@ -566,6 +573,8 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 
 	ret = xa_insert(&core->exports, hyper_dmabuf_id_slot(exp->hid.id),
 			exp, GFP_KERNEL);
+	if (ret && exp->loopback)
+		goto err_release_id;
 	if (ret)
 		goto err_withdraw;
 
@@ -583,14 +592,11 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 err_withdraw:
 	hyper_dmabuf_exp_withdraw(exp);
 err_unshare:
-	if (!exp->loopback)
-		ops->unshare(remote_domid, exp->share.handle);
+	ops->unshare(remote_domid, exp->share.handle);
 err_fini_channel:
-	if (!exp->loopback)
-		ops->fini_channel(remote_domid);
+	ops->fini_channel(remote_domid);
 err_put_backend:
-	if (!exp->loopback)
-		module_put(ops->owner);
+	module_put(ops->owner);
 err_release_id:
 	hyper_dmabuf_id_release(&core->ids, exp->hid.id);
 err_free_exp:
@@ -644,6 +650,34 @@ int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
 	cancel_work_sync(&exp->fence_work);
 	hyper_dmabuf_exp_put(exp);
 	return 0;
+}
+
+/* ---- buffers announced by other domains ------------------------------ */
+
+/* Forget a buffer announced by another domain. */
+static void hyper_dmabuf_imp_free(struct hyper_dmabuf_core *core,
+				  struct hyper_dmabuf_imp *imp)
+{
+	hash_del(&imp->node);
+	module_put(core->backend->owner);
+	kfree(imp);
+}
+
+/*
+ * Drop a local user of a remote buffer: the last one unmaps it and tells
+ * the exporter, and frees the record if the exporter withdrew the buffer.
+ */
+static void hyper_dmabuf_imp_put(struct hyper_dmabuf_core *core,
+				 struct hyper_dmabuf_imp *imp)
+{
+	lockdep_assert_held(&core->lock);
+	if (--imp->users)
+		return;
+	core->backend->unmap(imp->hid.exporter_domid, imp->map.handle);
+	hyper_dmabuf_send(core, imp->hid.exporter_domid,
+			  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL);
+	if (imp->unexported)
+		hyper_dmabuf_imp_free(core, imp);
 }
 
 /* ---- local dma-buf wrapping a loopback export ------------------------- */
@@ -733,20 +767,10 @@ static void hyper_dmabuf_lbuf_release(struct dma_buf *dmabuf)
 	if (lbuf->file)
 		list_del(&lbuf->file_link);
 	atomic_dec(&core->nr_imports);
-	if (exp) {
+	if (exp)
 		exp->importers--;
-	} else if (!--imp->users) {
-		/* Last local user of a remote buffer. */
-		core->backend->unmap(imp->hid.exporter_domid,
-				     imp->map.handle);
-		hyper_dmabuf_send(core, imp->hid.exporter_domid,
-				  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL);
-		if (imp->unexported) {
-			hash_del(&imp->node);
-			module_put(core->backend->owner);
-			kfree(imp);
-		}
-	}
+	else
+		hyper_dmabuf_imp_put(core, imp);
 	mutex_unlock(&core->lock);
 	if (exp)
 		hyper_dmabuf_exp_put(exp);
@@ -1009,11 +1033,9 @@ retry:
 	return dmabuf;
 
 err_put_imp:
-	if (imp && !--imp->users) {
-		core->backend->unmap(imp->hid.exporter_domid, imp->map.handle);
-		hyper_dmabuf_send(core, imp->hid.exporter_domid,
-				  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL);
-	}
+	/* Not unexported: checked above, and core->lock was held since. */
+	if (imp)
+		hyper_dmabuf_imp_put(core, imp);
 err_unlock:
 	mutex_unlock(&core->lock);
 	kfree(lbuf);
@@ -1078,7 +1100,6 @@ hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 		       const struct hyper_dmabuf_msg *msg)
 {
 	struct hyper_dmabuf_imp *imp;
-	u64 hkey;
 
 	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
 				    msg->hid.id);
@@ -1110,8 +1131,8 @@ hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 	imp->ref = msg->ref;
 	imp->priv_size = msg->priv_size;
 	memcpy(imp->priv, msg->priv, msg->priv_size);
-	hkey = ((u64)imp->hid.exporter_domid << 32) | imp->hid.id;
-	hash_add(core->imports, &imp->node, hkey);
+	hash_add(core->imports, &imp->node,
+		 hyper_dmabuf_imp_hkey(imp->hid.exporter_domid, imp->hid.id));
 	hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
 			      imp->priv, imp->priv_size, false);
 	return HYPER_DMABUF_DROP_MAX;
@@ -1129,11 +1150,8 @@ hyper_dmabuf_rx_unexport(struct hyper_dmabuf_core *core,
 	if (imp->unexported)
 		return HYPER_DMABUF_DROP_STATE;
 	imp->unexported = true;
-	if (!imp->users) {
-		hash_del(&imp->node);
-		module_put(core->backend->owner);
-		kfree(imp);
-	}
+	if (!imp->users)
+		hyper_dmabuf_imp_free(core, imp);
 	return HYPER_DMABUF_DROP_MAX;
 }
 
@@ -1262,9 +1280,8 @@ void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file)
 	mutex_lock(&core->lock);
 	list_del(&file->link);
 	list_for_each_entry_safe(exp, tmp, &file->exports, owner_link) {
-		exp->unexport_pending = true;
-		exp->owner = NULL;
-		list_move(&exp->owner_link, &dead);
+		hyper_dmabuf_exp_detach(exp);
+		list_add_tail(&exp->owner_link, &dead);
 		hyper_dmabuf_fence_drop(exp);
 		hyper_dmabuf_exp_withdraw(exp);
 	}
@@ -1441,26 +1458,17 @@ void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
  */
 int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core)
 {
-	int i;
-
 	core->wq = alloc_workqueue("hyper_dmabuf", 0, 0);
 	if (!core->wq)
 		return -ENOMEM;
 	init_waitqueue_head(&core->fence_wait);
-	atomic_set(&core->nr_pending_idle, 0);
-	atomic_set(&core->nr_fences_held, 0);
 	core->fence_fallback_ms = HYPER_DMABUF_FENCE_FALLBACK_MS;
-	core->fault_add_cb = 0;
 	mutex_init(&core->lock);
 	hyper_dmabuf_id_stack_init(&core->ids);
 	xa_init(&core->exports);
 	hash_init(core->imports);
 	INIT_LIST_HEAD(&core->files);
-	atomic_set(&core->nr_imports, 0);
-	atomic_set(&core->nr_grants, 0);
-	atomic_set(&core->nr_mapped_pages, 0);
-	for (i = 0; i < HYPER_DMABUF_DROP_MAX; i++)
-		atomic_set(&core->drops[i], 0);
+	/* Counters and the test hooks start at zero: the caller zeroed @core. */
 	return 0;
 }
 

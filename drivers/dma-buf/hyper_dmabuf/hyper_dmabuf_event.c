@@ -100,20 +100,16 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q)
 bool hyper_dmabuf_evq_pop(struct hyper_dmabuf_evq *q,
 			  struct hyper_dmabuf_event *ev)
 {
-	bool ret = true;
+	bool ret;
 
 	spin_lock(&q->lock);
-	if (q->count) {
-		*ev = q->ev[q->head];
-		q->head = (q->head + 1) % HYPER_DMABUF_EVENT_QUEUE_LEN;
-		q->count--;
-	} else if (q->lost) {
+	if (!q->count && q->lost)
 		hyper_dmabuf_evq_add_overflow(q);
+	ret = q->count;
+	if (ret) {
 		*ev = q->ev[q->head];
 		q->head = (q->head + 1) % HYPER_DMABUF_EVENT_QUEUE_LEN;
 		q->count--;
-	} else {
-		ret = false;
 	}
 	spin_unlock(&q->lock);
 	return ret;

@@ -12,6 +12,7 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/nospec.h>
 #include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -43,6 +44,21 @@ static_assert(sizeof(struct hyper_dmabuf_unexport) ==
 static_assert(sizeof(struct hyper_dmabuf_query) ==
 	      HYPER_DMABUF_QUERY_SIZE_VER0);
 static_assert(sizeof(struct hyper_dmabuf_event) == 248);
+
+/* The commands, indexed by number, with the size of their first version. */
+static const struct hyper_dmabuf_ioctl_desc {
+	unsigned int cmd;
+	unsigned int minsize;
+} hyper_dmabuf_ioctls[] = {
+	[_IOC_NR(HYPER_DMABUF_IOCTL_EXPORT)] = {
+		HYPER_DMABUF_IOCTL_EXPORT, HYPER_DMABUF_EXPORT_SIZE_VER0 },
+	[_IOC_NR(HYPER_DMABUF_IOCTL_IMPORT)] = {
+		HYPER_DMABUF_IOCTL_IMPORT, HYPER_DMABUF_IMPORT_SIZE_VER0 },
+	[_IOC_NR(HYPER_DMABUF_IOCTL_UNEXPORT)] = {
+		HYPER_DMABUF_IOCTL_UNEXPORT, HYPER_DMABUF_UNEXPORT_SIZE_VER0 },
+	[_IOC_NR(HYPER_DMABUF_IOCTL_QUERY)] = {
+		HYPER_DMABUF_IOCTL_QUERY, HYPER_DMABUF_QUERY_SIZE_VER0 },
+};
 
 union hyper_dmabuf_ioctl_arg {
 	struct hyper_dmabuf_export export;
@@ -121,36 +137,20 @@ static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 	void __user *uarg = (void __user *)arg;
 	union hyper_dmabuf_ioctl_arg karg;
 	unsigned int usize = _IOC_SIZE(cmd);
-	unsigned int kcmd, minsize;
+	unsigned int nr = _IOC_NR(cmd);
 	struct dma_buf *dmabuf = NULL;
+	unsigned int kcmd;
 	int fd = -1;
 	int ret;
 
-	if (_IOC_TYPE(cmd) != HYPER_DMABUF_IOC_MAGIC)
+	if (_IOC_TYPE(cmd) != HYPER_DMABUF_IOC_MAGIC ||
+	    nr >= ARRAY_SIZE(hyper_dmabuf_ioctls))
 		return -ENOTTY;
-	switch (_IOC_NR(cmd)) {
-	case _IOC_NR(HYPER_DMABUF_IOCTL_EXPORT):
-		kcmd = HYPER_DMABUF_IOCTL_EXPORT;
-		minsize = HYPER_DMABUF_EXPORT_SIZE_VER0;
-		break;
-	case _IOC_NR(HYPER_DMABUF_IOCTL_IMPORT):
-		kcmd = HYPER_DMABUF_IOCTL_IMPORT;
-		minsize = HYPER_DMABUF_IMPORT_SIZE_VER0;
-		break;
-	case _IOC_NR(HYPER_DMABUF_IOCTL_UNEXPORT):
-		kcmd = HYPER_DMABUF_IOCTL_UNEXPORT;
-		minsize = HYPER_DMABUF_UNEXPORT_SIZE_VER0;
-		break;
-	case _IOC_NR(HYPER_DMABUF_IOCTL_QUERY):
-		kcmd = HYPER_DMABUF_IOCTL_QUERY;
-		minsize = HYPER_DMABUF_QUERY_SIZE_VER0;
-		break;
-	default:
+	nr = array_index_nospec(nr, ARRAY_SIZE(hyper_dmabuf_ioctls));
+	kcmd = hyper_dmabuf_ioctls[nr].cmd;
+	if (!kcmd || _IOC_DIR(cmd) != _IOC_DIR(kcmd))
 		return -ENOTTY;
-	}
-	if (_IOC_DIR(cmd) != _IOC_DIR(kcmd))
-		return -ENOTTY;
-	if (usize < minsize)
+	if (usize < hyper_dmabuf_ioctls[nr].minsize)
 		return -EINVAL;
 
 	/* Zero-extends older structs, refuses non-zero tails of newer ones. */

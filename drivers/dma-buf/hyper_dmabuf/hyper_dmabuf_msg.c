@@ -62,11 +62,6 @@ void hyper_dmabuf_msg_encode(const struct hyper_dmabuf_msg *msg,
 	memcpy(wire->priv, msg->priv, priv_size);
 }
 
-static bool hyper_dmabuf_msg_is_export(u32 op)
-{
-	return op == HYPER_DMABUF_OP_EXPORT;
-}
-
 static enum hyper_dmabuf_drop_reason
 hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 		       u32 local, struct hyper_dmabuf_msg *msg)
@@ -82,7 +77,7 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 	msg->op = le16_to_cpu(wire->op);
 	if (msg->op < HYPER_DMABUF_OP_EXPORT || msg->op >= HYPER_DMABUF_OP_MAX)
 		return HYPER_DMABUF_DROP_OP;
-	exp = hyper_dmabuf_msg_is_export(msg->op);
+	exp = msg->op == HYPER_DMABUF_OP_EXPORT;
 
 	msg->sender_domid = le32_to_cpu(wire->sender_domid);
 	if (msg->sender_domid != peer)

@@ -35,11 +35,7 @@
 #include "hyper_dmabuf_helpers.h"
 
 #define DEV_PATH	"/dev/hyper_dmabuf"
-#define DEBUGFS_DIR	"/sys/kernel/debug/hyper_dmabuf/"
 #define SW_SYNC_PATH	"/sys/kernel/debug/sync/sw_sync"
-#define SELF		HYPER_DMABUF_DOMID_SELF
-#define PAGE		4096UL
-#define BUF_SIZE	(4 * PAGE)
 #define RUNS		20
 
 /* From drivers/dma-buf/sw_sync.c, as in tools/testing/selftests/sync. */
@@ -85,13 +81,6 @@ static int hd_import(int dev, const struct hyper_dmabuf_id *hid,
 	return arg.fd;
 }
 
-static int hd_unexport(int dev, const struct hyper_dmabuf_id *hid)
-{
-	struct hyper_dmabuf_unexport arg = { .hid = *hid };
-
-	return ioctl(dev, HYPER_DMABUF_IOCTL_UNEXPORT, &arg) ? -errno : 0;
-}
-
 /* State bits of a buffer, or a negative errno. */
 static long hd_state(int dev, const struct hyper_dmabuf_id *hid)
 {
@@ -102,23 +91,6 @@ static long hd_state(int dev, const struct hyper_dmabuf_id *hid)
 	return q.state;
 }
 
-/* A debugfs counter of the driver, or -1 if it cannot be read. */
-static int counter(const char *name)
-{
-	char path[128];
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), DEBUGFS_DIR "%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%d", &n) != 1)
-		n = -1;
-	fclose(f);
-	return n;
-}
-
 struct counters {
 	int ids, pending, fences;
 };
@@ -126,9 +98,9 @@ struct counters {
 static struct counters counters_now(void)
 {
 	struct counters c = {
-		.ids = counter("exported_ids"),
-		.pending = counter("pending_idle"),
-		.fences = counter("fences_held"),
+		.ids = hd_counter("exported_ids"),
+		.pending = hd_counter("pending_idle"),
+		.fences = hd_counter("fences_held"),
 	};
 
 	return c;
@@ -161,26 +133,6 @@ static double median(double *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return v[n / 2];
-}
-
-static void fill(void *p, size_t size, unsigned char seed)
-{
-	unsigned char *c = p;
-	size_t i;
-
-	for (i = 0; i < size; i++)
-		c[i] = (unsigned char)(i * 13 + seed);
-}
-
-static size_t first_mismatch(const void *p, size_t size, unsigned char seed)
-{
-	const unsigned char *c = p;
-	size_t i;
-
-	for (i = 0; i < size; i++)
-		if (c[i] != (unsigned char)(i * 13 + seed))
-			return i;
-	return size;
 }
 
 /* Map @fd and check it holds the pattern written with @seed. */
@@ -355,8 +307,8 @@ TEST_F(vgem, pending_until_signal)
 	EXPECT_EQ(HYPER_DMABUF_QUERY_F_PENDING_IDLE,
 		  hd_state(self->dev, &hid));
 	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.pending + 1, counter("pending_idle"));
-		EXPECT_EQ(self->base.fences + 1, counter("fences_held"));
+		EXPECT_EQ(self->base.pending + 1, hd_counter("pending_idle"));
+		EXPECT_EQ(self->base.fences + 1, hd_counter("fences_held"));
 	}
 
 	ASSERT_EQ(0, vgem_signal(self->vgem, fence));
@@ -372,9 +324,9 @@ TEST_F(vgem, pending_until_signal)
 	close(imp);
 	EXPECT_EQ(0, hd_unexport(self->dev, &hid));
 	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.pending, counter("pending_idle"));
-		EXPECT_EQ(self->base.fences, counter("fences_held"));
-		EXPECT_EQ(self->base.ids, counter("exported_ids"));
+		EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
+		EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
+		EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
 	}
 }
 
@@ -410,9 +362,9 @@ TEST_F(vgem, export_does_not_wait)
 	/* Generous bound: waiting for the fence would take 10 s. */
 	EXPECT_GT(100000.0, m_busy);
 	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.pending, counter("pending_idle"));
-		EXPECT_EQ(self->base.fences, counter("fences_held"));
-		EXPECT_EQ(self->base.ids, counter("exported_ids"));
+		EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
+		EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
+		EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
 	}
 }
 
@@ -427,13 +379,13 @@ TEST_F(vgem, unexport_pending)
 	ASSERT_EQ(0, vgem_fence(self->vgem, self->handle, &fence));
 	ASSERT_EQ(0, hd_export(self->dev, self->buf,
 			       HYPER_DMABUF_EXPORT_RDWR, &hid));
-	EXPECT_EQ(self->base.ids + 1, counter("exported_ids"));
-	EXPECT_EQ(self->base.fences + 1, counter("fences_held"));
+	EXPECT_EQ(self->base.ids + 1, hd_counter("exported_ids"));
+	EXPECT_EQ(self->base.fences + 1, hd_counter("fences_held"));
 	usleep(100 * 1000);
 	EXPECT_EQ(0, hd_unexport(self->dev, &hid));
-	EXPECT_EQ(self->base.ids, counter("exported_ids"));
-	EXPECT_EQ(self->base.pending, counter("pending_idle"));
-	EXPECT_EQ(self->base.fences, counter("fences_held"));
+	EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
+	EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
+	EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
 	EXPECT_EQ(-ENOENT, hd_import(self->dev, &hid, 0, 0));
 	ASSERT_EQ(0, vgem_signal(self->vgem, fence));
 	EXPECT_FALSE(event_ready(self->dev, 50));
@@ -451,11 +403,11 @@ TEST_F(vgem, close_pending)
 	ASSERT_LE(0, dev2);
 	ASSERT_EQ(0, vgem_fence(self->vgem, self->handle, &fence));
 	ASSERT_EQ(0, hd_export(dev2, self->buf, 0, &hid));
-	EXPECT_EQ(self->base.pending + 1, counter("pending_idle"));
+	EXPECT_EQ(self->base.pending + 1, hd_counter("pending_idle"));
 	close(dev2);
-	EXPECT_EQ(self->base.ids, counter("exported_ids"));
-	EXPECT_EQ(self->base.pending, counter("pending_idle"));
-	EXPECT_EQ(self->base.fences, counter("fences_held"));
+	EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
+	EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
+	EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
 	ASSERT_EQ(0, vgem_signal(self->vgem, fence));
 	EXPECT_FALSE(event_ready(self->dev, 50));
 }
@@ -541,9 +493,9 @@ TEST_F(swsync, pending_until_signal)
 	close(imp);
 	EXPECT_EQ(0, hd_unexport(self->dev, &hid));
 	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.ids, counter("exported_ids"));
-		EXPECT_EQ(self->base.pending, counter("pending_idle"));
-		EXPECT_EQ(self->base.fences, counter("fences_held"));
+		EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
+		EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
+		EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
 	}
 }
 
@@ -640,9 +592,9 @@ TEST_F(swsync, unexport_wakes_importer)
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	EXPECT_EQ(-ENOENT, im.ret);
 	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.ids, counter("exported_ids"));
-		EXPECT_EQ(self->base.pending, counter("pending_idle"));
-		EXPECT_EQ(self->base.fences, counter("fences_held"));
+		EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
+		EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
+		EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
 	}
 }
 

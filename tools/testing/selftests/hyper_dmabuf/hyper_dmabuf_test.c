@@ -28,10 +28,14 @@
 #include "hyper_dmabuf_helpers.h"
 
 #define DEV_PATH	"/dev/hyper_dmabuf"
-#define LIVE_IDS_PATH	"/sys/kernel/debug/hyper_dmabuf/exported_ids"
-#define SELF		HYPER_DMABUF_DOMID_SELF
-#define PAGE		4096UL
-#define BUF_SIZE	(4 * PAGE)
+
+/* Live ids of this domain from debugfs, or 0 if debugfs is unavailable. */
+static int live_ids(void)
+{
+	int n = hd_counter("exported_ids");
+
+	return n < 0 ? 0 : n;
+}
 
 static int hd_export(int dev, int buf, __u32 domid, __u32 flags,
 		     const void *priv, __u32 priv_size,
@@ -61,13 +65,6 @@ static int hd_import(int dev, const struct hyper_dmabuf_id *hid, __u32 flags)
 	return arg.fd;
 }
 
-static int hd_unexport(int dev, const struct hyper_dmabuf_id *hid)
-{
-	struct hyper_dmabuf_unexport arg = { .hid = *hid };
-
-	return ioctl(dev, HYPER_DMABUF_IOCTL_UNEXPORT, &arg) ? -errno : 0;
-}
-
 static int hd_query(int dev, const struct hyper_dmabuf_id *hid,
 		    struct hyper_dmabuf_query *q, void *priv, __u32 priv_len)
 {
@@ -76,40 +73,6 @@ static int hd_query(int dev, const struct hyper_dmabuf_id *hid,
 	q->priv_ptr = (uintptr_t)priv;
 	q->priv_buf_size = priv_len;
 	return ioctl(dev, HYPER_DMABUF_IOCTL_QUERY, q) ? -errno : 0;
-}
-
-/* Live ids of this domain from debugfs, or 0 if debugfs is unavailable. */
-static int live_ids(void)
-{
-	FILE *f = fopen(LIVE_IDS_PATH, "r");
-	int n = 0;
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%d", &n) != 1)
-		n = 0;
-	fclose(f);
-	return n;
-}
-
-static void fill(void *p, size_t size, unsigned char seed)
-{
-	unsigned char *c = p;
-	size_t i;
-
-	for (i = 0; i < size; i++)
-		c[i] = (unsigned char)(i * 31 + seed);
-}
-
-static size_t first_mismatch(const void *p, size_t size, unsigned char seed)
-{
-	const unsigned char *c = p;
-	size_t i;
-
-	for (i = 0; i < size; i++)
-		if (c[i] != (unsigned char)(i * 31 + seed))
-			return i;
-	return size;
 }
 
 static void drain_events(int dev)
@@ -450,7 +413,7 @@ TEST_F(hd, query_fields)
 
 TEST_F(hd, unexport_while_imported)
 {
-	struct hyper_dmabuf_id hid, again;
+	struct hyper_dmabuf_id hid, again = { 0 };
 	struct hyper_dmabuf_query q;
 	void *src, *dst;
 	int imp, base = live_ids();

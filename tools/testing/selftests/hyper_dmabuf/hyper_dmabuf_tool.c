@@ -739,6 +739,31 @@ struct export_opts {
 	__u32 unexport_delay_ms;
 };
 
+/* Open an input file of export, with a message on failure. */
+static int open_input(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		fprintf(stderr, "export: cannot open %s: %s (%s)\n", path,
+			strerror(errno), errname(errno));
+	return fd;
+}
+
+/* read() that retries on EINTR, with a message on failure. */
+static ssize_t read_input(int fd, void *buf, size_t len, const char *path)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		fprintf(stderr, "export: cannot read %s: %s (%s)\n", path,
+			strerror(errno), errname(errno));
+	return n;
+}
+
 /* Copy the file into a memfd; returns the memfd and the data size. */
 static int file_to_memfd(const char *path, int memfd, __u64 *len)
 {
@@ -746,20 +771,13 @@ static int file_to_memfd(const char *path, int memfd, __u64 *len)
 	__u64 total = 0;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "export: cannot open %s: %s (%s)\n", path,
-			strerror(errno), errname(errno));
+	fd = open_input(path);
+	if (fd < 0)
 		return -1;
-	}
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+		ssize_t n = read_input(fd, buf, sizeof(buf), path);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0) {
-			fprintf(stderr, "export: cannot read %s: %s (%s)\n",
-				path, strerror(errno), errname(errno));
 			close(fd);
 			return -1;
 		}
@@ -971,20 +989,14 @@ static int read_priv_file(const char *path, struct export_opts *o)
 	size_t total = 0;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "export: cannot open %s: %s (%s)\n", path,
-			strerror(errno), errname(errno));
+	fd = open_input(path);
+	if (fd < 0)
 		return -1;
-	}
 	while (total < sizeof(buf)) {
-		ssize_t n = read(fd, buf + total, sizeof(buf) - total);
+		ssize_t n = read_input(fd, buf + total, sizeof(buf) - total,
+				       path);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0) {
-			fprintf(stderr, "export: cannot read %s: %s (%s)\n",
-				path, strerror(errno), errname(errno));
 			close(fd);
 			return -1;
 		}

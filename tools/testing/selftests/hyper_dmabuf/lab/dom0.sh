@@ -3,13 +3,12 @@
 #
 # dom0's part of a lab run: start xenstored and xenconsoled, create the
 # domUs of the plan, stream their consoles (prefixed "[name] ") onto dom0's
-# console, run dom0's tests, and wait, bounded, for every domU to finish.
+# console, and run dom0's tests; wait-domus.sh then waits, bounded, for
+# every domU to finish before dom0's final checks.
 #
 # The plan comes from dom0's command line: hdlab.plan=NAME:TYPE[+NAME:TYPE...]
 # with TYPE pv or pvh, e.g. hdlab.plan=pv1:pv+pvh1:pvh. hdlab.domid=random
 # makes xl pick random domids (up to 32751, so most are above 255).
-
-DOMU_TIMEOUT=${HDLAB_DOMU_TIMEOUT:-600}
 
 say() { echo "HDLAB $*"; }
 
@@ -31,11 +30,7 @@ fi
 xen-init-dom0 >/tmp/xen-init-dom0.log 2>&1 || cat /tmp/xen-init-dom0.log
 xenconsoled --pid-file=/run/xenconsoled.pid --log=guest \
 	--log-dir=/var/log/xen/console --replace-escape
-for w in $(cat /proc/cmdline); do
-	case "$w" in
-	hdlab.domid=random) echo 'domid_policy="random"' > /etc/xen/xl.conf ;;
-	esac
-done
+[ "$HDLAB_DOMID_POLICY" = random ] && echo 'domid_policy="random"' > /etc/xen/xl.conf
 
 domus=$(echo "$HDLAB_PLAN" | tr '+' ' ')
 say PLAN dom0 $(for d in $domus; do printf '%s ' "${d%%:*}"; done)
@@ -71,45 +66,4 @@ CFG
 		while IFS= read -r line; do echo "[$name] $line"; done) &
 done
 
-# Called by run-tests.sh before dom0's final leak and lockdep checks.
-cat > /tmp/wait-domus.sh <<'WAIT'
-#!/bin/sh
-deadline=$(( $(date +%s) + ${HDLAB_DOMU_TIMEOUT:-600} ))
-for d in $(echo "$HDLAB_PLAN" | tr '+' ' '); do
-	name=${d%%:*}
-	log=/var/log/xen/console/guest-$name.log
-	how=vanished
-	while xl domid "$name" >/dev/null 2>&1; do
-		# A domU that printed its END line but cannot power off itself
-		# (PVH without ACPI) is destroyed after a grace period.
-		if grep -q "^HDLAB END $name" "$log" 2>/dev/null; then
-			sleep 3
-			xl destroy "$name" 2>/dev/null
-			how=finished
-			break
-		fi
-		if [ "$(date +%s)" -ge $deadline ]; then
-			xl destroy "$name"
-			how=timeout
-			break
-		fi
-		sleep 1
-	done
-	grep -q "^HDLAB END $name" "$log" 2>/dev/null && how=finished
-	lines=$(wc -l < "$log" 2>/dev/null || echo 0)
-	case $how in
-	finished)
-		echo "HDLAB CHECK dom0 finished-$name PASS $lines console lines" ;;
-	timeout)
-		echo "HDLAB CHECK dom0 finished-$name FAIL timeout:" \
-			"destroyed after ${HDLAB_DOMU_TIMEOUT:-600} s, $lines console lines" ;;
-	*)
-		echo "HDLAB CHECK dom0 finished-$name FAIL" \
-			"the domain died before its END line, $lines console lines" ;;
-	esac
-done
-sleep 2
-WAIT
-chmod +x /tmp/wait-domus.sh
-export HDLAB_DOMU_TIMEOUT=$DOMU_TIMEOUT
-HDLAB_BEFORE_END=/tmp/wait-domus.sh /hdlab/run-tests.sh dom0
+HDLAB_BEFORE_END=/hdlab/wait-domus.sh /hdlab/run-tests.sh dom0

@@ -41,10 +41,12 @@ PREFIX = re.compile(r'^\[([A-Za-z0-9_.-]+)\] (.*)$')
 ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]')
 
 
-def add(results, status, name, detail=''):
+def add(results, *rows):
+    """Append (status, name, detail) rows to RESULTS and print them."""
     with open(results, 'a') as f:
-        f.write(f"{status}\t{name}\t{detail.replace(chr(9), ' ')}\n")
-    print(f'{status:4} {name}' + (f'  ({detail})' if detail else ''))
+        for status, name, detail in rows:
+            f.write(f"{status}\t{name}\t{detail.replace(chr(9), ' ')}\n")
+            print(f'{status:4} {name}' + (f'  ({detail})' if detail else ''))
 
 
 def split_domain(line):
@@ -62,18 +64,18 @@ def parse_boot(log, boot, results):
     expected, begun, ended = {'dom0'}, set(), set()
     tap = {}  # (domain, prog) -> dict(plan, results)
     splats = {}
-    out = []          # (status, name, detail, domain)
+    out = []          # (status, name, detail, cut_short_domain)
     domids = {}       # xen domid -> domain name
     fault = {}        # domain -> emulator fault seen (line number)
     first_splat = {}  # domain -> line number of its first splat
 
-    def emit(status, dom, name, detail=''):
-        out.append((status, f'{boot}/{dom}: {name}', detail, dom))
+    def emit(status, dom, name, detail='', cut_short=None):
+        """cut_short: the domain whose dying early would explain a FAIL."""
+        out.append((status, f'{boot}/{dom}: {name}', detail, cut_short))
 
     for lineno, line in enumerate(raw.split('\n')):
         line = ANSI.sub('', line.replace('\r', ''))
         dom, text = split_domain(line)
-        # The runner's own echo of a leak report is scored once, below.
         if dom == 'xen':
             m = TRIPLE.search(text)
             if m:
@@ -81,9 +83,7 @@ def parse_boot(log, boot, results):
             elif XEN_SPLATS.search(text):
                 splats.setdefault('xen', []).append(text.strip())
             continue
-        body = text
-        kernel_line = not text.startswith('HDLAB ')
-        if kernel_line:
+        if not text.startswith('HDLAB '):
             if EMU_FAULT.search(text):
                 fault.setdefault(dom, lineno)
             for rx, kind in SPLATS:
@@ -92,20 +92,22 @@ def parse_boot(log, boot, results):
                     first_splat.setdefault(dom, lineno)
                     break
             continue
-        f = body.split(' ', 4)
+        f = text.split(' ', 4)
         kind = f[1] if len(f) > 1 else ''
         if kind == 'PLAN':
-            expected.update(f[3:4] and body.split()[3:])
+            expected.update(text.split()[3:])
         elif kind == 'BEGIN' and len(f) > 2:
             begun.add(f[2])
         elif kind == 'END' and len(f) > 2:
             ended.add(f[2])
         elif kind == 'CHECK' and len(f) > 4:
             st, _, detail = f[4].partition(' ')
+            check, _, about = f[3].partition('-')
             m = re.search(r'domid (\d+)', detail)
-            if f[3].startswith('create-') and m:
-                domids[m.group(1)] = f[3][len('create-'):]
-            emit('PASS' if st == 'PASS' else 'FAIL', f[2], f'lab: {f[3]}', detail)
+            if check == 'create' and m:
+                domids[m.group(1)] = about
+            emit('PASS' if st == 'PASS' else 'FAIL', f[2], f'lab: {f[3]}', detail,
+                 about if check == 'finished' else None)
         elif kind == 'TAP' and len(f) > 4:
             t = tap.setdefault((f[2], f[3]), {'plan': None, 'seen': [], 'rc': None})
             tl = f[4]
@@ -126,8 +128,6 @@ def parse_boot(log, boot, results):
         elif kind == 'EXIT' and len(f) > 4:
             t = tap.setdefault((f[2], f[3]), {'plan': None, 'seen': [], 'rc': None})
             t['rc'] = int(f[4]) if f[4].strip().lstrip('-').isdigit() else -1
-        elif kind == 'KMEMLEAK':
-            pass
     for (dom, prog), t in sorted(tap.items()):
         for res, num, desc, directive, dkind, diag in t['seen']:
             if dkind == 'SKIP':
@@ -146,18 +146,20 @@ def parse_boot(log, boot, results):
         if t['plan'] is not None and t['plan'] != len(t['seen']):
             problems.append(f'planned {t["plan"]} tests, reported {len(t["seen"])}')
         if problems:
-            emit('FAIL', dom, f'{prog}: completed', '; '.join(problems))
+            emit('FAIL', dom, f'{prog}: completed', '; '.join(problems), dom)
     for dom in sorted(expected):
         if dom not in begun:
-            emit('FAIL', dom, 'lab: domain ran its tests', 'no BEGIN line: it never started')
+            emit('FAIL', dom, 'lab: domain ran its tests', 'no BEGIN line: it never started',
+                 dom)
         elif dom not in ended:
-            emit('FAIL', dom, 'lab: domain ran its tests', 'no END line: it hung or died')
+            emit('FAIL', dom, 'lab: domain ran its tests', 'no END line: it hung or died', dom)
         else:
             emit('PASS', dom, 'lab: domain ran its tests')
     for dom in sorted(set(splats) | expected | {'xen'}):
         found = splats.get(dom, [])
         if found:
-            emit('FAIL', dom, 'lab: no kernel splat', f'{len(found)} found, first: {found[0]}')
+            emit('FAIL', dom, 'lab: no kernel splat', f'{len(found)} found, first: {found[0]}',
+                 dom)
         elif dom != 'xen' or 'xen' in splats:
             emit('PASS', dom, 'lab: no kernel splat')
     # A guest killed by the emulator (QEMU's TCG emulation of nested SVM
@@ -165,23 +167,20 @@ def parse_boot(log, boot, results):
     # fault) did not fail a test of ours: what it reported before counts,
     # what it could not finish is skipped, with the reason. A splat before
     # the fault still fails.
-    for status, name, detail, dom in out:
-        victim = dom if dom in fault else None
-        if dom == 'dom0' and ': lab: finished-' in name:
-            victim = name.split('finished-', 1)[1] if name.split('finished-', 1)[1] in fault else None
-        if status == 'FAIL' and victim and first_splat.get(victim, 1 << 60) >= fault[victim]:
-            if ('lab: ' in name and ('ran its tests' in name or 'splat' in name or 'finished-' in name
-                                     or 'kmemleak' in name or 'lockdep-on-at-end' in name)) \
-                    or name.endswith(': completed'):
-                status, detail = 'SKIP', f'emulator fault killed the guest ({EMU_REASON}); was: {detail}'
-        add(results, status, name, detail)
+    rows = []
+    for status, name, detail, victim in out:
+        if (status == 'FAIL' and victim in fault
+                and first_splat.get(victim, 1 << 60) >= fault[victim]):
+            status, detail = 'SKIP', f'emulator fault killed the guest ({EMU_REASON}); was: {detail}'
+        rows.append((status, name, detail))
+    add(results, *rows)
     return 0
 
 
 def parse_kunit(log, results):
     with open(log, 'rb') as f:
         text = ANSI.sub('', f.read().decode('utf-8', 'replace'))
-    seen = 0
+    rows = []
     suite = None
     for line in text.split('\n'):
         m = re.search(r'={3,} (\S+) \(\d+ subtests?\) ={3,}', line)
@@ -190,27 +189,25 @@ def parse_kunit(log, results):
         m = re.search(r'\[(PASSED|FAILED|SKIPPED|CRASHED)\] (\S+)', line)
         if m and suite and m.group(2) != suite:
             st = {'PASSED': 'PASS', 'SKIPPED': 'SKIP'}.get(m.group(1), 'FAIL')
-            add(results, st, f'kunit/{suite}: {m.group(2)}',
-                m.group(1).lower() if st == 'FAIL' else '')
-            seen += 1
-    if not seen:
-        add(results, 'FAIL', 'kunit: ran', f'no test results in {log}')
+            rows.append((st, f'kunit/{suite}: {m.group(2)}',
+                         m.group(1).lower() if st == 'FAIL' else ''))
+    add(results, *(rows or [('FAIL', 'kunit: ran', f'no test results in {log}')]))
     return 0
 
 
 def summary(results):
     counts = {'PASS': 0, 'FAIL': 0, 'SKIP': 0}
+    fails = []
     try:
         with open(results) as f:
-            for line in f:
-                st = line.split('\t', 1)[0]
-                if st in counts:
-                    counts[st] += 1
+            rows = [l.rstrip('\n').split('\t') for l in f]
     except FileNotFoundError:
-        pass
-    fails = []
-    with open(results) as f:
-        fails = [l.rstrip('\n').split('\t') for l in f if l.startswith('FAIL\t')]
+        rows = []
+    for row in rows:
+        if row[0] in counts:
+            counts[row[0]] += 1
+        if row[0] == 'FAIL':
+            fails.append(row)
     if fails:
         print('\nFailures:')
         for f in fails:
@@ -228,7 +225,7 @@ def main(argv):
     if len(argv) >= 4 and argv[1] == 'kunit':
         return parse_kunit(argv[2], argv[3])
     if len(argv) >= 5 and argv[1] == 'add':
-        add(argv[2], argv[3], argv[4], ' '.join(argv[5:]))
+        add(argv[2], (argv[3], argv[4], ' '.join(argv[5:])))
         return 0
     if len(argv) >= 3 and argv[1] == 'summary':
         return summary(argv[2])

@@ -6,7 +6,6 @@
 # powers off. Lines starting with "HDLAB " are read by hdlab_parse.py.
 
 export PATH=/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export LD_LIBRARY_PATH=/usr/lib/hdlab
 
 mount -t proc none /proc
 mount -t sysfs none /sys
@@ -28,6 +27,7 @@ for w in $(cat /proc/cmdline); do
 	hdlab.plan=*) HDLAB_PLAN=${w#*=} ;;
 	hdlab.domu_timeout=*) export HDLAB_DOMU_TIMEOUT=${w#*=} ;;
 	hdlab.test_timeout=*) export HDLAB_TEST_TIMEOUT=${w#*=} ;;
+	hdlab.domid=*) export HDLAB_DOMID_POLICY=${w#*=} ;;
 	hdlab.seed=*) /hdlab/hdlab-seed "${w#*=}" ;;
 	esac
 done

@@ -18,17 +18,19 @@ mkdir -p $out
 
 check() { echo "HDLAB CHECK $name $1 $2${3:+ $3}"; }
 
-debug_locks() {
-	sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null
+# check_lockdep NAME: lockdep must still be on (debug_locks 1).
+check_lockdep() {
+	locks=$(sed -n 's/^ *debug_locks: *//p' /proc/lockdep_stats 2>/dev/null)
+	if [ "$locks" = 1 ]; then
+		check "$1" PASS
+	else
+		check "$1" FAIL "debug_locks=$locks"
+	fi
 }
 
 echo "HDLAB BEGIN $name"
 
-if [ "$(debug_locks)" = 1 ]; then
-	check lockdep-on-at-start PASS
-else
-	check lockdep-on-at-start FAIL "debug_locks=$(debug_locks)"
-fi
+check_lockdep lockdep-on-at-start
 
 # Leaks that predate the tests (boot) are not ours to report.
 echo clear > /sys/kernel/debug/kmemleak
@@ -75,9 +77,5 @@ else
 	check kmemleak-clean PASS
 fi
 
-if [ "$(debug_locks)" = 1 ]; then
-	check lockdep-on-at-end PASS
-else
-	check lockdep-on-at-end FAIL "debug_locks=$(debug_locks)"
-fi
+check_lockdep lockdep-on-at-end
 echo "HDLAB END $name"

@@ -69,8 +69,10 @@ die() {
 	echo "vmtest.sh: error: $*" >&2
 	# test and demo always end with the totals line, even when a stage dies.
 	if [ -n "$SUMMARY_ON_DIE" ]; then
+		local failed=${STAGE:-setup}
+
 		stage_end
-		$PARSE add "$RESULTS" FAIL "lab: ${FAILED_STAGE:-setup}" "$*"
+		$PARSE add "$RESULTS" FAIL "lab: $failed" "$*"
 		$PARSE summary "$RESULTS"
 	fi
 	exit 1
@@ -88,7 +90,6 @@ stage_end() {
 stage() {
 	stage_end
 	STAGE=$1
-	FAILED_STAGE=$1
 	STAGE_T0=$(( $(date +%s%N) / 1000000 ))
 	echo "[stage] $1 ..."
 }
@@ -205,7 +206,7 @@ make_root() { # ROOT ROLE
 	if [ "$role" = dom0 ]; then
 		copy_bin "$root" $XEN_BIN/xl $XEN_BIN/xenstored $XEN_BIN/xenconsoled \
 			$XEN_BIN/xenconsole $XEN_BIN/xen-init-dom0
-		cp "$LAB_DIR/dom0.sh" "$root/hdlab/"
+		cp "$LAB_DIR/dom0.sh" "$LAB_DIR/wait-domus.sh" "$root/hdlab/"
 		cp "$KOBJ/arch/x86/boot/bzImage" "$root/hdlab/bzImage"
 		cp "$LAB/domU.cpio.gz" "$root/hdlab/domU.cpio.gz"
 	fi
@@ -247,7 +248,7 @@ cmd_build() {
 
 # boot PLAN NAME: one QEMU run of Xen, dom0 and the plan's domUs.
 cmd_boot() {
-	local plan=$1 name=$2 log=$LAB/boot-$2.log extra="" cpu=qemu64 rc
+	local plan=$1 name=$2 log=$LAB/boot-$2.log extra="" cpu=qemu64 rc modules
 	[ -n "$plan" ] && [ -n "$name" ] || die "usage: boot PLAN NAME"
 	case "$plan" in
 	*@random) extra=" hdlab.domid=random"; plan=${plan%@random} ;;
