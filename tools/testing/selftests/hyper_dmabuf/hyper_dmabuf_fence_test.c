@@ -163,75 +163,6 @@ static int write_pattern(int fd, unsigned char seed)
 
 /* ---- vgem --------------------------------------------------------------- */
 
-/*
- * In a Xen PV domU of the 6.1 base, a CPU write through an mmap of a vgem
- * buffer never completes (the fault is retried forever), before hyper_dmabuf
- * is involved at all. The vgem tests then check the fence rules without the
- * data; the sw_sync tests check the data on udmabuf and system-heap buffers.
- */
-static bool vgem_cpu_access_hangs(void)
-{
-	char type[16] = "", caps[64] = "";
-	FILE *f;
-
-	f = fopen("/sys/hypervisor/guest_type", "r");
-	if (f) {
-		if (!fgets(type, sizeof(type), f))
-			type[0] = 0;
-		fclose(f);
-	}
-	f = fopen("/proc/xen/capabilities", "r");
-	if (f) {
-		if (!fgets(caps, sizeof(caps), f))
-			caps[0] = 0;
-		fclose(f);
-	}
-	/* "PV\n", not "PVH\n": PVH guests map vgem buffers fine. */
-	return !strcmp(type, "PV\n") && !strstr(caps, "control_d");
-}
-
-static int vgem_open(void)
-{
-	char name[16], path[64];
-	int i, fd;
-
-	for (i = 0; i < 16; i++) {
-		struct drm_version v = {
-			.name = name,
-			.name_len = sizeof(name) - 1,
-		};
-
-		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		memset(name, 0, sizeof(name));
-		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem"))
-			return fd;
-		close(fd);
-	}
-	return -1;
-}
-
-/* A vgem dumb buffer of BUF_SIZE bytes as a read-write dma-buf fd. */
-static int vgem_buf(int vgem, __u32 *handle)
-{
-	struct drm_mode_create_dumb create = {
-		.width = PAGE / 4,
-		.height = BUF_SIZE / PAGE,
-		.bpp = 32,
-	};
-	struct drm_prime_handle prime = { .flags = DRM_CLOEXEC | DRM_RDWR };
-
-	if (ioctl(vgem, DRM_IOCTL_MODE_CREATE_DUMB, &create))
-		return -1;
-	prime.handle = create.handle;
-	if (ioctl(vgem, DRM_IOCTL_PRIME_HANDLE_TO_FD, &prime))
-		return -1;
-	*handle = create.handle;
-	return prime.fd;
-}
-
 static int vgem_fence(int vgem, __u32 handle, __u32 *fence)
 {
 	struct drm_vgem_fence_attach a = {
@@ -270,7 +201,7 @@ FIXTURE_SETUP(vgem)
 	self->vgem = vgem_open();
 	if (self->vgem < 0)
 		SKIP(return, "no vgem device (CONFIG_DRM_VGEM)");
-	self->buf = vgem_buf(self->vgem, &self->handle);
+	self->buf = vgem_alloc(self->vgem, BUF_SIZE, &self->handle);
 	ASSERT_LE(0, self->buf);
 	self->base = counters_now();
 }
