@@ -1,0 +1,2229 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hyper_dmabuf_xdom_test - dma-bufs that cross domains
+ *
+ * One program in three roles:
+ *
+ *   serve [NAME]  a servant (every domU): carries out the commands that
+ *                 arrive as the private data of buffers exported to it,
+ *                 until "done".  One test, servant.serve.  Skips when not
+ *                 running under Xen or without a hypervisor backend.
+ *   orchestrate   (dom0) drives the servants of HYPER_DMABUF_XDOM_PEERS,
+ *                 one test per case (xdom.DIR_PRODUCER_SIZE...).
+ *   loopback      both roles in one domain: two servant processes (lo1,
+ *                 lo2) and the orchestrator talk through
+ *                 HYPER_DMABUF_DOMID_SELF; needs no hypervisor.
+ *
+ * Without an argument the role is orchestrate in dom0 (control_d in
+ * /proc/xen/capabilities) and serve elsewhere.
+ *
+ * Environment:
+ *   HYPER_DMABUF_XDOM_PEERS   "name:domid:type ..." (orchestrate), e.g.
+ *                             "pv1:1234:pv pv2:77:pv"; none: skip
+ *   HYPER_DMABUF_XDOM_WAIT    seconds to wait for the other side (servant:
+ *                             for the orchestrator, and then between two
+ *                             commands; orchestrator: for each servant's
+ *                             first answer); default 240
+ *   HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID=1  a peer must have domid >= 256
+ *   HYPER_DMABUF_XDOM_NAME    own name (default: orchestrator "dom0",
+ *                             servant none: it takes any command)
+ *
+ * Protocol.  Every message is the private data of an export: text
+ *
+ *   HDX1 sid=SID seq=N from=NAME to=NAME cmd=CMD [key=value ...] ck=CK
+ *
+ * SID is the sender's session (hex), N its sequence number (increasing
+ * within the session), CK the FNV-1a 32 hash (hex) of everything before
+ * " ck=", so that a receiver knows the private data arrived byte-exact.
+ * Each node has one mailbox: a small dma-buf that it re-exports to the
+ * peer's domain for each message (the peer gets HYPER_DMABUF_EVENT_F_UPDATE
+ * events); the "check" command instead travels with the buffer to check.
+ * Replies are cmd=reply with rs=SID re=N of the command, st=ok|fail|skip,
+ * why=REASON on failure, and go to the domain that exported the command.
+ * A receiver ignores messages for other names, its own, and commands older
+ * than the last one of the same sender and session; a repeated command is
+ * not carried out again, its reply is re-sent.  Senders re-announce a
+ * command (same text) every second (hello) or every 5 s (others) until the
+ * reply comes: events reach only files that are open, and a full event
+ * queue drops new ones.
+ *
+ * Commands (sizes in bytes, seeds hex, HID is "ID.KEY" in hex; its
+ * exporter is the domain the command came from):
+ *   hello                       reply dom=LOCAL_DOMID
+ *   done                        reply served= verified= failed=; the
+ *                               servant then exits
+ *   check size= seed= rw= wseed= [hold=1]
+ *                               the carrying buffer: check the announced
+ *                               size (size rounded up to pages), query it
+ *                               (type, size, exporter, flags, private data
+ *                               equal to the event's), refuse O_RDWR of a
+ *                               read-only export (EACCES), import, mmap,
+ *                               verify every byte, if rw write pattern
+ *                               wseed over the first size bytes, release
+ *                               (or hold the import and mapping)
+ *   send prod=udmabuf|heap|vgem|any size= seed= rw= wseed= dst=DOMID
+ *        dn=NAME [pad=N]        make a buffer, fill it, export it to dst
+ *                               with a check (private data padded to N
+ *                               bytes), wait for the reply, if rw verify
+ *                               the importer's writes, unexport; reply
+ *                               fill= rt= wb= (ms) and the check's reply
+ *   verify hid= / release hid=  re-check / drop a held import
+ *   probe hid= expect=ERRNO wait=MS
+ *                               import until the result is expect (0:
+ *                               success) or MS ms have passed
+ *   flood seed=                 export 4 KiB buffers to the sender until
+ *                               an export fails; reply n= (exports made)
+ *                               base= (exported_ids before) err= old=HID
+ *   reuse seed=                 unexport the last flood buffer, export a
+ *                               new one (pattern seed) that must take its
+ *                               slot with a new key; reply new=HID same=
+ *                               newkey=
+ *   unflood                     unexport the flood; reply ids= base=
+ *
+ * Buffers: producers allocate whole pages, so a buffer of size S is
+ * exported with S rounded up to pages.  The exporter fills all of it with
+ * pattern(seed); the importer verifies all of it; a read-write importer
+ * overwrites the first S bytes with pattern(wseed), and the exporter then
+ * checks both parts.  pattern(seed) gives every 8-byte word a value unique
+ * within the buffer, so that misplaced pages are found too.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <linux/hyper_dmabuf.h>
+
+#include "../kselftest_harness.h"
+#include "hyper_dmabuf_helpers.h"
+
+#define DEV_PATH	"/dev/hyper_dmabuf"
+#define MAGIC		"HDX1 "
+#define NAME_LEN	16
+#define TEXT_LEN	256	/* room to detect messages that are too long */
+#define MAX_PEERS	8
+#define MAX_REQS	8
+#define MAX_HOLDS	4
+#define MAX_FLOOD	(HYPER_DMABUF_MAX_IDS + 8)
+#define TIMEOUT_S	3600	/* harness guard: our own waits are bounded */
+#define REPLY_S		150	/* longest wait for the reply to a command */
+#define RESEND_S	5	/* re-announce an unanswered command */
+#define SETTLE_S	10	/* counters back to their baseline */
+#define GREETED_S	30	/* hello to a servant that answered before */
+#define KiB		1024UL
+#define MiB		(1024 * KiB)
+
+enum role { ROLE_SERVE, ROLE_ORCH, ROLE_LOOP };
+enum st { ST_OK, ST_FAIL, ST_SKIP };
+
+struct peer {
+	char name[NAME_LEN];
+	__u32 domid;
+	char type[16];
+};
+
+/* Shared by the harness and its test processes (a MAP_SHARED page). */
+struct shared {
+	__u32 seq;
+	int greeted[MAX_PEERS];
+	int absent[MAX_PEERS];
+};
+
+static struct {
+	enum role role;
+	bool loopback;
+	int wait_s;
+	char name[NAME_LEN];
+	__u32 sid;
+	__u32 domid;		/* local domain id, as the driver reports it */
+	struct peer peers[MAX_PEERS];
+	int npeers;
+	const char *skip;	/* why every test of this run skips */
+	struct shared *sh;
+	pid_t servants[2];
+} cfg;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int ms_since(double t0)
+{
+	return (int)((now_s() - t0) * 1000);
+}
+
+static size_t round_page(size_t size)
+{
+	return (size + PAGE - 1) & ~(PAGE - 1);
+}
+
+/* A diagnostic line, valid TAP ("# ..."); flushed: tests end in _exit(). */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	if (cfg.role == ROLE_LOOP && cfg.name[0] && strcmp(cfg.name, "orch"))
+		printf("[%s] ", cfg.name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* Seeds differ between processes (the harness forks one per test). */
+static __u32 new_seed(void)
+{
+	static pid_t pid;
+	static __u32 x;
+
+	if (pid != getpid()) {
+		pid = getpid();
+		x = cfg.sid ^ (__u32)pid * 2654435761U ^ (__u32)(now_s() * 1e6);
+	}
+	x = x * 1664525U + 1013904223U;
+	return x;
+}
+
+/* ---- the byte pattern --------------------------------------------------- */
+
+/* Word @i of pattern(@seed): a bijection of @i, so unique in a buffer. */
+static __u64 pat_word(__u32 seed, __u64 i)
+{
+	__u64 w = (i ^ ((__u64)seed << 32)) * 0x9e3779b97f4a7c15ULL;
+
+	return w ^ (w >> 29);
+}
+
+static unsigned char pat_byte(__u32 seed, size_t off)
+{
+	__u64 w = pat_word(seed, off / 8);
+	unsigned char b[8];
+
+	memcpy(b, &w, sizeof(b));
+	return b[off % 8];
+}
+
+/* Write bytes [@from, @to) of pattern(@seed) into the mapping @p. */
+static void pat_fill(void *p, size_t from, size_t to, __u32 seed)
+{
+	unsigned char *c = p;
+	size_t o = from;
+
+	for (; o < to && o % 8; o++)
+		c[o] = pat_byte(seed, o);
+	for (; o + 8 <= to; o += 8)
+		*(__u64 *)(c + o) = pat_word(seed, o / 8);
+	for (; o < to; o++)
+		c[o] = pat_byte(seed, o);
+}
+
+/* First offset in [@from, @to) of @p not holding pattern(@seed), or @to. */
+static size_t pat_check(const void *p, size_t from, size_t to, __u32 seed)
+{
+	const unsigned char *c = p;
+	size_t o = from;
+
+	for (; o < to && o % 8; o++)
+		if (c[o] != pat_byte(seed, o))
+			return o;
+	for (; o + 8 <= to; o += 8)
+		if (*(const __u64 *)(c + o) != pat_word(seed, o / 8))
+			break;
+	for (; o < to; o++)
+		if (c[o] != pat_byte(seed, o))
+			return o;
+	return to;
+}
+
+/* Fill a whole dma-buf of @len bytes with pattern(@seed); 0 or -errno. */
+static int buf_fill(int buf, size_t len, __u32 seed)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	pat_fill(p, 0, len, seed);
+	munmap(p, len);
+	return 0;
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+struct msg {
+	struct hyper_dmabuf_event ev;
+	char text[TEXT_LEN];
+	bool ck_ok;
+};
+
+/* Copy the value of " @key=" in @text into @val; false if absent. */
+static bool field(const char *text, const char *key, char *val, size_t len)
+{
+	size_t klen = strlen(key), n;
+	const char *p = text;
+
+	for (;;) {
+		p = strstr(p, key);
+		if (!p)
+			return false;
+		if (p > text && p[-1] == ' ' && p[klen] == '=')
+			break;
+		p += klen;
+	}
+	p += klen + 1;
+	n = strcspn(p, " ");
+	if (n >= len)
+		return false;
+	memcpy(val, p, n);
+	val[n] = 0;
+	return true;
+}
+
+static unsigned long long num(const char *text, const char *key, int base,
+			      unsigned long long def)
+{
+	char v[32];
+
+	return field(text, key, v, sizeof(v)) ? strtoull(v, NULL, base) : def;
+}
+
+static bool is(const char *text, const char *key, const char *val)
+{
+	char v[NAME_LEN];
+
+	return field(text, key, v, sizeof(v)) && !strcmp(v, val);
+}
+
+static __u32 fnv1a32(const char *p, size_t len)
+{
+	__u32 h = 2166136261U;
+
+	while (len--)
+		h = (h ^ (unsigned char)*p++) * 16777619U;
+	return h;
+}
+
+static void msg_add(char *text, const char *fmt, ...)
+{
+	size_t len = strlen(text);
+	va_list ap;
+
+	if (len + 2 >= TEXT_LEN)
+		return;
+	text[len++] = ' ';
+	va_start(ap, fmt);
+	vsnprintf(text + len, TEXT_LEN - len, fmt, ap);
+	va_end(ap);
+}
+
+/* Pad @text to @pad_to bytes (0: do not) and append the checksum. */
+static int msg_seal(char *text, size_t pad_to)
+{
+	const size_t ck_len = strlen(" ck=12345678");
+	size_t len = strlen(text);
+
+	if (pad_to > HYPER_DMABUF_MAX_PRIV)
+		pad_to = HYPER_DMABUF_MAX_PRIV;
+	if (pad_to && len + strlen(" pad=x") + ck_len <= pad_to) {
+		len += snprintf(text + len, TEXT_LEN - len, " pad=");
+		while (len + ck_len < pad_to) {
+			text[len] = 'a' + len % 26;
+			len++;
+		}
+		text[len] = 0;
+	}
+	if (len + ck_len > HYPER_DMABUF_MAX_PRIV)
+		return -E2BIG;
+	snprintf(text + len, TEXT_LEN - len, " ck=%08x", fnv1a32(text, len));
+	return 0;
+}
+
+static bool msg_ck_ok(const char *text)
+{
+	const char *p = strstr(text, " ck=");
+
+	return p && strlen(p) == strlen(" ck=12345678") &&
+	       strtoul(p + 4, NULL, 16) == fnv1a32(text, p - text);
+}
+
+static void hid_str(const struct hyper_dmabuf_id *h, char *s, size_t len)
+{
+	snprintf(s, len, "%x.%08x%08x%08x", h->id, h->key[0], h->key[1],
+		 h->key[2]);
+}
+
+static bool hid_parse(const char *text, const char *key, __u32 domid,
+		      struct hyper_dmabuf_id *h)
+{
+	char v[48];
+
+	memset(h, 0, sizeof(*h));
+	h->exporter_domid = domid;
+	return field(text, key, v, sizeof(v)) &&
+	       sscanf(v, "%x.%8x%8x%8x", &h->id, &h->key[0], &h->key[1],
+		      &h->key[2]) == 4;
+}
+
+/* The domain byte of an id must be the exporter's; NULL if it is. */
+static const char *hid_bad(const struct hyper_dmabuf_id *h)
+{
+	if (h->id >> HYPER_DMABUF_ID_DOMID_SHIFT != (h->exporter_domid & 0xff))
+		return "id_domain_byte";
+	if ((h->id & HYPER_DMABUF_ID_SLOT_MASK) >= HYPER_DMABUF_MAX_IDS)
+		return "id_slot";
+	return NULL;
+}
+
+/* ---- driver calls ------------------------------------------------------- */
+
+static int hd_send(int dev, int buf, __u32 domid, __u32 flags,
+		   const char *text, struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_export arg = {
+		.fd = buf,
+		.remote_domid = domid,
+		.flags = flags,
+		.priv_size = text ? strlen(text) : 0,
+		.priv_ptr = (uintptr_t)text,
+	};
+
+	if (ioctl(dev, HYPER_DMABUF_IOCTL_EXPORT, &arg))
+		return -errno;
+	if (hid)
+		*hid = arg.hid;
+	return 0;
+}
+
+static int hd_import(int dev, const struct hyper_dmabuf_id *hid, int mode)
+{
+	struct hyper_dmabuf_import arg = {
+		.hid = *hid,
+		.fd_flags = mode | O_CLOEXEC,
+		.timeout_ms = 10000,
+	};
+
+	if (ioctl(dev, HYPER_DMABUF_IOCTL_IMPORT, &arg))
+		return -errno;
+	return arg.fd;
+}
+
+/* A new dma-buf of @len bytes from @prod; -1 with *@skip set if none. */
+static int produce(const char *prod, size_t len, const char **skip)
+{
+	__u32 handle;
+	int vgem, fd;
+
+	*skip = NULL;
+	if (!strcmp(prod, "udmabuf")) {
+		if (access(UDMABUF_PATH, F_OK))
+			*skip = "no_udmabuf";
+		return *skip ? -1 : udmabuf_alloc(len);
+	}
+	if (!strcmp(prod, "heap")) {
+		if (access(HEAP_PATH, F_OK))
+			*skip = "no_system_heap";
+		return *skip ? -1 : heap_alloc(len);
+	}
+	if (!strcmp(prod, "vgem")) {
+		/* See vgem_cpu_access_hangs(): would hang, not fail. */
+		if (vgem_cpu_access_hangs()) {
+			*skip = "vgem_cpu_writes_hang_in_a_pv_domU";
+			return -1;
+		}
+		vgem = vgem_open();
+		if (vgem < 0) {
+			*skip = "no_vgem";
+			return -1;
+		}
+		fd = vgem_alloc(vgem, len, &handle);
+		close(vgem);
+		return fd;
+	}
+	if (!strcmp(prod, "any"))
+		return buf_alloc(len);
+	*skip = "unknown_producer";
+	return -1;
+}
+
+/* Whether domain @domid exists: 1 yes, 0 no, -1 cannot tell. */
+static int domain_alive(__u32 domid)
+{
+	char cmd[64];
+	int ret;
+
+	if (cfg.loopback || cfg.role != ROLE_ORCH)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "xl domname %u >/dev/null 2>&1", domid);
+	ret = system(cmd);
+	if (ret == -1 || !WIFEXITED(ret) || WEXITSTATUS(ret) == 127)
+		return -1;
+	return WEXITSTATUS(ret) == 0;
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+static const char * const ctr_names[] = {
+	"exported_ids", "imported", "grants_in_use", "mapped_pages",
+};
+
+#define NR_CTRS	ARRAY_SIZE(ctr_names)
+
+struct ctrs {
+	int v[NR_CTRS];
+};
+
+static void ctrs_read(struct ctrs *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_CTRS; i++)
+		c->v[i] = hd_counter(ctr_names[i]);
+}
+
+static void ctrs_str(const struct ctrs *c, char *s, size_t len)
+{
+	unsigned int i;
+	size_t n = 0;
+
+	for (i = 0; i < NR_CTRS && n < len; i++)
+		n += snprintf(s + n, len - n, "%s%s=%d", i ? " " : "",
+			      ctr_names[i], c->v[i]);
+}
+
+/* Wait up to SETTLE_S for the counters to equal @base; true if they do. */
+static bool ctrs_settle(const struct ctrs *base, struct ctrs *now)
+{
+	double end = now_s() + SETTLE_S;
+
+	for (;;) {
+		ctrs_read(now);
+		if (!memcmp(base, now, sizeof(*now)))
+			return true;
+		if (now_s() > end)
+			return false;
+		usleep(50 * 1000);
+	}
+}
+
+/* Wait up to SETTLE_S for the counter @name to equal @want; its value. */
+static int counter_settle(const char *name, int want)
+{
+	double end = now_s() + SETTLE_S;
+	int v;
+
+	for (;;) {
+		v = hd_counter(name);
+		if (v == want || now_s() > end)
+			return v;
+		usleep(50 * 1000);
+	}
+}
+
+/* ---- a node: one open /dev/hyper_dmabuf speaking the protocol ----------- */
+
+struct req {			/* the last command of one sender */
+	char from[NAME_LEN];
+	__u32 sid;
+	__u32 seq;
+	__u32 domid;
+	char reply[TEXT_LEN];
+};
+
+struct hold {			/* an import kept by check hold=1 */
+	struct hyper_dmabuf_id hid;
+	int fd;
+	void *map;
+	size_t len;
+	__u32 seed;
+};
+
+struct node {
+	int dev;
+	int mbox;		/* the dma-buf every message is exported with */
+	__u32 sid;
+	__u32 *seq;
+	__u32 own_seq;
+	const char *name;
+	bool any_to;		/* no name of our own: every message is ours */
+	struct req reqs[MAX_REQS];
+	unsigned int next_req;
+	struct hold holds[MAX_HOLDS];
+	struct hyper_dmabuf_id *flood;
+	int nflood;
+	int flood_base;
+	unsigned int served, verified, failed, checks;
+	char last_check[TEXT_LEN];	/* the last check served, and */
+	char last_reply[TEXT_LEN];	/* its reply's fields */
+	bool done;
+};
+
+/* A command: @text exported with @buf through @dev to @domid. */
+struct cmd {
+	int dev;
+	int buf;
+	__u32 flags;
+	__u32 domid;
+	__u32 seq;
+	char text[TEXT_LEN];
+	struct hyper_dmabuf_id hid;	/* out: the export */
+};
+
+static int node_init(struct node *n, const char *name, __u32 *seq, __u32 sid)
+{
+	static char own[NAME_LEN];
+	int i;
+
+	memset(n, 0, sizeof(*n));
+	n->dev = -1;
+	n->mbox = -1;
+	for (i = 0; i < MAX_HOLDS; i++)
+		n->holds[i].fd = -1;
+	n->seq = seq;
+	n->sid = sid;
+	n->any_to = !name[0];
+	if (n->any_to) {
+		snprintf(own, sizeof(own), "d%u", cfg.domid);
+		name = own;
+	}
+	n->name = name;
+	n->mbox = buf_alloc(PAGE);
+	if (n->mbox < 0)
+		return -ENOMEM;
+	n->dev = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (n->dev < 0) {
+		i = -errno;
+		close(n->mbox);
+		n->mbox = -1;
+		return i;
+	}
+	return 0;
+}
+
+static void node_fini(struct node *n)
+{
+	int i;
+
+	if (n->mbox < 0)
+		return;		/* node_init() did not get that far */
+	for (i = 0; i < MAX_HOLDS; i++) {
+		if (n->holds[i].fd < 0)
+			continue;
+		munmap(n->holds[i].map, n->holds[i].len);
+		close(n->holds[i].fd);
+	}
+	free(n->flood);
+	if (n->dev >= 0)
+		close(n->dev);
+	if (n->mbox >= 0)
+		close(n->mbox);
+}
+
+static void msg_head(struct node *n, char *text, const char *to,
+		     const char *cmd, __u32 *seq)
+{
+	*seq = __atomic_add_fetch(n->seq, 1, __ATOMIC_SEQ_CST);
+	snprintf(text, TEXT_LEN, MAGIC "sid=%x seq=%u from=%s to=%s cmd=%s",
+		 n->sid, *seq, n->name, to, cmd);
+}
+
+/* (Re-)announce command @c; 0 or -errno. */
+static int cmd_send(struct node *n, struct cmd *c)
+{
+	return hd_send(c->dev, c->buf, c->domid, c->flags, c->text, &c->hid);
+}
+
+/* A command through our mailbox, text to be completed by the caller. */
+static void cmd_init(struct node *n, struct cmd *c, __u32 domid,
+		     const char *to, const char *cmd)
+{
+	memset(c, 0, sizeof(*c));
+	c->dev = n->dev;
+	c->buf = n->mbox;
+	c->domid = domid;
+	msg_head(n, c->text, to, cmd, &c->seq);
+}
+
+/*
+ * Wait until @deadline for the next message addressed to this node: a
+ * NEW_IMPORT event whose private data is a message of ours, to our name.
+ */
+static bool next_msg(struct node *n, struct msg *m, double deadline)
+{
+	struct pollfd p = { .fd = n->dev, .events = POLLIN };
+	char to[NAME_LEN];
+	double left;
+	ssize_t len;
+
+	for (;;) {
+		left = deadline - now_s();
+		if (left <= 0)
+			return false;
+		if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+			continue;
+		len = read(n->dev, &m->ev, sizeof(m->ev));
+		if (len != sizeof(m->ev)) {
+			say("read() of an event: %zd, %s", len, strerror(errno));
+			usleep(100 * 1000);
+			continue;
+		}
+		if (m->ev.type == HYPER_DMABUF_EVENT_OVERFLOW)
+			continue;	/* what was lost is re-announced */
+		if (m->ev.type != HYPER_DMABUF_EVENT_NEW_IMPORT ||
+		    m->ev.priv_size > HYPER_DMABUF_MAX_PRIV)
+			continue;
+		memcpy(m->text, m->ev.priv, m->ev.priv_size);
+		m->text[m->ev.priv_size] = 0;
+		if (strncmp(m->text, MAGIC, strlen(MAGIC)))
+			continue;
+		if (num(m->text, "sid", 16, 0) == n->sid)
+			continue;	/* ours (loopback) */
+		if (!n->any_to &&
+		    (!field(m->text, "to", to, sizeof(to)) ||
+		     strcmp(to, n->name)))
+			continue;
+		m->ck_ok = msg_ck_ok(m->text) &&
+			   strlen(m->text) == m->ev.priv_size;
+		return true;
+	}
+}
+
+static void serve_msg(struct node *n, struct msg *m, bool nested);
+
+/*
+ * Announce command @c and wait for its reply (into @rep), re-announcing it
+ * every @resend_s seconds; commands that come meanwhile are served (only
+ * checks: see serve_msg()).  1: reply, 0: none within @timeout_s,
+ * -ESRCH: the peer's domain is gone, other negative: the export failed.
+ */
+static int request(struct node *n, struct cmd *c, int resend_s, int timeout_s,
+		   struct msg *rep)
+{
+	double end = now_s() + timeout_s, next = 0, until;
+	int ret;
+
+	for (;;) {
+		if (now_s() >= next) {
+			ret = cmd_send(n, c);
+			if (ret)
+				return ret;
+			if (next && !domain_alive(c->domid))
+				return -ESRCH;
+			next = now_s() + resend_s;
+		}
+		until = next < end ? next : end;
+		if (!next_msg(n, rep, until)) {
+			if (now_s() >= end)
+				return 0;
+			continue;
+		}
+		if (!is(rep->text, "cmd", "reply")) {
+			serve_msg(n, rep, true);
+			continue;
+		}
+		if (num(rep->text, "rs", 16, 0) != n->sid ||
+		    num(rep->text, "re", 10, 0) != c->seq)
+			continue;	/* stale */
+		if (!cfg.loopback && rep->ev.hid.exporter_domid != c->domid) {
+			say("reply to seq %u from domain %u, not %u: %s",
+			    c->seq, rep->ev.hid.exporter_domid, c->domid,
+			    rep->text);
+			continue;
+		}
+		return 1;
+	}
+}
+
+static enum st reply_st(const struct msg *rep)
+{
+	if (!rep->ck_ok)
+		return ST_FAIL;
+	if (is(rep->text, "st", "ok"))
+		return ST_OK;
+	return is(rep->text, "st", "skip") ? ST_SKIP : ST_FAIL;
+}
+
+/* ---- serving commands --------------------------------------------------- */
+
+/* NULL if a query of the announced buffer agrees with the event. */
+static const char *query_bad(struct node *n, const struct msg *m)
+{
+	unsigned char priv[HYPER_DMABUF_MAX_PRIV];
+	struct hyper_dmabuf_query q = {
+		.hid = m->ev.hid,
+		.priv_ptr = (uintptr_t)priv,
+		.priv_buf_size = sizeof(priv),
+	};
+
+	if (ioctl(n->dev, HYPER_DMABUF_IOCTL_QUERY, &q))
+		return "query_failed";
+	/* In one domain the export is found first. */
+	if (q.type != HYPER_DMABUF_TYPE_IMPORTED &&
+	    !(cfg.loopback && q.type == HYPER_DMABUF_TYPE_EXPORTED))
+		return "query_type";
+	if (q.size != m->ev.size)
+		return "query_size";
+	if (q.exporter_domid != m->ev.hid.exporter_domid)
+		return "query_exporter";
+	if (!cfg.loopback && q.importer_domid != cfg.domid)
+		return "query_importer";
+	if (q.flags != m->ev.export_flags)
+		return "query_flags";
+	if (q.priv_size != m->ev.priv_size ||
+	    memcmp(priv, m->ev.priv, m->ev.priv_size))
+		return "query_priv";
+	return NULL;
+}
+
+static struct hold *hold_find(struct node *n, const struct hyper_dmabuf_id *h)
+{
+	int i;
+
+	for (i = 0; i < MAX_HOLDS; i++)
+		if (n->holds[i].fd >= 0 && n->holds[i].hid.id == h->id &&
+		    !memcmp(n->holds[i].hid.key, h->key, sizeof(h->key)))
+			return &n->holds[i];
+	return NULL;
+}
+
+static void do_check(struct node *n, struct msg *m, char *out)
+{
+	size_t size = num(m->text, "size", 10, 0), len = round_page(size), off;
+	__u32 seed = num(m->text, "seed", 16, 0);
+	__u32 wseed = num(m->text, "wseed", 16, 0);
+	bool rw = num(m->text, "rw", 10, 0), hold = num(m->text, "hold", 10, 0);
+	struct hyper_dmabuf_id *hid = &m->ev.hid;
+	struct hold *h = NULL;
+	double t0 = now_s();
+	const char *why;
+	int fd, i;
+	void *p;
+
+	n->checks++;
+	snprintf(n->last_check, TEXT_LEN, "%s", m->text);
+	if (!size || m->ev.size != len) {
+		sprintf(out, "st=fail why=size got=%llu", m->ev.size);
+		return;
+	}
+	if (rw != !!(m->ev.export_flags & HYPER_DMABUF_EXPORT_RDWR)) {
+		sprintf(out, "st=fail why=flags got=%u", m->ev.export_flags);
+		return;
+	}
+	why = hid_bad(hid);
+	if (!why)
+		why = query_bad(n, m);
+	if (why) {
+		sprintf(out, "st=fail why=%s", why);
+		return;
+	}
+	if (hold) {
+		for (i = 0; i < MAX_HOLDS && !h; i++)
+			if (n->holds[i].fd < 0)
+				h = &n->holds[i];
+		if (!h) {
+			sprintf(out, "st=fail why=too_many_holds");
+			return;
+		}
+	}
+	if (!rw) {
+		fd = hd_import(n->dev, hid, O_RDWR);
+		if (fd >= 0)
+			close(fd);
+		if (fd != -EACCES) {
+			sprintf(out, "st=fail why=rdwr_import_of_read_only err=%d",
+				-fd);
+			return;
+		}
+	}
+	fd = hd_import(n->dev, hid, rw ? O_RDWR : O_RDONLY);
+	if (fd < 0) {
+		sprintf(out, "st=fail why=import err=%d", -fd);
+		return;
+	}
+	p = mmap(NULL, len, PROT_READ | (rw ? PROT_WRITE : 0), MAP_SHARED, fd,
+		 0);
+	if (p == MAP_FAILED) {
+		sprintf(out, "st=fail why=mmap err=%d", errno);
+		close(fd);
+		return;
+	}
+	off = pat_check(p, 0, len, seed);
+	if (off != len) {
+		sprintf(out, "st=fail why=data off=%zu", off);
+		munmap(p, len);
+		close(fd);
+		return;
+	}
+	if (rw)
+		pat_fill(p, 0, size, wseed);
+	if (h) {
+		h->hid = *hid;
+		h->fd = fd;
+		h->map = p;
+		h->len = len;
+		h->seed = seed;
+	} else {
+		munmap(p, len);
+		close(fd);
+	}
+	n->verified++;
+	sprintf(out, "st=ok vt=%d", ms_since(t0));
+}
+
+/* Re-check a held import through its mapping and through a new one. */
+static void do_verify(struct node *n, struct msg *m, char *out)
+{
+	struct hyper_dmabuf_id hid;
+	struct hold *h;
+	size_t off;
+	void *p;
+
+	if (!hid_parse(m->text, "hid", m->ev.hid.exporter_domid, &hid)) {
+		sprintf(out, "st=fail why=bad_hid");
+		return;
+	}
+	h = hold_find(n, &hid);
+	if (!h) {
+		sprintf(out, "st=fail why=not_held");
+		return;
+	}
+	off = pat_check(h->map, 0, h->len, h->seed);
+	if (off != h->len) {
+		sprintf(out, "st=fail why=data off=%zu", off);
+		return;
+	}
+	p = mmap(NULL, h->len, PROT_READ, MAP_SHARED, h->fd, 0);
+	if (p == MAP_FAILED) {
+		sprintf(out, "st=fail why=mmap err=%d", errno);
+		return;
+	}
+	off = pat_check(p, 0, h->len, h->seed);
+	munmap(p, h->len);
+	if (off != h->len) {
+		sprintf(out, "st=fail why=data_new_map off=%zu", off);
+		return;
+	}
+	n->verified++;
+	sprintf(out, "st=ok");
+}
+
+static void do_release(struct node *n, struct msg *m, char *out)
+{
+	struct hyper_dmabuf_id hid;
+	struct hold *h;
+
+	if (!hid_parse(m->text, "hid", m->ev.hid.exporter_domid, &hid)) {
+		sprintf(out, "st=fail why=bad_hid");
+		return;
+	}
+	h = hold_find(n, &hid);
+	if (!h) {
+		sprintf(out, "st=fail why=not_held");
+		return;
+	}
+	munmap(h->map, h->len);
+	close(h->fd);
+	h->fd = -1;
+	sprintf(out, "st=ok");
+}
+
+static void do_probe(struct node *n, struct msg *m, char *out)
+{
+	int expect = num(m->text, "expect", 10, 0);
+	int wait = num(m->text, "wait", 10, 5000);
+	struct hyper_dmabuf_id hid;
+	double t0 = now_s();
+	int fd, err, first = -1;
+
+	if (!hid_parse(m->text, "hid", m->ev.hid.exporter_domid, &hid)) {
+		sprintf(out, "st=fail why=bad_hid");
+		return;
+	}
+	for (;;) {
+		fd = hd_import(n->dev, &hid, O_RDONLY);
+		err = fd < 0 ? -fd : 0;
+		if (fd >= 0)
+			close(fd);
+		if (first < 0)
+			first = err;
+		if (err == expect) {
+			sprintf(out, "st=ok err=%d first=%d ms=%d", err, first,
+				ms_since(t0));
+			return;
+		}
+		if (ms_since(t0) > wait)
+			break;
+		usleep(50 * 1000);
+	}
+	sprintf(out, "st=fail why=probe err=%d first=%d", err, first);
+}
+
+static void do_send(struct node *n, struct msg *m, char *out);
+
+static void do_flood(struct node *n, struct msg *m, char *out)
+{
+	__u32 dst = m->ev.hid.exporter_domid;
+	char old[48] = "none";
+	int i, buf, err = 0;
+
+	if (!n->flood)
+		n->flood = calloc(MAX_FLOOD, sizeof(*n->flood));
+	if (!n->flood || n->nflood) {
+		sprintf(out, "st=fail why=flood_state");
+		return;
+	}
+	n->flood_base = hd_counter("exported_ids");
+	for (i = 0; i < MAX_FLOOD; i++) {
+		buf = buf_alloc(PAGE);
+		if (buf < 0) {
+			err = ENOMEM;
+			break;
+		}
+		/* The export keeps its own reference to the buffer. */
+		err = -hd_send(n->dev, buf, dst, 0, NULL, &n->flood[i]);
+		close(buf);
+		if (err)
+			break;
+	}
+	n->nflood = i;
+	if (i)
+		hid_str(&n->flood[i - 1], old, sizeof(old));
+	sprintf(out, "st=%s n=%d base=%d err=%d old=%s",
+		err == ENOSPC && i ? "ok" : "fail", i, n->flood_base, err, old);
+}
+
+static void do_reuse(struct node *n, struct msg *m, char *out)
+{
+	__u32 dst = m->ev.hid.exporter_domid;
+	__u32 seed = num(m->text, "seed", 16, 0);
+	struct hyper_dmabuf_id old, new;
+	double end = now_s() + SETTLE_S;
+	char s[48];
+	int buf, ret;
+	bool same, newkey;
+
+	if (!n->nflood) {
+		sprintf(out, "st=fail why=no_flood");
+		return;
+	}
+	old = n->flood[n->nflood - 1];
+	ret = -hd_unexport(n->dev, &old);
+	if (ret) {
+		sprintf(out, "st=fail why=unexport err=%d", ret);
+		return;
+	}
+	n->nflood--;
+	buf = buf_alloc(PAGE);
+	if (buf < 0 || buf_fill(buf, PAGE, seed)) {
+		sprintf(out, "st=fail why=alloc");
+		goto out;
+	}
+	/* The slot is free once the peer has dropped the announcement. */
+	do {
+		ret = hd_send(n->dev, buf, dst, 0, NULL, &new);
+		if (ret != -ENOSPC)
+			break;
+		usleep(50 * 1000);
+	} while (now_s() < end);
+	if (ret) {
+		sprintf(out, "st=fail why=export err=%d", -ret);
+		goto out;
+	}
+	n->flood[n->nflood++] = new;
+	same = new.id == old.id;
+	newkey = memcmp(new.key, old.key, sizeof(new.key));
+	hid_str(&new, s, sizeof(s));
+	sprintf(out, "st=%s new=%s same=%d newkey=%d",
+		same && newkey ? "ok" : "fail", s, same, newkey);
+out:
+	if (buf >= 0)
+		close(buf);
+}
+
+static void do_unflood(struct node *n, char *out)
+{
+	int i, ret, bad = 0, ids;
+
+	for (i = 0; i < n->nflood; i++) {
+		ret = hd_unexport(n->dev, &n->flood[i]);
+		if (ret && !bad)
+			bad = -ret;
+	}
+	n->nflood = 0;
+	ids = counter_settle("exported_ids", n->flood_base);
+	sprintf(out, "st=%s ids=%d base=%d err=%d",
+		ids == n->flood_base && !bad ? "ok" : "fail", ids,
+		n->flood_base, bad);
+}
+
+static struct req *req_find(struct node *n, const char *from, __u32 sid)
+{
+	struct req *r;
+	int i;
+
+	for (i = 0; i < MAX_REQS; i++) {
+		r = &n->reqs[i];
+		if (r->sid == sid && !strcmp(r->from, from))
+			return r;
+	}
+	r = &n->reqs[n->next_req++ % MAX_REQS];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->from, sizeof(r->from), "%s", from);
+	r->sid = sid;
+	return r;
+}
+
+static void send_reply(struct node *n, struct req *r, const char *fields)
+{
+	char *t = r->reply;
+	__u32 seq;
+	int ret;
+
+	msg_head(n, t, r->from, "reply", &seq);
+	msg_add(t, "rs=%x re=%u %s", r->sid, r->seq, fields);
+	if (msg_seal(t, 0)) {
+		msg_head(n, t, r->from, "reply", &seq);
+		msg_add(t, "rs=%x re=%u st=fail why=reply_too_long", r->sid,
+			r->seq);
+		msg_seal(t, 0);
+	}
+	ret = hd_send(n->dev, n->mbox, r->domid, 0, t, NULL);
+	if (ret)
+		say("reply to %s (domain %u): %s", r->from, r->domid,
+		    strerror(-ret));
+}
+
+/*
+ * Carry out the command in @m and reply.  A command seen before is not
+ * carried out again, its reply is re-sent; older ones are ignored.
+ * @nested: we are waiting for a reply of our own (request()): only checks
+ * are served now, the sender re-announces other commands later.
+ */
+static void serve_msg(struct node *n, struct msg *m, bool nested)
+{
+	char cmd[16], from[NAME_LEN], out[TEXT_LEN] = "";
+	__u32 sid, seq;
+	struct req *r;
+	double t0;
+
+	if (!field(m->text, "cmd", cmd, sizeof(cmd)) || !strcmp(cmd, "reply"))
+		return;		/* a stale reply */
+	if (!field(m->text, "from", from, sizeof(from)))
+		return;
+	sid = num(m->text, "sid", 16, 0);
+	seq = num(m->text, "seq", 10, 0);
+	r = req_find(n, from, sid);
+	if (r->seq && seq < r->seq)
+		return;
+	if (r->seq == seq) {
+		if (r->reply[0])
+			hd_send(n->dev, n->mbox, r->domid, 0, r->reply, NULL);
+		return;
+	}
+	if (nested && strcmp(cmd, "check"))
+		return;
+	r->seq = seq;
+	r->domid = m->ev.hid.exporter_domid;
+	r->reply[0] = 0;
+	n->served++;
+	t0 = now_s();
+	if (!m->ck_ok)
+		sprintf(out, "st=fail why=checksum");
+	else if (!strcmp(cmd, "hello"))
+		sprintf(out, "st=ok dom=%u", cfg.domid);
+	else if (!strcmp(cmd, "check"))
+		do_check(n, m, out);
+	else if (!strcmp(cmd, "send"))
+		do_send(n, m, out);
+	else if (!strcmp(cmd, "verify"))
+		do_verify(n, m, out);
+	else if (!strcmp(cmd, "release"))
+		do_release(n, m, out);
+	else if (!strcmp(cmd, "probe"))
+		do_probe(n, m, out);
+	else if (!strcmp(cmd, "flood"))
+		do_flood(n, m, out);
+	else if (!strcmp(cmd, "reuse"))
+		do_reuse(n, m, out);
+	else if (!strcmp(cmd, "unflood"))
+		do_unflood(n, out);
+	else if (!strcmp(cmd, "done"))
+		n->done = true;
+	else
+		sprintf(out, "st=fail why=unknown_command");
+	if (!strncmp(out, "st=fail", 7))
+		n->failed++;
+	if (n->done)
+		sprintf(out, "st=%s served=%u verified=%u failed=%u",
+			n->failed ? "fail" : "ok", n->served, n->verified,
+			n->failed);
+	if (!strcmp(cmd, "check"))
+		snprintf(n->last_reply, TEXT_LEN, "%s", out);
+	if (cfg.role != ROLE_ORCH || strncmp(out, "st=ok", 5))
+		say("%s seq %u from %s (domain %u): %s [%.2f s]", cmd, seq,
+		    from, r->domid, out, now_s() - t0);
+	send_reply(n, r, out);
+}
+
+/* ---- moving a buffer ---------------------------------------------------- */
+
+struct xres {
+	enum st st;
+	char why[TEXT_LEN];
+	char peer[TEXT_LEN];	/* the importer's reply */
+	int fill_ms, rt_ms, wb_ms;
+};
+
+/*
+ * Make a buffer of @size bytes with @prod, fill it with pattern(@seed),
+ * export it to @dst (node @dn) with a check command, wait for the reply,
+ * if @rw verify the importer's pattern(@wseed), unexport.
+ */
+static void xfer(struct node *n, const char *prod, size_t size, __u32 seed,
+		 bool rw, __u32 wseed, __u32 dst, const char *dn, size_t pad,
+		 struct xres *r)
+{
+	size_t len = round_page(size), off;
+	const char *skip;
+	struct cmd c;
+	struct msg rep;
+	double t0;
+	int ret;
+	void *p;
+
+	memset(r, 0, sizeof(*r));
+	r->st = ST_FAIL;
+	memset(&c, 0, sizeof(c));
+	c.buf = produce(prod, len, &skip);
+	if (c.buf < 0) {
+		r->st = skip ? ST_SKIP : ST_FAIL;
+		snprintf(r->why, TEXT_LEN, "%s", skip ? skip : "alloc_failed");
+		return;
+	}
+	t0 = now_s();
+	ret = buf_fill(c.buf, len, seed);
+	r->fill_ms = ms_since(t0);
+	if (ret) {
+		snprintf(r->why, TEXT_LEN, "mmap_err_%d", -ret);
+		goto out;
+	}
+	c.dev = n->dev;
+	c.flags = rw ? HYPER_DMABUF_EXPORT_RDWR : 0;
+	c.domid = dst;
+	msg_head(n, c.text, dn, "check", &c.seq);
+	msg_add(c.text, "size=%zu seed=%x rw=%d wseed=%x", size, seed, rw,
+		wseed);
+	if (msg_seal(c.text, pad)) {
+		snprintf(r->why, TEXT_LEN, "message_too_long");
+		goto out;
+	}
+	t0 = now_s();
+	ret = request(n, &c, RESEND_S, REPLY_S, &rep);
+	r->rt_ms = ms_since(t0);
+	if (ret < 0) {
+		snprintf(r->why, TEXT_LEN, "export_err_%d", -ret);
+		goto unexport;	/* the first announcement may have worked */
+	}
+	if (!ret) {
+		snprintf(r->why, TEXT_LEN, "no_reply_in_%d_s", REPLY_S);
+		goto unexport;
+	}
+	snprintf(r->peer, TEXT_LEN, "%s", rep.text);
+	if (reply_st(&rep) != ST_OK) {
+		snprintf(r->why, TEXT_LEN, "importer");
+		goto unexport;
+	}
+	if (rw) {
+		t0 = now_s();
+		p = mmap(NULL, len, PROT_READ, MAP_SHARED, c.buf, 0);
+		if (p == MAP_FAILED) {
+			snprintf(r->why, TEXT_LEN, "mmap_err_%d", errno);
+			goto unexport;
+		}
+		off = pat_check(p, 0, size, wseed);
+		if (off == size)
+			off = pat_check(p, size, len, seed);
+		munmap(p, len);
+		r->wb_ms = ms_since(t0);
+		if (off != len) {
+			snprintf(r->why, TEXT_LEN, "writeback_off_%zu", off);
+			goto unexport;
+		}
+	}
+	r->st = ST_OK;
+unexport:
+	ret = hd_unexport(n->dev, &c.hid);
+	if (ret && r->st == ST_OK) {
+		r->st = ST_FAIL;
+		snprintf(r->why, TEXT_LEN, "unexport_err_%d", -ret);
+	}
+out:
+	close(c.buf);
+}
+
+static void do_send(struct node *n, struct msg *m, char *out)
+{
+	size_t size = num(m->text, "size", 10, 0);
+	char prod[16] = "", dn[NAME_LEN] = "";
+	char pst[8] = "-", pwhy[40] = "-", poff[24] = "-";
+	__u32 dst = num(m->text, "dst", 10, m->ev.hid.exporter_domid);
+	struct xres r;
+
+	field(m->text, "prod", prod, sizeof(prod));
+	field(m->text, "dn", dn, sizeof(dn));
+	if (!size || !dn[0]) {
+		sprintf(out, "st=fail why=bad_send");
+		return;
+	}
+	xfer(n, prod, size, num(m->text, "seed", 16, 0),
+	     num(m->text, "rw", 10, 0), num(m->text, "wseed", 16, 0), dst, dn,
+	     num(m->text, "pad", 10, 0), &r);
+	if (r.st == ST_OK) {
+		sprintf(out, "st=ok fill=%d rt=%d wb=%d vt=%llu", r.fill_ms,
+			r.rt_ms, r.wb_ms, num(r.peer, "vt", 10, 0));
+		return;
+	}
+	/* The importer's verdict: peer st, why and offset. */
+	field(r.peer, "st", pst, sizeof(pst));
+	field(r.peer, "why", pwhy, sizeof(pwhy));
+	field(r.peer, "off", poff, sizeof(poff));
+	snprintf(out, 100, "st=%s why=%.40s pst=%s pwhy=%s poff=%s",
+		 r.st == ST_SKIP ? "skip" : "fail", r.why, pst, pwhy, poff);
+}
+
+/* ---- the servant -------------------------------------------------------- */
+
+/* Serve until "done"; false if no command came for cfg.wait_s seconds. */
+static bool serve(struct node *n)
+{
+	double deadline = now_s() + cfg.wait_s;
+	unsigned int before;
+	struct msg m;
+
+	say("%s serving in domain %u, waiting up to %d s for commands",
+	    n->name, cfg.domid, cfg.wait_s);
+	while (!n->done) {
+		if (!next_msg(n, &m, deadline))
+			return false;
+		before = n->served;
+		serve_msg(n, &m, false);
+		if (n->served != before)
+			deadline = now_s() + cfg.wait_s;
+	}
+	/* Answer a re-announced "done" whose reply got lost, then go. */
+	deadline = now_s() + 2;
+	while (next_msg(n, &m, deadline))
+		serve_msg(n, &m, false);
+	return true;
+}
+
+FIXTURE(servant) {
+	struct node n;
+	__u32 seq;
+};
+
+FIXTURE_SETUP(servant)
+{
+	self->n.mbox = -1;
+	if (cfg.skip)
+		SKIP(return, "%s", cfg.skip);
+	ASSERT_EQ(0, node_init(&self->n, cfg.name, &self->seq, cfg.sid));
+}
+
+FIXTURE_TEARDOWN(servant)
+{
+	node_fini(&self->n);
+}
+
+TEST_F_TIMEOUT(servant, serve, TIMEOUT_S)
+{
+	bool done;
+
+	if (_metadata->skip)
+		return;
+	done = serve(&self->n);
+	say("served %u commands, verified %u buffers, %u failed",
+	    self->n.served, self->n.verified, self->n.failed);
+	EXPECT_TRUE(done) {
+		TH_LOG("%s for %d s", self->n.served ?
+		       "no command from the orchestrator" : "no orchestrator",
+		       cfg.wait_s);
+	}
+	EXPECT_EQ(0, self->n.failed);
+}
+
+/* ---- the orchestrator --------------------------------------------------- */
+
+struct orch {
+	struct node n;
+	bool up[MAX_PEERS];
+	const char *gone[MAX_PEERS];	/* why a peer is not there */
+	struct hyper_dmabuf_id mbox[MAX_PEERS];	/* each servant's mailbox */
+	__u32 dom[MAX_PEERS];		/* domain each servant reports */
+	struct ctrs base;
+	int skipped;
+	char skip_why[TEXT_LEN];
+};
+
+FIXTURE(xdom) {
+	struct orch o;
+};
+
+/* Say hello to every servant, wait for their answers. */
+static void greet(struct orch *o)
+{
+	struct shared *sh = cfg.sh;
+	struct cmd c[MAX_PEERS];
+	double t0 = now_s(), end, next = 0;
+	int i, left, ret, wait = GREETED_S;
+	struct msg m;
+
+	for (i = 0; i < cfg.npeers; i++) {
+		if (sh->absent[i])
+			continue;
+		if (!sh->greeted[i])
+			wait = cfg.wait_s;
+		cmd_init(&o->n, &c[i], cfg.peers[i].domid,
+			 cfg.peers[i].name, "hello");
+		msg_seal(c[i].text, 0);
+	}
+	end = t0 + wait;
+	for (;;) {
+		left = 0;
+		for (i = 0; i < cfg.npeers; i++)
+			left += !sh->absent[i] && !o->up[i];
+		if (!left || now_s() >= end)
+			break;
+		if (now_s() >= next) {
+			for (i = 0; i < cfg.npeers; i++) {
+				if (sh->absent[i] || o->up[i])
+					continue;
+				ret = cmd_send(&o->n, &c[i]);
+				if (ret && !next)
+					say("hello to %s (domain %u): %s",
+					    cfg.peers[i].name,
+					    cfg.peers[i].domid, strerror(-ret));
+			}
+			next = now_s() + 1;
+		}
+		if (!next_msg(&o->n, &m, next < end ? next : end))
+			continue;
+		if (!is(m.text, "cmd", "reply") ||
+		    num(m.text, "rs", 16, 0) != o->n.sid) {
+			serve_msg(&o->n, &m, true);
+			continue;
+		}
+		for (i = 0; i < cfg.npeers; i++) {
+			if (o->up[i] || sh->absent[i] ||
+			    num(m.text, "re", 10, 0) != c[i].seq)
+				continue;
+			o->up[i] = true;
+			o->mbox[i] = m.ev.hid;
+			o->dom[i] = num(m.text, "dom", 10, ~0U);
+			if (!sh->greeted[i])
+				say("%s (domain %u) answered after %.1f s",
+				    cfg.peers[i].name, cfg.peers[i].domid,
+				    now_s() - t0);
+			sh->greeted[i] = 1;
+		}
+	}
+	for (i = 0; i < cfg.npeers; i++) {
+		if (o->up[i])
+			continue;
+		if (!sh->absent[i]) {
+			say("%s (domain %u) did not answer hello within %d s",
+			    cfg.peers[i].name, cfg.peers[i].domid, wait);
+			sh->absent[i] = domain_alive(cfg.peers[i].domid) ? 1 : 2;
+		}
+		o->gone[i] = sh->absent[i] == 2 ?
+			"its domain is gone" : "it did not answer hello";
+	}
+}
+
+FIXTURE_SETUP(xdom)
+{
+	struct orch *o = &self->o;
+
+	o->n.mbox = -1;
+	if (cfg.skip)
+		SKIP(return, "%s", cfg.skip);
+	ASSERT_EQ(0, node_init(&o->n, cfg.name, &cfg.sh->seq, cfg.sid));
+	greet(o);
+	ctrs_read(&o->base);
+}
+
+FIXTURE_TEARDOWN(xdom)
+{
+	node_fini(&self->o.n);
+}
+
+/*
+ * A peer failed: if its domain is gone (it died, e.g. by an emulator
+ * fault that the lab reports on its own), count a skip, else a failure.
+ */
+static bool peer_died(struct orch *o, int i)
+{
+	if (domain_alive(cfg.peers[i].domid))
+		return false;
+	cfg.sh->absent[i] = 2;
+	o->skipped++;
+	snprintf(o->skip_why, TEXT_LEN, "the domain of %s died",
+		 cfg.peers[i].name);
+	return true;
+}
+
+/* Send command @cmd with @fields to servant @i and wait for its reply. */
+static int ask(struct orch *o, int i, struct msg *rep,
+	       const char *cmd, const char *fmt, ...)
+{
+	char fields[TEXT_LEN];
+	struct cmd c;
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	vsnprintf(fields, sizeof(fields), fmt, ap);
+	va_end(ap);
+	cmd_init(&o->n, &c, cfg.peers[i].domid, cfg.peers[i].name, cmd);
+	if (fields[0])
+		msg_add(c.text, "%s", fields);
+	if (msg_seal(c.text, 0))
+		return -E2BIG;
+	ret = request(&o->n, &c, RESEND_S, REPLY_S + 30, rep);
+	if (ret != 1)
+		say("%s to %s: %s", cmd, cfg.peers[i].name,
+		    ret ? strerror(-ret) : "no reply");
+	return ret;
+}
+
+/* Fail on a peer that is not there (skip if it died); true if it is. */
+static bool peer_up(struct __test_metadata *_metadata,
+		    struct orch *o, int i)
+{
+	if (o->up[i])
+		return true;
+	if (cfg.sh->absent[i] == 2) {
+		o->skipped++;
+		snprintf(o->skip_why, TEXT_LEN, "%s: %s", cfg.peers[i].name,
+			 o->gone[i]);
+		return false;
+	}
+	EXPECT_TRUE(o->up[i])
+		TH_LOG("%s (domain %u): %s", cfg.peers[i].name,
+		       cfg.peers[i].domid, o->gone[i]);
+	return false;
+}
+
+/* After the case: all peers skipped is a skip; counters are back. */
+static void finish(struct __test_metadata *_metadata,
+		   struct orch *o, int ran)
+{
+	struct ctrs now;
+	char a[160], b[160];
+
+	if (!ctrs_settle(&o->base, &now)) {
+		ctrs_str(&o->base, a, sizeof(a));
+		ctrs_str(&now, b, sizeof(b));
+		EXPECT_TRUE(false) TH_LOG("counters before: %s; after: %s", a, b);
+	}
+	if (!ran && o->skipped && _metadata->passed)
+		SKIP(return, "%s", o->skip_why);
+}
+
+enum dir { D2U, U2D, U2U };
+static const char * const dir_names[] = { "d2u", "u2d", "u2u" };
+
+static void report(enum dir d, const char *prod, size_t size, bool rw,
+		   const char *from, const char *to, const char *times)
+{
+	say("%s %s %zu bytes%s %s->%s: %s", dir_names[d], prod, size,
+	    rw ? " rw" : "", from, to, times);
+}
+
+/* dom0 exports a buffer to each servant, which checks it. */
+static int d2u(struct __test_metadata *_metadata, struct orch *o,
+	       int i, const char *prod, size_t size, bool rw, size_t pad)
+{
+	char times[TEXT_LEN];
+	struct xres r;
+
+	xfer(&o->n, prod, size, new_seed(), rw, new_seed(),
+	     cfg.peers[i].domid, cfg.peers[i].name, pad, &r);
+	if (r.st == ST_SKIP) {
+		o->skipped++;
+		snprintf(o->skip_why, TEXT_LEN, "%s", r.why);
+		return 0;
+	}
+	if (r.st != ST_OK && peer_died(o, i))
+		return 0;
+	/* No return inside an EXPECT handler: it would leave it armed. */
+	if (r.st != ST_OK) {
+		TH_LOG("%s -> %s: %s; importer: %s", cfg.name,
+		       cfg.peers[i].name, r.why, r.peer);
+		EXPECT_EQ(ST_OK, r.st);
+		return 0;
+	}
+	snprintf(times, sizeof(times),
+		 "fill %d ms, round trip %d ms (importer check %llu ms), writeback check %d ms",
+		 r.fill_ms, r.rt_ms, num(r.peer, "vt", 10, 0), r.wb_ms);
+	report(D2U, prod, size, rw, cfg.name, cfg.peers[i].name, times);
+	return 1;
+}
+
+/*
+ * Servant @i exports a buffer to @to (dom0 itself when @to < 0), which
+ * checks it; for dom0 the check is served here, inside ask().
+ */
+static int u2x(struct __test_metadata *_metadata, struct orch *o,
+	       int i, int to, const char *prod, size_t size, bool rw,
+	       size_t pad)
+{
+	const char *dn = to < 0 ? cfg.name : cfg.peers[to].name;
+	__u32 dst = to < 0 ? cfg.domid : cfg.peers[to].domid;
+	unsigned int checks = o->n.checks;
+	__u32 seed = new_seed(), wseed = new_seed();
+	char why[64] = "";
+	struct msg rep;
+	double t0 = now_s();
+	int ret;
+
+	ret = ask(o, i, &rep, "send",
+		  "prod=%s size=%zu seed=%x rw=%d wseed=%x dst=%u dn=%s pad=%zu",
+		  prod, size, seed, rw, wseed, dst, dn, pad);
+	if (ret == 1 && reply_st(&rep) == ST_SKIP) {
+		field(rep.text, "why", why, sizeof(why));
+		o->skipped++;
+		snprintf(o->skip_why, TEXT_LEN, "%s: %s",
+			 cfg.peers[i].name, why);
+		return 0;
+	}
+	if ((ret != 1 || reply_st(&rep) != ST_OK) &&
+	    (peer_died(o, i) || (to >= 0 && peer_died(o, to))))
+		return 0;
+	if (ret != 1) {
+		TH_LOG("%s: no reply from %s", dir_names[to < 0 ? U2D : U2U],
+		       cfg.peers[i].name);
+		EXPECT_EQ(1, ret);
+		return 0;
+	}
+	if (reply_st(&rep) != ST_OK) {
+		TH_LOG("%s -> %s: %s", cfg.peers[i].name, dn, rep.text);
+		EXPECT_EQ(ST_OK, reply_st(&rep));
+		return 0;
+	}
+	if (to < 0) {
+		/* dom0 checked the buffer: the right one, and correct. */
+		EXPECT_EQ(checks + 1, o->n.checks);
+		EXPECT_EQ(size, num(o->n.last_check, "size", 10, 0));
+		EXPECT_EQ(seed, num(o->n.last_check, "seed", 16, 0));
+		EXPECT_EQ(0, strncmp(o->n.last_reply, "st=ok", 5))
+			TH_LOG("%s's check: %s", cfg.name, o->n.last_reply);
+	}
+	snprintf(why, sizeof(why), "fill %llu ms, round trip %llu ms",
+		 num(rep.text, "fill", 10, 0), num(rep.text, "rt", 10, 0));
+	report(to < 0 ? U2D : U2U, prod, size, rw, cfg.peers[i].name, dn, why);
+	say("  total %.2f s", now_s() - t0);
+	return 1;
+}
+
+static void data_case(struct __test_metadata *_metadata,
+		      struct orch *o, enum dir d, const char *prod,
+		      size_t size, bool rw)
+{
+	int i, ran = 0;
+
+	if (_metadata->skip)
+		return;
+	if (d == U2U) {
+		if (cfg.npeers < 2)
+			SKIP(return, "u2u needs two domUs in HYPER_DMABUF_XDOM_PEERS");
+		if (peer_up(_metadata, o, 0) && peer_up(_metadata, o, 1))
+			ran += u2x(_metadata, o, 0, 1, prod, size, rw, 0);
+		finish(_metadata, o, ran);
+		return;
+	}
+	for (i = 0; i < cfg.npeers; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		if (d == D2U)
+			ran += d2u(_metadata, o, i, prod, size, rw, 0);
+		else
+			ran += u2x(_metadata, o, i, -1, prod, size, rw, 0);
+	}
+	finish(_metadata, o, ran);
+}
+
+/* Every servant answered hello from its own domain, ids name it. */
+TEST_F_TIMEOUT(xdom, hello_domids, TIMEOUT_S)
+{
+	struct orch *o = &self->o;
+	bool want_high = getenv("HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID") &&
+		!strcmp(getenv("HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID"), "1");
+	int i, high = 0;
+
+	if (_metadata->skip)
+		return;
+	for (i = 0; i < cfg.npeers; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		say("%s: %s domain %u, mailbox id 0x%08x from domain %u",
+		    cfg.peers[i].name, cfg.peers[i].type, o->dom[i],
+		    o->mbox[i].id, o->mbox[i].exporter_domid);
+		EXPECT_EQ(NULL, hid_bad(&o->mbox[i]));
+		EXPECT_EQ(o->mbox[i].exporter_domid & 0xff,
+			  o->mbox[i].id >> HYPER_DMABUF_ID_DOMID_SHIFT);
+		if (cfg.loopback)
+			continue;
+		EXPECT_EQ(cfg.peers[i].domid, o->dom[i]);
+		EXPECT_EQ(cfg.peers[i].domid, o->mbox[i].exporter_domid);
+		high += cfg.peers[i].domid >= 256;
+	}
+	if (want_high)
+		EXPECT_LT(0, high) TH_LOG("no peer with a domid >= 256");
+	finish(_metadata, o, 1);
+}
+
+/*
+ * The matrix: every size in every direction, every producer in every
+ * direction, read-write at least once per direction.  1M123 is 1 MiB + 123
+ * bytes, exported as 1 MiB + 4 KiB.
+ */
+TEST_F_TIMEOUT(xdom, d2u_heap_4K_rw, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, D2U, "heap", 4 * KiB, true);
+}
+
+TEST_F_TIMEOUT(xdom, d2u_vgem_1M123_rw, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, D2U, "vgem", MiB + 123, true);
+}
+
+TEST_F_TIMEOUT(xdom, d2u_udmabuf_8M, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, D2U, "udmabuf", 8 * MiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, d2u_heap_33M, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, D2U, "heap", 33 * MiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, d2u_udmabuf_64M, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, D2U, "udmabuf", 64 * MiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2d_udmabuf_4K, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2D, "udmabuf", 4 * KiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2d_heap_1M123_rw, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2D, "heap", MiB + 123, true);
+}
+
+TEST_F_TIMEOUT(xdom, u2d_udmabuf_8M, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2D, "udmabuf", 8 * MiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2d_heap_33M, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2D, "heap", 33 * MiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2d_udmabuf_64M, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2D, "udmabuf", 64 * MiB, false);
+}
+
+/* Skips in a PV domU: see vgem_cpu_access_hangs(). */
+TEST_F_TIMEOUT(xdom, u2d_vgem_1M123_rw, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2D, "vgem", MiB + 123, true);
+}
+
+TEST_F_TIMEOUT(xdom, u2u_heap_4K, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2U, "heap", 4 * KiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2u_udmabuf_1M123, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2U, "udmabuf", MiB + 123, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2u_heap_8M_rw, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2U, "heap", 8 * MiB, true);
+}
+
+TEST_F_TIMEOUT(xdom, u2u_udmabuf_33M, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2U, "udmabuf", 33 * MiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2u_heap_64M, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2U, "heap", 64 * MiB, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2u_vgem_1M123_rw, TIMEOUT_S)
+{
+	data_case(_metadata, &self->o, U2U, "vgem", MiB + 123, true);
+}
+
+/*
+ * Private data of the largest size arrives byte-exact, and the importer's
+ * query agrees with the event (both checked by every check command; here
+ * with 192 bytes, both ways).
+ */
+TEST_F_TIMEOUT(xdom, query_priv_192, TIMEOUT_S)
+{
+	struct orch *o = &self->o;
+	unsigned int checks;
+	int i, ran = 0;
+
+	if (_metadata->skip)
+		return;
+	for (i = 0; i < cfg.npeers; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		ran += d2u(_metadata, o, i, "any", 4 * KiB, false,
+			   HYPER_DMABUF_MAX_PRIV);
+		checks = o->n.checks;
+		ran += u2x(_metadata, o, i, -1, "any", 4 * KiB, false,
+			   HYPER_DMABUF_MAX_PRIV);
+		if (o->n.checks != checks) {
+			EXPECT_EQ(HYPER_DMABUF_MAX_PRIV,
+				  strlen(o->n.last_check));
+		}
+	}
+	finish(_metadata, o, ran);
+}
+
+/* Servant @i imports @hid until the result is @expect (errno, 0: works). */
+static int probe_import(struct __test_metadata *_metadata, struct orch *o,
+			int i, const struct hyper_dmabuf_id *hid, int expect)
+{
+	struct msg rep;
+	char s[48];
+
+	hid_str(hid, s, sizeof(s));
+	if (ask(o, i, &rep, "probe", "hid=%s expect=%d wait=%d", s, expect,
+		SETTLE_S * 1000) != 1) {
+		EXPECT_TRUE(false) TH_LOG("no reply to probe");
+		return 0;
+	}
+	if (reply_st(&rep) != ST_OK) {
+		TH_LOG("import by %s: %s, expected %s", cfg.peers[i].name,
+		       rep.text, expect ? strerror(expect) : "success");
+		EXPECT_EQ(ST_OK, reply_st(&rep));
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The importer keeps reading the right bytes after the exporter unexports,
+ * new imports fail with ENOENT, and the id is released (exported_ids back
+ * to its baseline) only when the importer lets go.
+ */
+TEST_F_TIMEOUT(xdom, d2u_unexport_while_imported, TIMEOUT_S)
+{
+	struct orch *o = &self->o;
+	struct hyper_dmabuf_query q;
+	int i, ran = 0, ids;
+	struct msg rep;
+	struct cmd c;
+	char s[48];
+
+	if (_metadata->skip)
+		return;
+	for (i = 0; i < cfg.npeers; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		cmd_init(&o->n, &c, cfg.peers[i].domid, cfg.peers[i].name,
+			 "check");
+		c.buf = buf_alloc(MiB);
+		ASSERT_LE(0, c.buf);
+		msg_add(c.text, "size=%lu seed=%x rw=0 wseed=0 hold=1", MiB,
+			new_seed());
+		ASSERT_EQ(0, msg_seal(c.text, 0));
+		ASSERT_EQ(0, buf_fill(c.buf, MiB, num(c.text, "seed", 16, 0)));
+		ASSERT_EQ(1, request(&o->n, &c, RESEND_S, REPLY_S, &rep));
+		ASSERT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		close(c.buf);
+		ids = hd_counter("exported_ids");
+
+		ASSERT_EQ(0, hd_unexport(o->n.dev, &c.hid));
+		memset(&q, 0, sizeof(q));
+		q.hid = c.hid;
+		EXPECT_EQ(0, ioctl(o->n.dev, HYPER_DMABUF_IOCTL_QUERY, &q));
+		EXPECT_EQ(1, q.unexport_pending);
+		probe_import(_metadata, o, i, &c.hid, ENOENT);
+		hid_str(&c.hid, s, sizeof(s));
+		EXPECT_EQ(1, ask(o, i, &rep, "verify", "hid=%s", s));
+		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		/* Still imported: the id is not released. */
+		EXPECT_EQ(ids, hd_counter("exported_ids"));
+		EXPECT_EQ(1, ask(o, i, &rep, "release", "hid=%s", s));
+		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		if (ids >= 0) {
+			EXPECT_EQ(ids - 1, counter_settle("exported_ids",
+							  ids - 1));
+		}
+		ran++;
+	}
+	finish(_metadata, o, ran);
+}
+
+/* Closing the exporting file unexports: the importer's imports fail. */
+TEST_F_TIMEOUT(xdom, d2u_close_fd_unexports, TIMEOUT_S)
+{
+	struct orch *o = &self->o;
+	int i, ran = 0, dev2;
+	struct msg rep;
+	struct cmd c;
+
+	if (_metadata->skip)
+		return;
+	for (i = 0; i < cfg.npeers; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, dev2);
+		cmd_init(&o->n, &c, cfg.peers[i].domid, cfg.peers[i].name,
+			 "check");
+		c.dev = dev2;
+		c.buf = buf_alloc(64 * KiB);
+		ASSERT_LE(0, c.buf);
+		msg_add(c.text, "size=%lu seed=%x rw=0 wseed=0", 64 * KiB,
+			new_seed());
+		ASSERT_EQ(0, msg_seal(c.text, 0));
+		ASSERT_EQ(0, buf_fill(c.buf, 64 * KiB,
+				      num(c.text, "seed", 16, 0)));
+		ASSERT_EQ(1, request(&o->n, &c, RESEND_S, REPLY_S, &rep));
+		ASSERT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		close(c.buf);
+		close(dev2);
+		ran += probe_import(_metadata, o, i, &c.hid, ENOENT);
+	}
+	finish(_metadata, o, ran);
+}
+
+/*
+ * A domain's own limit: 1000 live ids (the servant's mailbox counts), the
+ * next export fails with ENOSPC; a freed slot is reused with a new key,
+ * and the old id and key no longer import at the importer (ENOENT).
+ */
+TEST_F_TIMEOUT(xdom, u2d_flood_ids, TIMEOUT_S)
+{
+	struct orch *o = &self->o;
+	struct hyper_dmabuf_id old, new;
+	int i, fd, n, base, err, ran = 0;
+	__u32 seed, dom;
+	struct msg rep;
+	double t0;
+	void *p;
+
+	if (_metadata->skip)
+		return;
+	for (i = 0; i < cfg.npeers; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		t0 = now_s();
+		ASSERT_EQ(1, ask(o, i, &rep, "flood", ""));
+		dom = rep.ev.hid.exporter_domid;
+		n = num(rep.text, "n", 10, 0);
+		base = num(rep.text, "base", 10, -1);
+		err = num(rep.text, "err", 10, 0);
+		say("%s: %d exports beside %d live ids, then %s (%.1f s)",
+		    cfg.peers[i].name, n, base, strerror(err), now_s() - t0);
+		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		EXPECT_EQ(ENOSPC, err);
+		if (base >= 0)
+			EXPECT_EQ(HYPER_DMABUF_MAX_IDS, base + n);
+		ASSERT_TRUE(hid_parse(rep.text, "old", dom, &old));
+
+		seed = new_seed();
+		ASSERT_EQ(1, ask(o, i, &rep, "reuse", "seed=%x", seed));
+		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		ASSERT_TRUE(hid_parse(rep.text, "new", dom, &new));
+		EXPECT_EQ(old.id, new.id);
+		EXPECT_NE(0, memcmp(old.key, new.key, sizeof(old.key)));
+
+		/* The old id with its old key: never again, ENOENT. */
+		t0 = now_s();
+		do {
+			fd = hd_import(o->n.dev, &old, O_RDONLY);
+			if (fd >= 0)
+				close(fd);
+		} while (fd < 0 && fd != -ENOENT && now_s() - t0 < SETTLE_S);
+		EXPECT_EQ(-ENOENT, fd);
+		fd = hd_import(o->n.dev, &new, O_RDONLY);
+		EXPECT_LE(0, fd) TH_LOG("import of the new id: %s",
+					strerror(-fd));
+		if (fd >= 0) {
+			p = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+			EXPECT_NE(MAP_FAILED, p);
+			if (p != MAP_FAILED) {
+				EXPECT_EQ(PAGE, pat_check(p, 0, PAGE, seed));
+				munmap(p, PAGE);
+			}
+			close(fd);
+		}
+
+		ASSERT_EQ(1, ask(o, i, &rep, "unflood", ""));
+		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		ran++;
+	}
+	finish(_metadata, o, ran);
+}
+
+/* Last: tell every servant to finish; none may have failed a check. */
+TEST_F_TIMEOUT(xdom, done, TIMEOUT_S)
+{
+	struct orch *o = &self->o;
+	struct msg rep;
+	int i, ran = 0;
+
+	if (_metadata->skip)
+		return;
+	for (i = 0; i < cfg.npeers; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		if (ask(o, i, &rep, "done", "") != 1) {
+			EXPECT_TRUE(false) TH_LOG("%s did not answer done",
+						  cfg.peers[i].name);
+			continue;
+		}
+		say("%s: %s", cfg.peers[i].name, rep.text);
+		EXPECT_EQ(ST_OK, reply_st(&rep));
+		EXPECT_EQ(0, num(rep.text, "failed", 10, 1));
+		ran++;
+	}
+	finish(_metadata, o, ran);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static bool file_has(const char *path, const char *word)
+{
+	char buf[256] = "";
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return strstr(buf, word);
+}
+
+/* The local domain id the driver reports (SELF: no backend), or -errno. */
+static long local_domid(void)
+{
+	struct hyper_dmabuf_id hid;
+	int dev, buf, ret;
+
+	dev = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	buf = buf_alloc(PAGE);
+	if (buf < 0) {
+		close(dev);
+		return -ENODEV;
+	}
+	ret = hd_send(dev, buf, HYPER_DMABUF_DOMID_SELF, 0, NULL, &hid);
+	if (!ret)
+		hd_unexport(dev, &hid);
+	close(buf);
+	close(dev);
+	return ret ? ret : (long)hid.exporter_domid;
+}
+
+static int parse_peers(const char *s)
+{
+	char list[512], *tok, *save, *p, *end;
+	struct peer *pe;
+
+	snprintf(list, sizeof(list), "%s", s ? s : "");
+	for (tok = strtok_r(list, " \t\n,", &save); tok;
+	     tok = strtok_r(NULL, " \t\n,", &save)) {
+		if (cfg.npeers == MAX_PEERS)
+			return -1;
+		pe = &cfg.peers[cfg.npeers++];
+		p = strchr(tok, ':');
+		if (!p)
+			return -1;
+		*p++ = 0;
+		snprintf(pe->name, sizeof(pe->name), "%s", tok);
+		pe->domid = strtoul(p, &end, 0);
+		if (end == p)
+			return -1;
+		snprintf(pe->type, sizeof(pe->type), "%s",
+			 *end == ':' ? end + 1 : "?");
+	}
+	return 0;
+}
+
+static const char *setup(void)
+{
+	static char why[128];
+	long domid;
+
+	if (access(DEV_PATH, F_OK))
+		return DEV_PATH " missing (is hyper_dmabuf loaded?)";
+	if (!cfg.loopback && access("/proc/xen/capabilities", F_OK) &&
+	    !file_has("/sys/hypervisor/type", "xen"))
+		return "not running under Xen";
+	domid = local_domid();
+	if (domid < 0) {
+		snprintf(why, sizeof(why), "cannot export a probe buffer: %s",
+			 strerror(-domid));
+		return why;
+	}
+	cfg.domid = domid;
+	if (!cfg.loopback && domid == HYPER_DMABUF_DOMID_SELF)
+		return "no hypervisor backend registered (is hyper_dmabuf_xen loaded?)";
+	if (cfg.role == ROLE_ORCH && !cfg.npeers)
+		return "no peers: HYPER_DMABUF_XDOM_PEERS is empty";
+	return NULL;
+}
+
+/* Only the tests of @fixture run (kselftest_harness of Linux 6.1). */
+static void select_fixture(const char *name)
+{
+	struct __fixture_metadata *f;
+
+	for (f = __fixture_list; f; f = f->next) {
+		if (strcmp(f->name, name))
+			continue;
+		__fixture_list = f;
+		f->prev = f;
+		f->next = NULL;
+		return;
+	}
+}
+
+static void stop_servants(void)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (cfg.servants[i] > 0)
+			kill(cfg.servants[i], SIGTERM);
+}
+
+/* loopback: two servants in processes of their own. */
+static int start_servants(void)
+{
+	static const char * const names[] = { "lo1", "lo2" };
+	struct node n;
+	__u32 seq = 0;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(cfg.peers[i].name, NAME_LEN, "%s", names[i]);
+		cfg.peers[i].domid = HYPER_DMABUF_DOMID_SELF;
+		snprintf(cfg.peers[i].type, sizeof(cfg.peers[i].type), "loop");
+		fflush(stdout);
+		cfg.servants[i] = fork();
+		if (cfg.servants[i] < 0)
+			return -errno;
+		if (cfg.servants[i])
+			continue;
+		snprintf(cfg.name, NAME_LEN, "%s", names[i]);
+		cfg.sid = new_seed();
+		if (node_init(&n, cfg.name, &seq, cfg.sid))
+			_exit(1);
+		i = serve(&n) && !n.failed;
+		node_fini(&n);
+		_exit(!i);
+	}
+	cfg.npeers = 2;
+	atexit(stop_servants);
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"Usage: hyper_dmabuf_xdom_test [serve [NAME] | orchestrate | loopback]\n"
+		"Without an argument: orchestrate in dom0, serve elsewhere.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : NULL, *env;
+
+	if (!mode) {
+		cfg.role = file_has("/proc/xen/capabilities", "control_d") ?
+			   ROLE_ORCH : ROLE_SERVE;
+	} else if (!strcmp(mode, "serve")) {
+		cfg.role = ROLE_SERVE;
+	} else if (!strcmp(mode, "orchestrate")) {
+		cfg.role = ROLE_ORCH;
+	} else if (!strcmp(mode, "loopback")) {
+		cfg.role = ROLE_LOOP;
+	} else {
+		usage();
+		return 2;
+	}
+	cfg.loopback = cfg.role == ROLE_LOOP;
+	env = getenv("HYPER_DMABUF_XDOM_WAIT");
+	cfg.wait_s = env ? atoi(env) : 240;
+	if (cfg.wait_s <= 0)
+		cfg.wait_s = 240;
+	env = getenv("HYPER_DMABUF_XDOM_NAME");
+	if (cfg.role == ROLE_SERVE && argc > 2)
+		env = argv[2];
+	snprintf(cfg.name, NAME_LEN, "%s", env ? env :
+		 cfg.role == ROLE_ORCH ? "dom0" :
+		 cfg.role == ROLE_LOOP ? "orch" : "");
+	cfg.sid = new_seed();
+	if (cfg.role == ROLE_ORCH &&
+	    parse_peers(getenv("HYPER_DMABUF_XDOM_PEERS"))) {
+		fprintf(stderr, "bad HYPER_DMABUF_XDOM_PEERS: want \"name:domid:type ...\"\n");
+		return 2;
+	}
+	cfg.sh = mmap(NULL, sizeof(*cfg.sh), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (cfg.sh == MAP_FAILED)
+		return 1;
+	memset(cfg.sh, 0, sizeof(*cfg.sh));
+	cfg.skip = setup();
+	if (cfg.loopback && !cfg.skip && start_servants())
+		cfg.skip = "cannot start the servants";
+	if (cfg.loopback)
+		cfg.role = ROLE_ORCH;
+	select_fixture(cfg.role == ROLE_SERVE ? "servant" : "xdom");
+	return test_harness_run(argc, argv);
+}
+
+/* As TEST_HARNESS_MAIN does: keep the tests in their source order. */
+static void __attribute__((constructor)) __constructor_order_last(void)
+{
+	if (!__constructor_order)
+		__constructor_order = _CONSTRUCTOR_ORDER_BACKWARD;
+}
