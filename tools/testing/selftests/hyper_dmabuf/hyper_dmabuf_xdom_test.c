@@ -1194,11 +1194,12 @@ struct xres {
 /*
  * Make a buffer of @size bytes with @prod, fill it with pattern(@seed),
  * export it to @dst (node @dn) with a check command, wait for the reply,
- * if @rw verify the importer's pattern(@wseed), unexport.
+ * if @rw verify the importer's pattern(@wseed), unexport.  @keep: the
+ * importer holds its import and the export stays (until our file closes).
  */
 static void xfer(struct node *n, const char *prod, size_t size, __u32 seed,
 		 bool rw, __u32 wseed, __u32 dst, const char *dn, size_t pad,
-		 struct xres *r)
+		 bool keep, struct xres *r)
 {
 	size_t len = round_page(size), off;
 	const char *skip;
@@ -1228,8 +1229,8 @@ static void xfer(struct node *n, const char *prod, size_t size, __u32 seed,
 	c.flags = rw ? HYPER_DMABUF_EXPORT_RDWR : 0;
 	c.domid = dst;
 	msg_head(n, c.text, dn, "check", &c.seq);
-	msg_add(c.text, "size=%zu seed=%x rw=%d wseed=%x", size, seed, rw,
-		wseed);
+	msg_add(c.text, "size=%zu seed=%x rw=%d wseed=%x hold=%d", size, seed,
+		rw, wseed, keep);
 	if (msg_seal(c.text, pad)) {
 		snprintf(r->why, TEXT_LEN, "message_too_long");
 		goto out;
@@ -1268,6 +1269,8 @@ static void xfer(struct node *n, const char *prod, size_t size, __u32 seed,
 		}
 	}
 	r->st = ST_OK;
+	if (keep)
+		goto out;	/* the export keeps its own buffer reference */
 unexport:
 	ret = hd_unexport(n->dev, &c.hid);
 	if (ret && r->st == ST_OK) {
@@ -1294,7 +1297,7 @@ static void do_send(struct node *n, struct msg *m, char *out)
 	}
 	xfer(n, prod, size, num(m->text, "seed", 16, 0),
 	     num(m->text, "rw", 10, 0), num(m->text, "wseed", 16, 0), dst, dn,
-	     num(m->text, "pad", 10, 0), &r);
+	     num(m->text, "pad", 10, 0), num(m->text, "keep", 10, 0), &r);
 	if (r.st == ST_OK) {
 		sprintf(out, "st=ok fill=%d rt=%d wb=%d vt=%llu", r.fill_ms,
 			r.rt_ms, r.wb_ms, num(r.peer, "vt", 10, 0));
@@ -1565,7 +1568,7 @@ static int d2u(struct __test_metadata *_metadata, struct orch *o,
 	struct xres r;
 
 	xfer(&o->n, prod, size, new_seed(), rw, new_seed(),
-	     cfg.peers[i].domid, cfg.peers[i].name, pad, &r);
+	     cfg.peers[i].domid, cfg.peers[i].name, pad, false, &r);
 	if (r.st == ST_SKIP) {
 		o->skipped++;
 		snprintf(o->skip_why, TEXT_LEN, "%s", r.why);
@@ -2166,10 +2169,117 @@ static int start_servants(void)
 	return 0;
 }
 
+/* Wait for the reply to @c; ok: it came and says st=ok. */
+static bool victim_req(struct node *n, struct cmd *c, int resend_s,
+		       int timeout_s, const char *what)
+{
+	struct msg rep;
+	int ret;
+
+	if (msg_seal(c->text, 0))
+		return false;
+	ret = request(n, c, resend_s, timeout_s, &rep);
+	if (ret == 1 && reply_st(&rep) == ST_OK)
+		return true;
+	say("%s: %s", what, ret == 1 ? rep.text :
+	    ret ? strerror(-ret) : "no reply");
+	return false;
+}
+
+/*
+ * victim NAME DOMID (hyper_dmabuf_peer_death.sh, in dom0): share buffers
+ * both ways with the servant of domain DOMID, each side holding imports
+ * mapped, one of dom0's exports already unexported; "xl destroy NAME";
+ * then dom0 lets go of its side and its counters must come back to what
+ * they were before.  Exit status 0 pass, 1 fail, 4 skip.
+ */
+static int victim(const char *name, __u32 domid)
+{
+	struct ctrs base, held, now;
+	char cmd[128], a[160], b[160];
+	struct hyper_dmabuf_id first;
+	int k, ret, bufs[2] = { -1, -1 };
+	bool ok = false;
+	struct node n;
+	struct cmd c;
+	__u32 seq = 0;
+
+	cfg.role = ROLE_ORCH;
+	cfg.npeers = 1;
+	snprintf(cfg.peers[0].name, NAME_LEN, "%s", name);
+	cfg.peers[0].domid = domid;
+	cfg.skip = setup();
+	if (cfg.skip) {
+		say("SKIP: %s", cfg.skip);
+		return KSFT_SKIP;
+	}
+	ctrs_read(&base);
+	if (node_init(&n, "dom0", &seq, cfg.sid))
+		return KSFT_FAIL;
+	cmd_init(&n, &c, domid, "*", "hello");
+	if (!victim_req(&n, &c, 1, cfg.wait_s, "hello"))
+		goto out;
+	say("%s (domain %u) answered", name, domid);
+	for (k = 0; k < 2; k++) {
+		/* dom0 -> victim, held mapped there (read-only, read-write) */
+		cmd_init(&n, &c, domid, "*", "check");
+		c.flags = k ? HYPER_DMABUF_EXPORT_RDWR : 0;
+		bufs[k] = buf_alloc(MiB);
+		c.buf = bufs[k];
+		if (c.buf < 0 || buf_fill(c.buf, MiB, 0x5eed + k))
+			goto out;
+		msg_add(c.text, "size=%lu seed=%x rw=%d wseed=%x hold=1", MiB,
+			0x5eed + k, k, 0x5eed);
+		if (!victim_req(&n, &c, RESEND_S, REPLY_S, "hold"))
+			goto out;
+		if (!k)
+			first = c.hid;
+		/* victim -> dom0, held mapped here (served in request()) */
+		cmd_init(&n, &c, domid, "*", "send");
+		msg_add(c.text,
+			"prod=any size=%lu seed=%x rw=%d wseed=%x dst=%u dn=dom0 keep=1",
+			MiB, 0xd1e + k, k, 0xd1e, cfg.domid);
+		if (!victim_req(&n, &c, RESEND_S, REPLY_S, "keep"))
+			goto out;
+	}
+	/* Withdrawn while the victim still maps it: pending until it lets go. */
+	ret = hd_unexport(n.dev, &first);
+	if (ret) {
+		say("unexport: %s", strerror(-ret));
+		goto out;
+	}
+	ctrs_read(&held);
+	ctrs_str(&held, a, sizeof(a));
+	say("sharing with %s: %s", name, a);
+	snprintf(cmd, sizeof(cmd), "xl destroy %s", name);
+	ret = system(cmd);
+	if (ret) {
+		say("'%s' failed: %d", cmd, ret);
+		goto out;
+	}
+	say("destroyed %s", name);
+	ok = true;
+out:
+	node_fini(&n);
+	for (k = 0; k < 2; k++)
+		if (bufs[k] >= 0)
+			close(bufs[k]);
+	if (ok && !ctrs_settle(&base, &now)) {
+		ctrs_str(&base, a, sizeof(a));
+		ctrs_str(&now, b, sizeof(b));
+		say("counters before: %s; %d s after the death: %s", a,
+		    SETTLE_S, b);
+		ok = false;
+	}
+	say("%s", ok ? "ok" : "failed");
+	return ok ? KSFT_PASS : KSFT_FAIL;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"Usage: hyper_dmabuf_xdom_test [serve [NAME] | orchestrate | loopback]\n"
+		"       hyper_dmabuf_xdom_test victim NAME DOMID\n"
 		"Without an argument: orchestrate in dom0, serve elsewhere.\n");
 }
 
@@ -2186,6 +2296,8 @@ int main(int argc, char **argv)
 		cfg.role = ROLE_ORCH;
 	} else if (!strcmp(mode, "loopback")) {
 		cfg.role = ROLE_LOOP;
+	} else if (!strcmp(mode, "victim") && argc == 4) {
+		cfg.role = ROLE_ORCH;
 	} else {
 		usage();
 		return 2;
@@ -2202,6 +2314,8 @@ int main(int argc, char **argv)
 		 cfg.role == ROLE_ORCH ? "dom0" :
 		 cfg.role == ROLE_LOOP ? "orch" : "");
 	cfg.sid = new_seed();
+	if (mode && !strcmp(mode, "victim"))
+		return victim(argv[2], strtoul(argv[3], NULL, 0));
 	if (cfg.role == ROLE_ORCH &&
 	    parse_peers(getenv("HYPER_DMABUF_XDOM_PEERS"))) {
 		fprintf(stderr, "bad HYPER_DMABUF_XDOM_PEERS: want \"name:domid:type ...\"\n");
