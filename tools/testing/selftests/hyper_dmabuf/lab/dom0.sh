@@ -8,7 +8,13 @@
 #
 # The plan comes from dom0's command line: hdlab.plan=NAME:TYPE[+NAME:TYPE...]
 # with TYPE pv or pvh, e.g. hdlab.plan=pv1:pv+pvh1:pvh. hdlab.domid=random
-# makes xl pick random domids (up to 32751, so most are above 255).
+# makes xl pick random domids (up to 32751); the first domU is re-created
+# until its domid is above 255, so that the cross-domain test can count on
+# one (HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID).
+#
+# dom0's tests get the domUs as HYPER_DMABUF_XDOM_PEERS ("name:domid:type
+# ...", hyper_dmabuf_xdom_test) and what hyper_dmabuf_peer_death.sh boots
+# its throwaway domUs with (HYPER_DMABUF_VICTIM_KERNEL and _RAMDISK).
 
 say() { echo "HDLAB $*"; }
 
@@ -33,6 +39,7 @@ xenconsoled --pid-file=/run/xenconsoled.pid --log=guest \
 [ "$HDLAB_DOMID_POLICY" = random ] && echo 'domid_policy="random"' > /etc/xen/xl.conf
 
 domus=$(echo "$HDLAB_PLAN" | tr '+' ' ')
+peers=
 say PLAN dom0 $(for d in $domus; do printf '%s ' "${d%%:*}"; done)
 
 for d in $domus; do
@@ -47,7 +54,7 @@ type = "$type"
 kernel = "/hdlab/bzImage"
 ramdisk = "/hdlab/domU.cpio.gz"
 extra = "$args"
-memory = 256
+memory = 512
 vcpus = 1
 on_poweroff = "destroy"
 on_reboot = "destroy"
@@ -55,8 +62,19 @@ on_crash = "destroy"
 CFG
 	t0=$(date +%s)
 	if xl create /tmp/$name.cfg >/tmp/$name.create 2>&1; then
+		domid=$(xl domid $name)
+		# Random domids: 0.8 % of them are below 256; try again.
+		tries=1
+		while [ "$HDLAB_DOMID_POLICY" = random ] && [ -z "$peers" ] &&
+			[ "$domid" -lt 256 ] && [ $tries -lt 5 ]; do
+			xl destroy $name
+			xl create /tmp/$name.cfg >/tmp/$name.create 2>&1 || break
+			domid=$(xl domid $name)
+			tries=$((tries + 1))
+		done
 		t0=$(( $(date +%s) - t0 ))
-		say CHECK dom0 create-$name PASS "$type domid $(xl domid $name) in $t0 s"
+		say CHECK dom0 create-$name PASS "$type domid $domid in $t0 s"
+		peers="$peers $name:$domid:$type"
 	else
 		say CHECK dom0 create-$name FAIL "$(tail -n 3 /tmp/$name.create | tr '\n' ' ')"
 		continue
@@ -65,5 +83,10 @@ CFG
 	(tail -n +1 -F "$log" 2>/dev/null | tr -d '\r' |
 		while IFS= read -r line; do echo "[$name] $line"; done) &
 done
+
+export HYPER_DMABUF_XDOM_PEERS="${peers# }"
+[ "$HDLAB_DOMID_POLICY" = random ] && export HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID=1
+export HYPER_DMABUF_VICTIM_KERNEL=/hdlab/bzImage
+export HYPER_DMABUF_VICTIM_RAMDISK=/hdlab/domU.cpio.gz
 
 HDLAB_BEFORE_END=/hdlab/wait-domus.sh /hdlab/run-tests.sh dom0

@@ -3,7 +3,10 @@
 #
 # PID 1 of every hyper_dmabuf lab domain (dom0 and domUs share it).
 # dom0 starts the Xen daemons and runs the plan; a domU runs its tests and
-# powers off. Lines starting with "HDLAB " are read by hdlab_parse.py.
+# powers off, or with hdlab.role=serve (the throwaway domUs of
+# hyper_dmabuf_peer_death.sh) only runs the cross-domain servant, again and
+# again, until dom0 destroys it. Lines starting with "HDLAB " are read by
+# hdlab_parse.py.
 
 export PATH=/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -21,10 +24,12 @@ mkdir -p /run/xenstored /var/run/xen /var/lib/xen /var/log/xen/console /var/lock
 
 HDLAB_NAME=
 HDLAB_PLAN=
+HDLAB_ROLE=
 for w in $(cat /proc/cmdline); do
 	case "$w" in
 	hdlab.name=*) HDLAB_NAME=${w#*=} ;;
 	hdlab.plan=*) HDLAB_PLAN=${w#*=} ;;
+	hdlab.role=*) HDLAB_ROLE=${w#*=} ;;
 	hdlab.domu_timeout=*) export HDLAB_DOMU_TIMEOUT=${w#*=} ;;
 	hdlab.test_timeout=*) export HDLAB_TEST_TIMEOUT=${w#*=} ;;
 	hdlab.domid=*) export HDLAB_DOMID_POLICY=${w#*=} ;;
@@ -43,6 +48,14 @@ hdlab_halt() {
 if grep -q control_d /proc/xen/capabilities 2>/dev/null; then
 	HDLAB_NAME=dom0
 	/hdlab/dom0.sh
+elif [ "$HDLAB_ROLE" = serve ]; then
+	for mod in $(cat /hdlab/modules.list 2>/dev/null); do
+		modprobe "$mod"
+	done
+	while :; do
+		HYPER_DMABUF_XDOM_WAIT=3600 /hdlab/tests/hyper_dmabuf_xdom_test serve
+		sleep 1
+	done
 else
 	[ -n "$HDLAB_NAME" ] || HDLAB_NAME=domU
 	/hdlab/run-tests.sh "$HDLAB_NAME"

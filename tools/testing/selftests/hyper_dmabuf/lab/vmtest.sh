@@ -264,7 +264,7 @@ cmd_boot() {
 	modules="$KOBJ/arch/x86/boot/bzImage $DOM0_CMDLINE hdlab.plan=$plan$extra"
 	modules="$modules,$LAB/dom0.cpio.gz"
 	timeout -k 10 "$BOOT_TIMEOUT" qemu-system-x86_64 -nographic -no-reboot $HDLAB_QEMU_EXTRA \
-		-m 2560 -smp 2 -cpu "$cpu" -monitor none -serial stdio \
+		-m 4096 -smp 2 -cpu "$cpu" -monitor none -serial stdio \
 		-kernel "$LAB/xen" \
 		-append "$XEN_CMDLINE" \
 		-initrd "$modules" \
