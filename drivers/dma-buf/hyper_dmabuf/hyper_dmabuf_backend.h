@@ -5,11 +5,17 @@
 #ifndef _HYPER_DMABUF_BACKEND_H
 #define _HYPER_DMABUF_BACKEND_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 
+/* Largest buffer a message can announce: 1 GiB. */
+#define HYPER_DMABUF_MAX_BUF_SIZE	BIT_ULL(30)
+
 struct dma_buf;
+struct iosys_map;
 struct module;
 struct page;
+struct vm_area_struct;
 
 /**
  * struct hyper_dmabuf_share - result of sharing a buffer with a domain
@@ -55,6 +61,12 @@ struct hyper_dmabuf_mapping {
  * @unmap: undo @map
  * @send: send the @len byte message @msg to @domid; messages are encoded
  *	and decoded by the core, the backend only transports them
+ * @mmap: optional; map a mapping made by @map into @vma.  Needed where
+ *	foreign pages cannot be placed in page tables as ordinary pages
+ *	(Xen PV); without it the core inserts &hyper_dmabuf_mapping.pages
+ * @vmap: optional; map a mapping made by @map into the kernel, for the
+ *	same reason as @mmap; at most one vmap exists per mapping
+ * @vunmap: undo @vmap
  *
  * The core never talks to a hypervisor except through this table.  All
  * callbacks are called in process context and may sleep; the core
@@ -73,11 +85,15 @@ struct hyper_dmabuf_backend_ops {
 		   struct hyper_dmabuf_mapping *out);
 	void (*unmap)(u32 domid, void *handle);
 	int (*send)(u32 domid, const void *msg, size_t len);
+	int (*mmap)(void *handle, struct vm_area_struct *vma);
+	int (*vmap)(void *handle, struct iosys_map *map);
+	void (*vunmap)(void *handle, struct iosys_map *map);
 };
 
 int hyper_dmabuf_register_backend(const struct hyper_dmabuf_backend_ops *ops);
 void hyper_dmabuf_unregister_backend(const struct hyper_dmabuf_backend_ops *ops);
 void hyper_dmabuf_backend_rx(u32 sender_domid, const void *msg, size_t len);
+void hyper_dmabuf_backend_peer_gone(u32 domid);
 void hyper_dmabuf_backend_count_grants(int delta);
 void hyper_dmabuf_backend_count_mapped_pages(int delta);
 

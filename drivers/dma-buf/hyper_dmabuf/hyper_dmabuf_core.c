@@ -834,15 +834,23 @@ static int hyper_dmabuf_rm_mmap(struct dma_buf *dmabuf,
 				struct vm_area_struct *vma)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
+	struct hyper_dmabuf_mapping *map = &lbuf->imp->map;
 
-	return vm_map_pages(vma, lbuf->imp->map.pages, lbuf->imp->map.nr_pages);
+	/* The backend stays registered while this import exists. */
+	if (ops->mmap)
+		return ops->mmap(map->handle, vma);
+	return vm_map_pages(vma, map->pages, map->nr_pages);
 }
 
 static int hyper_dmabuf_rm_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
 	void *vaddr;
 
+	if (ops->vmap)
+		return ops->vmap(lbuf->imp->map.handle, map);
 	vaddr = vm_map_ram(lbuf->imp->map.pages, lbuf->imp->map.nr_pages, -1);
 	if (!vaddr)
 		return -ENOMEM;
@@ -854,8 +862,12 @@ static void hyper_dmabuf_rm_vunmap(struct dma_buf *dmabuf,
 				   struct iosys_map *map)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
 
-	vm_unmap_ram(map->vaddr, lbuf->imp->map.nr_pages);
+	if (ops->vunmap)
+		ops->vunmap(lbuf->imp->map.handle, map);
+	else
+		vm_unmap_ram(map->vaddr, lbuf->imp->map.nr_pages);
 }
 
 static const struct dma_buf_ops hyper_dmabuf_rm_ops = {
@@ -1244,6 +1256,57 @@ out_unlock:
 	return -EINVAL;
 }
 
+/**
+ * hyper_dmabuf_core_peer_gone() - forget what was shared with a lost domain
+ * @core: core instance
+ * @domid: domain that died, closed its channel or restarted its driver
+ *
+ * Exports to @domid are withdrawn as if unexported (the peer's mappings
+ * went with it), which returns their ids and lets the backend end its
+ * grants.  Buffers @domid announced are forgotten; those still imported
+ * stay usable until their last local user lets go.
+ */
+void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
+{
+	struct hyper_dmabuf_exp *exp, *etmp;
+	struct hyper_dmabuf_imp *imp;
+	struct hlist_node *itmp;
+	unsigned long index;
+	unsigned int bkt;
+	LIST_HEAD(dead);
+
+	mutex_lock(&core->lock);
+	xa_for_each(&core->exports, index, exp) {
+		if (exp->loopback || exp->remote_domid != domid)
+			continue;
+		/* The owner's reference goes too, as on unexport. */
+		exp->gone_refs = exp->importers + !!exp->owner + 1;
+		exp->importers = 0;
+		exp->announced = false;
+		hyper_dmabuf_exp_detach(exp);
+		hyper_dmabuf_fence_drop(exp);
+		kref_get(&exp->kref);
+		list_add_tail(&exp->owner_link, &dead);
+	}
+	hash_for_each_safe(core->imports, bkt, itmp, imp, node) {
+		if (imp->hid.exporter_domid != domid)
+			continue;
+		imp->unexported = true;
+		if (!imp->users)
+			hyper_dmabuf_imp_free(core, imp);
+	}
+	mutex_unlock(&core->lock);
+
+	list_for_each_entry_safe(exp, etmp, &dead, owner_link) {
+		unsigned int refs = exp->gone_refs;
+
+		list_del_init(&exp->owner_link);
+		cancel_work_sync(&exp->fence_work);
+		while (refs--)
+			hyper_dmabuf_exp_put(exp);
+	}
+}
+
 /* ---- files ------------------------------------------------------------ */
 
 /**
@@ -1317,7 +1380,7 @@ int hyper_dmabuf_register_backend(const struct hyper_dmabuf_backend_ops *ops)
 
 	if (!ops->get_domid || !ops->init_channel || !ops->fini_channel ||
 	    !ops->share || !ops->unshare || !ops->map || !ops->unmap ||
-	    !ops->send)
+	    !ops->send || !ops->vmap != !ops->vunmap)
 		return -EINVAL;
 	if (!core)
 		return -ENODEV;
@@ -1368,6 +1431,20 @@ void hyper_dmabuf_backend_rx(u32 sender_domid, const void *msg, size_t len)
 		hyper_dmabuf_core_rx(hyper_dmabuf_main, sender_domid, msg, len);
 }
 EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_rx);
+
+/**
+ * hyper_dmabuf_backend_peer_gone() - report the loss of a peer domain
+ * @domid: domain whose channel went down
+ *
+ * Context: process context, without locks the backend takes in its
+ * callbacks.
+ */
+void hyper_dmabuf_backend_peer_gone(u32 domid)
+{
+	if (hyper_dmabuf_main)
+		hyper_dmabuf_core_peer_gone(hyper_dmabuf_main, domid);
+}
+EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_peer_gone);
 
 /**
  * hyper_dmabuf_backend_count_grants() - account grants in debugfs

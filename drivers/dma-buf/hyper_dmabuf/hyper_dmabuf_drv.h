@@ -73,8 +73,7 @@ static inline u32 hyper_dmabuf_id_domid_byte(u32 id)
 /* ---- message codec ------------------------------------------------------ */
 
 #define HYPER_DMABUF_MSG_VERSION	1
-/* Largest buffer that can be announced: 1 GiB. */
-#define HYPER_DMABUF_MSG_MAX_SIZE	BIT_ULL(30)
+#define HYPER_DMABUF_MSG_MAX_SIZE	HYPER_DMABUF_MAX_BUF_SIZE
 
 /**
  * enum hyper_dmabuf_msg_op - operations exchanged between domains
@@ -312,6 +311,7 @@ struct hyper_dmabuf_file {
  *	@fence instead, for a bounded time (core lock)
  * @fence_work: announces the export once @fence has signalled
  * @announced: the export was announced at least once (core lock)
+ * @gone_refs: references hyper_dmabuf_core_peer_gone() drops (core lock)
  */
 struct hyper_dmabuf_exp {
 	struct kref kref;
@@ -336,6 +336,7 @@ struct hyper_dmabuf_exp {
 	bool fence_fallback;
 	struct work_struct fence_work;
 	bool announced;
+	unsigned int gone_refs;
 };
 
 /**
@@ -393,6 +394,7 @@ int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 		       struct hyper_dmabuf_query *q, void *priv);
 int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 			 const void *buf, size_t len);
+void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid);
 struct hyper_dmabuf_exp *
 hyper_dmabuf_exp_lookup(struct hyper_dmabuf_core *core,
 			const struct hyper_dmabuf_id *hid);

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * hyper_dmabuf: internal interfaces of the Xen backend
+ */
+#ifndef _HYPER_DMABUF_XEN_H
+#define _HYPER_DMABUF_XEN_H
+
+#include <linux/types.h>
+#include <xen/grant_table.h>
+
+#include "hyper_dmabuf_backend.h"
+
+struct dma_buf;
+struct iosys_map;
+struct vm_area_struct;
+
+/* Grant operations are issued in batches of this many. */
+#define HDX_BATCH	256
+
+/*
+ * Page directory: the exporter lists the grant references of a buffer in
+ * pages it grants read-only to the importer; the first one's reference
+ * travels in the export message.  Each directory page names the next.
+ */
+#define HDX_DIR_MAGIC	0x52444448	/* "HDDR" */
+#define HDX_DIR_REFS	((PAGE_SIZE - 16) / sizeof(__le32))
+
+/**
+ * struct hdx_dir_page - layout of one directory page, little endian
+ * @magic: %HDX_DIR_MAGIC
+ * @count: references in @refs, at most %HDX_DIR_REFS
+ * @next: grant reference of the next directory page, 0 on the last
+ * @pad: zero
+ * @refs: grant references of consecutive pages of the buffer
+ */
+struct hdx_dir_page {
+	__le32 magic;
+	__le32 count;
+	__le32 next;
+	__le32 pad;
+	__le32 refs[];
+};
+
+/* Message ring of one direction: one page, written by its owner. */
+#define HDX_RING_SLOTS	8
+#define HDX_MSG_SIZE	256
+
+/**
+ * struct hdx_ring - layout of a ring page, little endian
+ * @prod: messages produced; written by the sender only
+ * @pad0: keeps @cons on its own cache line
+ * @cons: messages consumed; written by the receiver only
+ * @pad1: keeps @slot on its own cache lines
+ * @slot: messages, slot i % %HDX_RING_SLOTS holds message i
+ */
+struct hdx_ring {
+	__le32 prod;
+	u8 pad0[60];
+	__le32 cons;
+	u8 pad1[60];
+	u8 slot[HDX_RING_SLOTS][HDX_MSG_SIZE];
+};
+
+/* hyper_dmabuf_xen_shm.c */
+int hdx_shm_init(void);
+void hdx_shm_exit(void);
+int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
+	      struct hyper_dmabuf_share *out);
+void hdx_unshare(u32 domid, void *handle);
+int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
+	    struct hyper_dmabuf_mapping *out);
+void hdx_unmap(u32 domid, void *handle);
+int hdx_mmap(void *handle, struct vm_area_struct *vma);
+int hdx_vmap(void *handle, struct iosys_map *map);
+void hdx_vunmap(void *handle, struct iosys_map *map);
+
+int hdx_map_pages(u32 domid, const grant_ref_t *refs, unsigned int n,
+		  bool rw, struct page **pages, grant_handle_t *handles);
+void hdx_unmap_pages(unsigned int n, bool rw, struct page **pages,
+		     grant_handle_t *handles);
+
+/* hyper_dmabuf_xen_chan.c */
+int hdx_chan_init(void);
+int hdx_chan_start(void);
+void hdx_chan_exit(void);
+u32 hdx_get_domid(void);
+int hdx_init_channel(u32 domid);
+void hdx_fini_channel(u32 domid);
+int hdx_send(u32 domid, const void *msg, size_t len);
+
+#endif /* _HYPER_DMABUF_XEN_H */

@@ -1,0 +1,811 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * hyper_dmabuf: Xen backend, message channels between domains
+ *
+ * Each pair of domains talks over two one-page rings, one per direction.
+ * A ring belongs to its sender, which grants it to the peer together with
+ * an unbound event channel, and publishes both in xenstore as its "offer":
+ * the single node <pairdir>/<own domid> holds "1 <gref> <port> <nonce>",
+ * or "" once withdrawn.  The pair directory is
+ * /local/domain/<host>/data/hyper_dmabuf/pair/<other>, in the home of the
+ * domU of the pair (of the lower domid for two domUs), where its owner can
+ * write and dom0 can write and read everything.  A domain that sees the
+ * peer's offer answers with its own and maps the peer's ring, so the first
+ * export to a domain brings the channel up without any daemon.
+ *
+ * Two domUs cannot see each other's xenstore nodes unless dom0 allows it;
+ * the hyper_dmabuf-allow script does so (see the userspace-api document).
+ *
+ * The nonce tells a restarted peer from the old one.  A withdrawn or
+ * vanished offer (module unload, domain death: dom0 clears the offers a
+ * dead domain left in other domUs' homes) resets the channel and tells the
+ * core, which reclaims what was shared with the peer.  Everything read
+ * from xenstore or a ring is validated: a malformed offer is ignored, and
+ * ring indices out of range reset the channel.
+ */
+#include <linux/interrupt.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/random.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <xen/events.h>
+#include <xen/grant_table.h>
+#include <xen/interface/event_channel.h>
+#include <xen/page.h>
+#include <xen/xen.h>
+#include <xen/xenbus.h>
+#include <asm/xen/hypercall.h>
+
+#include "hyper_dmabuf_xen.h"
+
+#define HDX_CONNECT_MS	10000
+#define HDX_SEND_MS	10000
+#define HDX_RX_BACKLOG	1024
+#define HDX_PATH_LEN	80
+
+enum hdx_state {
+	HDX_IDLE,
+	HDX_OFFERED,
+	HDX_CONNECTED,
+};
+
+struct hdx_offer {
+	u32 gref;
+	u32 port;
+	u64 nonce;
+};
+
+struct hdx_rx_msg {
+	struct list_head link;
+	u8 data[HDX_MSG_SIZE];
+};
+
+struct hdx_chan {
+	struct list_head link;
+	u32 peer;
+	char my_node[HDX_PATH_LEN];
+	char peer_node[HDX_PATH_LEN];
+	bool remote_dir;
+	struct xenbus_watch watch;
+	bool watching;
+
+	struct mutex lock; /* state and set-up of both rings */
+	enum hdx_state state;
+	u64 nonce;
+	u64 peer_nonce;
+
+	struct mutex tx_lock; /* tx, tx_prod; taken inside lock */
+	struct page *tx_page;
+	struct hdx_ring *tx;
+	grant_ref_t tx_gref;
+	int tx_irq;
+	u32 tx_prod;
+
+	struct page *rx_page;
+	grant_handle_t rx_handle;
+	struct hdx_ring *rx;
+	int rx_irq;
+	u32 rx_cons;
+
+	spinlock_t rx_lock; /* rx_list, rx_backlog */
+	struct list_head rx_list;
+	unsigned int rx_backlog;
+
+	struct work_struct check_work;
+	struct work_struct drain_work;
+	struct work_struct deliver_work;
+	wait_queue_head_t wq;
+};
+
+static struct {
+	struct mutex lock; /* chans */
+	struct list_head chans;
+	u32 self;
+	bool privileged;
+	char home[HDX_PATH_LEN];
+	struct workqueue_struct *ctl_wq;
+	struct workqueue_struct *rx_wq;
+	struct xenbus_watch watch;
+	bool watching;
+	bool stopping;
+} hdx;
+
+u32 hdx_get_domid(void)
+{
+	return hdx.self;
+}
+
+/* ---- xenstore ------------------------------------------------------------ */
+
+static u32 hdx_host(u32 a, u32 b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return min(a, b);
+}
+
+static int hdx_read_offer(struct hdx_chan *chan, struct hdx_offer *off)
+{
+	unsigned int version;
+	char tail;
+	char *val;
+	int ret = -EBADMSG;
+
+	val = xenbus_read(XBT_NIL, chan->peer_node, "", NULL);
+	if (IS_ERR(val))
+		return -ENOENT;
+	if (!*val)
+		ret = -ENOENT;
+	else if (sscanf(val, "%u %u %u %llx%c", &version, &off->gref,
+			&off->port, &off->nonce, &tail) == 4 &&
+		 version == 1 && off->gref && off->port)
+		ret = 0;
+	kfree(val);
+	return ret;
+}
+
+static void hdx_withdraw_offer(struct hdx_chan *chan)
+{
+	/* Written empty, not removed: see the allow script's permissions. */
+	xenbus_write(XBT_NIL, chan->my_node, "", "");
+}
+
+/* ---- rings ---------------------------------------------------------------- */
+
+static irqreturn_t hdx_tx_irq(int irq, void *dev_id)
+{
+	struct hdx_chan *chan = dev_id;
+
+	wake_up_all(&chan->wq);
+	xen_irq_lateeoi(irq, 0);
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t hdx_rx_irq(int irq, void *dev_id)
+{
+	struct hdx_chan *chan = dev_id;
+
+	queue_work(hdx.rx_wq, &chan->drain_work);
+	xen_irq_lateeoi(irq, 0);
+	return IRQ_HANDLED;
+}
+
+static void hdx_close_port(evtchn_port_t port)
+{
+	struct evtchn_close close = { .port = port };
+
+	HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
+}
+
+/* Tear down both rings and withdraw the offer; chan->lock held. */
+static void hdx_chan_reset(struct hdx_chan *chan)
+{
+	struct hdx_rx_msg *m, *tmp;
+	LIST_HEAD(purge);
+
+	lockdep_assert_held(&chan->lock);
+	WRITE_ONCE(chan->state, HDX_IDLE);
+	wake_up_all(&chan->wq);
+
+	mutex_lock(&chan->tx_lock);
+	if (chan->tx_irq > 0)
+		unbind_from_irqhandler(chan->tx_irq, chan);
+	chan->tx_irq = 0;
+	if (chan->tx_page) {
+		hdx_withdraw_offer(chan);
+		gnttab_end_foreign_access(chan->tx_gref, chan->tx_page);
+	}
+	chan->tx_page = NULL;
+	chan->tx = NULL;
+	mutex_unlock(&chan->tx_lock);
+
+	if (chan->rx_irq > 0)
+		unbind_from_irqhandler(chan->rx_irq, chan);
+	chan->rx_irq = 0;
+	if (chan->rx_page) {
+		hdx_unmap_pages(1, true, &chan->rx_page, &chan->rx_handle);
+		gnttab_free_pages(1, &chan->rx_page);
+	}
+	chan->rx_page = NULL;
+	chan->rx = NULL;
+
+	spin_lock(&chan->rx_lock);
+	list_splice_init(&chan->rx_list, &purge);
+	chan->rx_backlog = 0;
+	spin_unlock(&chan->rx_lock);
+	list_for_each_entry_safe(m, tmp, &purge, link)
+		kfree(m);
+}
+
+/* Publish this domain's ring; chan->lock held, state IDLE. */
+static int hdx_chan_offer(struct hdx_chan *chan)
+{
+	struct evtchn_alloc_unbound alloc = {
+		.dom = DOMID_SELF,
+		.remote_dom = chan->peer,
+	};
+	struct page *page;
+	int ret;
+
+	page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!page)
+		return -ENOMEM;
+	ret = gnttab_grant_foreign_access(chan->peer, xen_page_to_gfn(page), 0);
+	if (ret < 0) {
+		__free_page(page);
+		return ret;
+	}
+	mutex_lock(&chan->tx_lock);
+	chan->tx_gref = ret;
+	chan->tx_page = page;
+	chan->tx = page_address(page);
+	chan->tx_prod = 0;
+	mutex_unlock(&chan->tx_lock);
+
+	ret = HYPERVISOR_event_channel_op(EVTCHNOP_alloc_unbound, &alloc);
+	if (ret)
+		goto err_reset;
+	ret = bind_evtchn_to_irqhandler_lateeoi(alloc.port, hdx_tx_irq, 0,
+						"hyper_dmabuf-tx", chan);
+	if (ret < 0) {
+		hdx_close_port(alloc.port);
+		goto err_reset;
+	}
+	chan->tx_irq = ret;
+	chan->nonce = get_random_u64();
+	ret = xenbus_printf(XBT_NIL, chan->my_node, "", "1 %u %u %llx",
+			    chan->tx_gref, alloc.port, chan->nonce);
+	if (ret)
+		goto err_reset;
+	WRITE_ONCE(chan->state, HDX_OFFERED);
+	return 0;
+
+err_reset:
+	hdx_chan_reset(chan);
+	return ret;
+}
+
+/* Map the peer's ring; chan->lock held, state OFFERED. */
+static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
+{
+	struct evtchn_bind_interdomain bind = {
+		.remote_dom = chan->peer,
+		.remote_port = off->port,
+	};
+	grant_ref_t gref = off->gref;
+	u32 prod;
+	int ret;
+
+	ret = gnttab_alloc_pages(1, &chan->rx_page);
+	if (ret) {
+		chan->rx_page = NULL;
+		return ret;
+	}
+	ret = hdx_map_pages(chan->peer, &gref, 1, true, &chan->rx_page,
+			    &chan->rx_handle);
+	if (ret) {
+		gnttab_free_pages(1, &chan->rx_page);
+		chan->rx_page = NULL;
+		return ret;
+	}
+	chan->rx = page_address(chan->rx_page);
+	chan->rx_cons = le32_to_cpu(READ_ONCE(chan->rx->cons));
+	prod = le32_to_cpu(READ_ONCE(chan->rx->prod));
+	if (prod - chan->rx_cons > HDX_RING_SLOTS)
+		return -EBADMSG;
+
+	ret = HYPERVISOR_event_channel_op(EVTCHNOP_bind_interdomain, &bind);
+	if (ret)
+		return ret;
+	ret = bind_evtchn_to_irqhandler_lateeoi(bind.local_port, hdx_rx_irq, 0,
+						"hyper_dmabuf-rx", chan);
+	if (ret < 0) {
+		hdx_close_port(bind.local_port);
+		return ret;
+	}
+	chan->rx_irq = ret;
+	chan->peer_nonce = off->nonce;
+	WRITE_ONCE(chan->state, HDX_CONNECTED);
+	queue_work(hdx.rx_wq, &chan->drain_work);
+	return 0;
+}
+
+static void hdx_drain_work(struct work_struct *work)
+{
+	struct hdx_chan *chan = container_of(work, struct hdx_chan, drain_work);
+	struct hdx_rx_msg *m;
+	bool broken = false, more = false;
+	u32 prod;
+
+	mutex_lock(&chan->lock);
+	if (chan->state != HDX_CONNECTED)
+		goto out_unlock;
+	prod = le32_to_cpu(READ_ONCE(chan->rx->prod));
+	/* Read the slots only after the index that covers them. */
+	virt_rmb();
+	if (prod - chan->rx_cons > HDX_RING_SLOTS) {
+		broken = true;
+		goto out_unlock;
+	}
+	while (chan->rx_cons != prod) {
+		if (READ_ONCE(chan->rx_backlog) >= HDX_RX_BACKLOG) {
+			more = true;
+			break;
+		}
+		m = kmalloc(sizeof(*m), GFP_KERNEL);
+		if (!m) {
+			more = true;
+			break;
+		}
+		memcpy(m->data, chan->rx->slot[chan->rx_cons % HDX_RING_SLOTS],
+		       HDX_MSG_SIZE);
+		chan->rx_cons++;
+		spin_lock(&chan->rx_lock);
+		list_add_tail(&m->link, &chan->rx_list);
+		chan->rx_backlog++;
+		spin_unlock(&chan->rx_lock);
+	}
+	/* The slots are copied before the sender may reuse them. */
+	virt_mb();
+	WRITE_ONCE(chan->rx->cons, cpu_to_le32(chan->rx_cons));
+	notify_remote_via_irq(chan->rx_irq);
+	queue_work(hdx.rx_wq, &chan->deliver_work);
+	/* Messages that arrived meanwhile raised an event of their own. */
+out_unlock:
+	mutex_unlock(&chan->lock);
+	if (broken) {
+		pr_warn_ratelimited("hyper_dmabuf_xen: domain %u: ring indices out of range, resetting the channel\n",
+				    chan->peer);
+		queue_work(hdx.ctl_wq, &chan->check_work);
+	}
+	if (more && !broken)
+		queue_work(hdx.rx_wq, &chan->drain_work);
+}
+
+static void hdx_deliver_work(struct work_struct *work)
+{
+	struct hdx_chan *chan = container_of(work, struct hdx_chan,
+					     deliver_work);
+	struct hdx_rx_msg *m;
+
+	for (;;) {
+		spin_lock(&chan->rx_lock);
+		m = list_first_entry_or_null(&chan->rx_list, struct hdx_rx_msg,
+					     link);
+		if (m) {
+			list_del(&m->link);
+			chan->rx_backlog--;
+		}
+		spin_unlock(&chan->rx_lock);
+		if (!m)
+			break;
+		hyper_dmabuf_backend_rx(chan->peer, m->data, HDX_MSG_SIZE);
+		kfree(m);
+	}
+}
+
+/* ---- channel state ---------------------------------------------------------- */
+
+static void hdx_chan_watch_cb(struct xenbus_watch *watch, const char *path,
+			      const char *token)
+{
+	struct hdx_chan *chan = container_of(watch, struct hdx_chan, watch);
+
+	queue_work(hdx.ctl_wq, &chan->check_work);
+}
+
+static void hdx_check_work(struct work_struct *work)
+{
+	struct hdx_chan *chan = container_of(work, struct hdx_chan, check_work);
+	struct hdx_offer off;
+	bool gone = false;
+	bool broken;
+	int ret;
+
+	mutex_lock(&chan->lock);
+	if (hdx.stopping)
+		goto out_unlock;
+	if (chan->remote_dir && !chan->watching) {
+		chan->watch.node = chan->peer_node;
+		chan->watch.callback = hdx_chan_watch_cb;
+		chan->watching = !register_xenbus_watch(&chan->watch);
+	}
+	ret = hdx_read_offer(chan, &off);
+	broken = chan->state == HDX_CONNECTED &&
+		 le32_to_cpu(READ_ONCE(chan->rx->prod)) - chan->rx_cons >
+		 HDX_RING_SLOTS;
+	if (chan->state == HDX_CONNECTED &&
+	    (ret || off.nonce != chan->peer_nonce || broken)) {
+		hdx_chan_reset(chan);
+		gone = true;
+	}
+	if (!ret && !broken && chan->state != HDX_CONNECTED) {
+		if (chan->state == HDX_IDLE)
+			ret = hdx_chan_offer(chan);
+		if (!ret)
+			ret = hdx_chan_connect(chan, &off);
+		if (ret) {
+			pr_warn_ratelimited("hyper_dmabuf_xen: domain %u: cannot connect: %d\n",
+					    chan->peer, ret);
+			hdx_chan_reset(chan);
+		}
+	}
+out_unlock:
+	mutex_unlock(&chan->lock);
+	wake_up_all(&chan->wq);
+	if (gone) {
+		/* Messages of the old connection are not delivered late. */
+		flush_work(&chan->deliver_work);
+		hyper_dmabuf_backend_peer_gone(chan->peer);
+	}
+}
+
+static struct hdx_chan *hdx_chan_find(u32 peer)
+{
+	struct hdx_chan *chan;
+
+	list_for_each_entry(chan, &hdx.chans, link)
+		if (chan->peer == peer)
+			return chan;
+	return NULL;
+}
+
+/* Find or create the channel to @peer; returns NULL without memory. */
+static struct hdx_chan *hdx_chan_get(u32 peer)
+{
+	u32 host = hdx_host(hdx.self, peer);
+	struct hdx_chan *chan;
+	u32 other;
+
+	mutex_lock(&hdx.lock);
+	chan = hdx_chan_find(peer);
+	if (chan || hdx.stopping)
+		goto out_unlock;
+	chan = kzalloc(sizeof(*chan), GFP_KERNEL);
+	if (!chan)
+		goto out_unlock;
+	chan->peer = peer;
+	other = host == peer ? hdx.self : peer;
+	snprintf(chan->my_node, sizeof(chan->my_node),
+		 "/local/domain/%u/data/hyper_dmabuf/pair/%u/%u", host, other,
+		 hdx.self);
+	snprintf(chan->peer_node, sizeof(chan->peer_node),
+		 "/local/domain/%u/data/hyper_dmabuf/pair/%u/%u", host, other,
+		 peer);
+	chan->remote_dir = host == peer && !hdx.privileged;
+	mutex_init(&chan->lock);
+	mutex_init(&chan->tx_lock);
+	spin_lock_init(&chan->rx_lock);
+	INIT_LIST_HEAD(&chan->rx_list);
+	INIT_WORK(&chan->check_work, hdx_check_work);
+	INIT_WORK(&chan->drain_work, hdx_drain_work);
+	INIT_WORK(&chan->deliver_work, hdx_deliver_work);
+	init_waitqueue_head(&chan->wq);
+	list_add(&chan->link, &hdx.chans);
+out_unlock:
+	mutex_unlock(&hdx.lock);
+	return chan;
+}
+
+static void hdx_chan_lookup(u32 peer, bool create)
+{
+	struct hdx_chan *chan;
+
+	if (peer == hdx.self || peer >= DOMID_FIRST_RESERVED)
+		return;
+	if (create) {
+		chan = hdx_chan_get(peer);
+	} else {
+		mutex_lock(&hdx.lock);
+		chan = hdx_chan_find(peer);
+		mutex_unlock(&hdx.lock);
+	}
+	if (chan)
+		queue_work(hdx.ctl_wq, &chan->check_work);
+}
+
+/**
+ * hdx_init_channel() - make sure a channel to @domid is coming up
+ * @domid: peer domain
+ *
+ * Return: 0, -EINVAL for a reserved domid, -ESRCH (dom0) if no such domain
+ * exists, -EACCES (domU) if dom0 did not allow sharing with that domU,
+ * -ENOMEM, or an error from xenstore or Xen.
+ */
+int hdx_init_channel(u32 domid)
+{
+	struct hdx_chan *chan;
+	char node[16];
+	int ret = 0;
+
+	if (domid >= DOMID_FIRST_RESERVED || domid == hdx.self)
+		return -EINVAL;
+	snprintf(node, sizeof(node), "%u", domid);
+	if (hdx.privileged && !xenbus_exists(XBT_NIL, "/local/domain", node))
+		return -ESRCH;
+	if (!hdx.privileged && domid) {
+		char allow[HDX_PATH_LEN];
+
+		snprintf(allow, sizeof(allow), "%s/allow", hdx.home);
+		if (!xenbus_exists(XBT_NIL, allow, node))
+			return -EACCES;
+	}
+	chan = hdx_chan_get(domid);
+	if (!chan)
+		return -ENOMEM;
+	mutex_lock(&chan->lock);
+	if (chan->state == HDX_IDLE)
+		ret = hdx_chan_offer(chan);
+	mutex_unlock(&chan->lock);
+	/* The peer may have offered already. */
+	queue_work(hdx.ctl_wq, &chan->check_work);
+	return ret;
+}
+
+/**
+ * hdx_fini_channel() - counterpart of hdx_init_channel()
+ * @domid: peer domain
+ *
+ * Channels stay up until the peer goes or the module is unloaded.
+ */
+void hdx_fini_channel(u32 domid)
+{
+}
+
+static bool hdx_tx_ready(struct hdx_chan *chan)
+{
+	if (READ_ONCE(chan->state) != HDX_CONNECTED)
+		return true;
+	return chan->tx_prod - le32_to_cpu(READ_ONCE(chan->tx->cons)) !=
+	       HDX_RING_SLOTS;
+}
+
+/**
+ * hdx_send() - send a message to a domain
+ * @domid: peer domain
+ * @msg: message
+ * @len: %HDX_MSG_SIZE
+ *
+ * Waits, bounded, for the channel to come up and for room in the ring.
+ *
+ * Return: 0, -ENOTCONN without a channel, -ETIMEDOUT if the peer did not
+ * answer, -ECONNRESET if the channel went down, -EPROTO if the peer
+ * corrupted the ring.
+ */
+int hdx_send(u32 domid, const void *msg, size_t len)
+{
+	struct hdx_chan *chan;
+	u32 cons, used;
+	int ret;
+
+	if (len != HDX_MSG_SIZE)
+		return -EINVAL;
+	mutex_lock(&hdx.lock);
+	chan = hdx_chan_find(domid);
+	mutex_unlock(&hdx.lock);
+	if (!chan || READ_ONCE(chan->state) == HDX_IDLE)
+		return -ENOTCONN;
+	if (!wait_event_timeout(chan->wq,
+				READ_ONCE(chan->state) != HDX_OFFERED,
+				msecs_to_jiffies(HDX_CONNECT_MS)))
+		return -ETIMEDOUT;
+
+	mutex_lock(&chan->tx_lock);
+	for (;;) {
+		if (READ_ONCE(chan->state) != HDX_CONNECTED || !chan->tx) {
+			ret = -ECONNRESET;
+			break;
+		}
+		cons = le32_to_cpu(READ_ONCE(chan->tx->cons));
+		used = chan->tx_prod - cons;
+		if (used > HDX_RING_SLOTS) {
+			queue_work(hdx.ctl_wq, &chan->check_work);
+			ret = -EPROTO;
+			break;
+		}
+		if (used < HDX_RING_SLOTS) {
+			/* The receiver is done with the slot before reuse. */
+			virt_mb();
+			memcpy(chan->tx->slot[chan->tx_prod % HDX_RING_SLOTS],
+			       msg, HDX_MSG_SIZE);
+			/* The slot is written before the index covers it. */
+			virt_wmb();
+			chan->tx_prod++;
+			WRITE_ONCE(chan->tx->prod, cpu_to_le32(chan->tx_prod));
+			notify_remote_via_irq(chan->tx_irq);
+			ret = 0;
+			break;
+		}
+		if (!wait_event_timeout(chan->wq, hdx_tx_ready(chan),
+					msecs_to_jiffies(HDX_SEND_MS))) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+	}
+	mutex_unlock(&chan->tx_lock);
+	return ret;
+}
+
+/* ---- watches ------------------------------------------------------------- */
+
+static void hdx_janitor(u32 dead)
+{
+	char node[16], dir[HDX_PATH_LEN];
+	unsigned int n, i;
+	char **doms;
+	u32 host;
+
+	snprintf(node, sizeof(node), "%u", dead);
+	if (xenbus_exists(XBT_NIL, "/local/domain", node))
+		return;
+	doms = xenbus_directory(XBT_NIL, "/local/domain", "", &n);
+	if (IS_ERR(doms))
+		return;
+	for (i = 0; i < n; i++) {
+		if (kstrtou32(doms[i], 10, &host) || !host || host == dead)
+			continue;
+		snprintf(dir, sizeof(dir),
+			 "/local/domain/%u/data/hyper_dmabuf/pair/%u", host,
+			 dead);
+		if (xenbus_exists(XBT_NIL, dir, node))
+			xenbus_write(XBT_NIL, dir, node, "");
+	}
+	kfree(doms);
+}
+
+struct hdx_janitor_work {
+	struct work_struct work;
+	u32 dead;
+};
+
+static void hdx_janitor_work(struct work_struct *work)
+{
+	struct hdx_janitor_work *jw = container_of(work, typeof(*jw), work);
+
+	if (!READ_ONCE(hdx.stopping))
+		hdx_janitor(jw->dead);
+	kfree(jw);
+}
+
+/* dom0 watches /local/domain: offers to it and domains going away. */
+static void hdx_dom0_watch_cb(struct xenbus_watch *watch, const char *path,
+			      const char *token)
+{
+	struct hdx_janitor_work *jw;
+	unsigned int domid, peer, owner;
+	int n = 0;
+
+	if (sscanf(path, "/local/domain/%u%n", &domid, &n) != 1 || !domid)
+		return;
+	if (!path[n]) {
+		/* A domain came or went: its channel and its offers. */
+		hdx_chan_lookup(domid, false);
+		jw = kzalloc(sizeof(*jw), GFP_KERNEL);
+		if (jw) {
+			INIT_WORK(&jw->work, hdx_janitor_work);
+			jw->dead = domid;
+			queue_work(hdx.ctl_wq, &jw->work);
+		}
+		return;
+	}
+	if (sscanf(path + n, "/data/hyper_dmabuf/pair/%u/%u", &peer,
+		   &owner) == 2 && peer == 0 && owner == domid)
+		hdx_chan_lookup(domid, true);
+}
+
+/* A domU watches its own hyper_dmabuf directory. */
+static void hdx_domu_watch_cb(struct xenbus_watch *watch, const char *path,
+			      const char *token)
+{
+	size_t len = strlen(hdx.home);
+	unsigned int peer;
+
+	if (strncmp(path, hdx.home, len))
+		return;
+	if (sscanf(path + len, "/pair/%u", &peer) == 1 ||
+	    sscanf(path + len, "/allow/%u", &peer) == 1)
+		hdx_chan_lookup(peer, true);
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+/**
+ * hdx_chan_init() - learn the local domid and prepare the work queues
+ *
+ * Return: 0 or a negative error code.
+ */
+int hdx_chan_init(void)
+{
+	unsigned int domid = 0;
+	char *val;
+
+	mutex_init(&hdx.lock);
+	INIT_LIST_HEAD(&hdx.chans);
+	hdx.privileged = xen_initial_domain();
+	if (!hdx.privileged) {
+		val = xenbus_read(XBT_NIL, "domid", "", NULL);
+		if (IS_ERR(val))
+			return PTR_ERR(val);
+		if (kstrtouint(val, 10, &domid) || !domid ||
+		    domid >= DOMID_FIRST_RESERVED) {
+			kfree(val);
+			return -EINVAL;
+		}
+		kfree(val);
+	}
+	hdx.self = domid;
+	snprintf(hdx.home, sizeof(hdx.home),
+		 "/local/domain/%u/data/hyper_dmabuf", domid);
+	hdx.ctl_wq = alloc_ordered_workqueue("hyper_dmabuf_xen_ctl", 0);
+	hdx.rx_wq = alloc_workqueue("hyper_dmabuf_xen_rx", WQ_UNBOUND, 0);
+	if (!hdx.ctl_wq || !hdx.rx_wq) {
+		if (hdx.ctl_wq)
+			destroy_workqueue(hdx.ctl_wq);
+		if (hdx.rx_wq)
+			destroy_workqueue(hdx.rx_wq);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/**
+ * hdx_chan_start() - start watching xenstore for peers
+ *
+ * Return: 0 or a negative error code.
+ */
+int hdx_chan_start(void)
+{
+	int ret;
+
+	if (hdx.privileged) {
+		hdx.watch.node = "/local/domain";
+		hdx.watch.callback = hdx_dom0_watch_cb;
+	} else {
+		hdx.watch.node = hdx.home;
+		hdx.watch.callback = hdx_domu_watch_cb;
+	}
+	ret = register_xenbus_watch(&hdx.watch);
+	hdx.watching = !ret;
+	return ret;
+}
+
+/**
+ * hdx_chan_exit() - withdraw every offer and free the channels
+ */
+void hdx_chan_exit(void)
+{
+	struct hdx_chan *chan, *tmp;
+
+	mutex_lock(&hdx.lock);
+	WRITE_ONCE(hdx.stopping, true);
+	mutex_unlock(&hdx.lock);
+	if (hdx.watching)
+		unregister_xenbus_watch(&hdx.watch);
+	list_for_each_entry(chan, &hdx.chans, link)
+		if (chan->watching)
+			unregister_xenbus_watch(&chan->watch);
+	flush_workqueue(hdx.ctl_wq);
+
+	list_for_each_entry_safe(chan, tmp, &hdx.chans, link) {
+		bool connected;
+
+		mutex_lock(&chan->lock);
+		connected = chan->state == HDX_CONNECTED;
+		hdx_chan_reset(chan);
+		mutex_unlock(&chan->lock);
+		cancel_work_sync(&chan->drain_work);
+		cancel_work_sync(&chan->deliver_work);
+		cancel_work_sync(&chan->check_work);
+		if (connected)
+			hyper_dmabuf_backend_peer_gone(chan->peer);
+		list_del(&chan->link);
+		kfree(chan);
+	}
+	destroy_workqueue(hdx.rx_wq);
+	destroy_workqueue(hdx.ctl_wq);
+}
