@@ -772,6 +772,57 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, -EINVAL);
 }
 
+/* A lost peer: exports to it are withdrawn, its announcements forgotten. */
+static void hyper_dmabuf_test_peer_gone(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_msg_wire wire;
+	struct hyper_dmabuf_id hid, hid2;
+	struct hyper_dmabuf_msg msg;
+	struct dma_buf *buf2;
+	unsigned int sent;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	buf2 = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid), 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, buf2,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid2), 0);
+	/* The peer maps the first one, and announces a buffer of its own. */
+	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 0);
+	test_msg_export(&msg);
+	hyper_dmabuf_msg_encode(&msg, &wire);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_rx(core, TEST_PEER_DOMID, &wire,
+						   sizeof(wire)), 0);
+	KUNIT_ASSERT_NOT_NULL(test, hyper_dmabuf_imp_lookup(core, &msg.hid));
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 2U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 2U);
+
+	sent = fake.sent;
+	hyper_dmabuf_core_peer_gone(core, TEST_PEER_DOMID);
+	/* Ids and sharings come back at once, and nothing is sent. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
+	KUNIT_EXPECT_EQ(test, fake.sent, sent);
+	KUNIT_EXPECT_NULL(test, hyper_dmabuf_imp_lookup(core, &msg.hid));
+	/* The owner's handles are gone; late messages are stale. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0),
+			-ENOENT);
+	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, -EINVAL);
+	/* A new export to the same domain works again. */
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, buf2,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid2), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid2, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	test_put(buf2);
+}
+
 static void hyper_dmabuf_test_lookup_imports(struct kunit *test)
 {
 	struct test_ctx *ctx = test->priv;
@@ -1434,6 +1485,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 			 test_bad_msg_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_exports),
 	KUNIT_CASE(hyper_dmabuf_test_remote_export),
+	KUNIT_CASE(hyper_dmabuf_test_peer_gone),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_event_overflow),

@@ -753,6 +753,43 @@ int hdx_chan_init(void)
 	return 0;
 }
 
+/* Channels to peers that offered or were allowed before the module loaded. */
+static void hdx_scan(const char *dir, const char *node)
+{
+	unsigned int n, i;
+	char **peers;
+	u32 peer;
+
+	peers = xenbus_directory(XBT_NIL, dir, node, &n);
+	if (IS_ERR(peers))
+		return;
+	for (i = 0; i < n; i++)
+		if (!kstrtou32(peers[i], 10, &peer))
+			hdx_chan_lookup(peer, true);
+	kfree(peers);
+}
+
+static void hdx_dom0_scan(void)
+{
+	char dir[HDX_PATH_LEN];
+	unsigned int n, i;
+	char **doms;
+	u32 domid;
+
+	doms = xenbus_directory(XBT_NIL, "/local/domain", "", &n);
+	if (IS_ERR(doms))
+		return;
+	for (i = 0; i < n; i++) {
+		if (kstrtou32(doms[i], 10, &domid) || !domid)
+			continue;
+		snprintf(dir, sizeof(dir),
+			 "/local/domain/%u/data/hyper_dmabuf/pair/0", domid);
+		if (xenbus_exists(XBT_NIL, dir, doms[i]))
+			hdx_chan_lookup(domid, true);
+	}
+	kfree(doms);
+}
+
 /**
  * hdx_chan_start() - start watching xenstore for peers
  *
@@ -771,7 +808,15 @@ int hdx_chan_start(void)
 	}
 	ret = register_xenbus_watch(&hdx.watch);
 	hdx.watching = !ret;
-	return ret;
+	if (ret)
+		return ret;
+	if (hdx.privileged) {
+		hdx_dom0_scan();
+	} else {
+		hdx_scan(hdx.home, "allow");
+		hdx_scan(hdx.home, "pair");
+	}
+	return 0;
 }
 
 /**

@@ -325,8 +325,13 @@ struct hyper_dmabuf_event {
  * Takes &struct hyper_dmabuf_export.  Errors: -EBADF (not a dma-buf fd),
  * -EINVAL (bad flags, padding or private size), -ENOSPC (1000 live ids),
  * -ENODEV (remote domain and no hypervisor backend), -EACCES (RDWR export
- * of a read-only dma-buf).  Never waits for the buffer's fences; the
- * announcement follows when they have signalled.
+ * of a read-only dma-buf, or, from a domU, a domU that dom0 did not allow
+ * sharing with), -ESRCH (from dom0, no such domain), -EOPNOTSUPP (memory
+ * that is not RAM with struct pages), -EFBIG (larger than 1 GiB), -ENOSPC
+ * (also: the grant table is full), -ETIMEDOUT (the channel to the domain
+ * did not come up: no hyper_dmabuf there), -ECONNRESET (the domain went
+ * away).  Never waits for the buffer's fences; the announcement follows
+ * when they have signalled.
  */
 #define HYPER_DMABUF_IOCTL_EXPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x0, \
 					      struct hyper_dmabuf_export)
@@ -337,7 +342,8 @@ struct hyper_dmabuf_event {
  * Takes &struct hyper_dmabuf_import and returns a new dma-buf fd.  Errors:
  * -ENOENT (unknown id, wrong key or domain, or already unexported),
  * -EACCES (write access to a read-only export), -EINVAL (bad fd flags or
- * import flags), -EAGAIN (announcement pending and
+ * import flags), -EIO (the exporter's grants could not be mapped),
+ * -EBADMSG (malformed page directory), -EAGAIN (announcement pending and
  * %HYPER_DMABUF_IMPORT_NONBLOCK), -ETIMEDOUT (announcement still pending
  * after &struct hyper_dmabuf_import.timeout_ms), -EINTR or -ERESTARTSYS
  * (signal while waiting).

@@ -84,6 +84,20 @@ CFG
 		while IFS= read -r line; do echo "[$name] $line"; done) &
 done
 
+# Every two domUs of the plan may share with each other (the dom0 command
+# of the userspace-api document).
+ids=$(for p in $peers; do q=${p#*:}; echo ${q%%:*}; done)
+for a in $ids; do
+	for b in $ids; do
+		[ "$a" -lt "$b" ] || continue
+		if out=$(/hdlab/tests/hyper_dmabuf_allow.sh $a $b 2>&1); then
+			say CHECK dom0 allow-$a-$b PASS "$out"
+		else
+			say CHECK dom0 allow-$a-$b FAIL "$out"
+		fi
+	done
+done
+
 export HYPER_DMABUF_XDOM_PEERS="${peers# }"
 [ "$HDLAB_DOMID_POLICY" = random ] && export HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID=1
 export HYPER_DMABUF_VICTIM_KERNEL=/hdlab/bzImage
