@@ -722,6 +722,11 @@ static int request(struct node *n, struct cmd *c, int resend_s, int timeout_s,
 	for (;;) {
 		if (now_s() >= next) {
 			ret = cmd_send(n, c);
+			/* The channel is not up until the peer's driver is. */
+			if (ret == -ETIMEDOUT && now_s() < end) {
+				next = now_s() + resend_s;
+				continue;
+			}
 			if (ret)
 				return ret;
 			if (next && !domain_alive(c->domid))
