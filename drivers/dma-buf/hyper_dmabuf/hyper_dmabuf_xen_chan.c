@@ -23,10 +23,12 @@
  * from xenstore or a ring is validated: a malformed offer is ignored, and
  * ring indices out of range reset the channel.
  */
+#include <linux/debugfs.h>
 #include <linux/interrupt.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/random.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -76,6 +78,7 @@ struct hdx_chan {
 	enum hdx_state state;
 	u64 nonce;
 	u64 peer_nonce;
+	char offer[48];
 
 	struct mutex tx_lock; /* tx, tx_prod; taken inside lock */
 	struct page *tx_page;
@@ -111,6 +114,7 @@ static struct {
 	struct xenbus_watch watch;
 	bool watching;
 	bool stopping;
+	struct dentry *debugfs;
 } hdx;
 
 u32 hdx_get_domid(void)
@@ -258,8 +262,9 @@ static int hdx_chan_offer(struct hdx_chan *chan)
 	}
 	chan->tx_irq = ret;
 	chan->nonce = get_random_u64();
-	ret = xenbus_printf(XBT_NIL, chan->my_node, "", "1 %u %u %llx",
-			    chan->tx_gref, alloc.port, chan->nonce);
+	snprintf(chan->offer, sizeof(chan->offer), "1 %u %u %llx",
+		 chan->tx_gref, alloc.port, chan->nonce);
+	ret = xenbus_write(XBT_NIL, chan->my_node, "", chan->offer);
 	if (ret)
 		goto err_reset;
 	WRITE_ONCE(chan->state, HDX_OFFERED);
@@ -565,6 +570,31 @@ static bool hdx_tx_ready(struct hdx_chan *chan)
 	       HDX_RING_SLOTS;
 }
 
+/*
+ * Wait, bounded, for the peer to answer the offer.  Every second the offer
+ * is written again, which fires the peer's watch once more, and both sides
+ * look at xenstore again: a peer whose driver came up in between, or that
+ * missed an event, still connects.
+ */
+static int hdx_wait_connected(struct hdx_chan *chan)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(HDX_CONNECT_MS);
+
+	for (;;) {
+		if (wait_event_timeout(chan->wq,
+				       READ_ONCE(chan->state) != HDX_OFFERED,
+				       HZ))
+			return 0;
+		if (time_after(jiffies, end))
+			return -ETIMEDOUT;
+		mutex_lock(&chan->lock);
+		if (chan->state == HDX_OFFERED)
+			xenbus_write(XBT_NIL, chan->my_node, "", chan->offer);
+		mutex_unlock(&chan->lock);
+		queue_work(hdx.ctl_wq, &chan->check_work);
+	}
+}
+
 /**
  * hdx_send() - send a message to a domain
  * @domid: peer domain
@@ -590,10 +620,9 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 	mutex_unlock(&hdx.lock);
 	if (!chan || READ_ONCE(chan->state) == HDX_IDLE)
 		return -ENOTCONN;
-	if (!wait_event_timeout(chan->wq,
-				READ_ONCE(chan->state) != HDX_OFFERED,
-				msecs_to_jiffies(HDX_CONNECT_MS)))
-		return -ETIMEDOUT;
+	ret = hdx_wait_connected(chan);
+	if (ret)
+		return ret;
 
 	mutex_lock(&chan->tx_lock);
 	for (;;) {
@@ -753,6 +782,27 @@ int hdx_chan_init(void)
 	return 0;
 }
 
+static int hdx_channels_show(struct seq_file *s, void *unused)
+{
+	static const char *const names[] = {
+		[HDX_IDLE] = "idle",
+		[HDX_OFFERED] = "offered",
+		[HDX_CONNECTED] = "connected",
+	};
+	struct hdx_chan *chan;
+
+	seq_printf(s, "self %u\n", hdx.self);
+	mutex_lock(&hdx.lock);
+	list_for_each_entry(chan, &hdx.chans, link)
+		seq_printf(s, "peer %u %s tx_prod %u rx_cons %u offer %s\n",
+			   chan->peer, names[READ_ONCE(chan->state)],
+			   READ_ONCE(chan->tx_prod), READ_ONCE(chan->rx_cons),
+			   chan->my_node);
+	mutex_unlock(&hdx.lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hdx_channels);
+
 /* Channels to peers that offered or were allowed before the module loaded. */
 static void hdx_scan(const char *dir, const char *node)
 {
@@ -806,6 +856,9 @@ int hdx_chan_start(void)
 		hdx.watch.node = hdx.home;
 		hdx.watch.callback = hdx_domu_watch_cb;
 	}
+	hdx.debugfs = debugfs_create_dir("hyper_dmabuf_xen", NULL);
+	debugfs_create_file("channels", 0400, hdx.debugfs, NULL,
+			    &hdx_channels_fops);
 	ret = register_xenbus_watch(&hdx.watch);
 	hdx.watching = !ret;
 	if (ret)
@@ -826,6 +879,7 @@ void hdx_chan_exit(void)
 {
 	struct hdx_chan *chan, *tmp;
 
+	debugfs_remove_recursive(hdx.debugfs);
 	mutex_lock(&hdx.lock);
 	WRITE_ONCE(hdx.stopping, true);
 	mutex_unlock(&hdx.lock);

@@ -189,6 +189,22 @@ static void say(const char *fmt, ...)
 	fflush(stdout);
 }
 
+/* The Xen backend's view of its channels, to explain a missing answer. */
+static void say_channels(void)
+{
+	char line[256];
+	FILE *f;
+
+	f = fopen("/sys/kernel/debug/hyper_dmabuf_xen/channels", "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		say("channels: %s", line);
+	}
+	fclose(f);
+}
+
 /* Seeds differ between processes (the harness forks one per test). */
 static __u32 new_seed(void)
 {
@@ -1367,6 +1383,8 @@ TEST_F_TIMEOUT(servant, serve, TIMEOUT_S)
 	if (_metadata->skip)
 		return;
 	done = serve(&self->n);
+	if (!done)
+		say_channels();
 	say("served %u commands, verified %u buffers, %u failed",
 	    self->n.served, self->n.verified, self->n.failed);
 	EXPECT_TRUE(done) {
@@ -1458,6 +1476,7 @@ static void greet(struct orch *o)
 		if (!sh->absent[i]) {
 			say("%s (domain %u) did not answer hello within %d s",
 			    cfg.peers[i].name, cfg.peers[i].domid, wait);
+			say_channels();
 			sh->absent[i] = domain_alive(cfg.peers[i].domid) ? 1 : 2;
 		}
 		o->gone[i] = sh->absent[i] == 2 ?
