@@ -10,6 +10,7 @@
 
 #include "hyper_dmabuf_backend.h"
 
+struct dentry;
 struct dma_buf;
 struct iosys_map;
 struct vm_area_struct;
@@ -64,6 +65,7 @@ struct hdx_ring {
 /* hyper_dmabuf_xen_shm.c */
 int hdx_shm_init(void);
 void hdx_shm_exit(void);
+void hdx_shm_debugfs(struct dentry *dir);
 int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	      struct hyper_dmabuf_share *out);
 void hdx_unshare(u32 domid, void *handle);

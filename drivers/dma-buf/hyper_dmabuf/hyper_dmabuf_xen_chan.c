@@ -859,6 +859,7 @@ int hdx_chan_start(void)
 	hdx.debugfs = debugfs_create_dir("hyper_dmabuf_xen", NULL);
 	debugfs_create_file("channels", 0400, hdx.debugfs, NULL,
 			    &hdx_channels_fops);
+	hdx_shm_debugfs(hdx.debugfs);
 	ret = register_xenbus_watch(&hdx.watch);
 	hdx.watching = !ret;
 	if (ret)

@@ -31,15 +31,18 @@
  * it is built around a xenbus frontend device and its other end, while
  * hyper_dmabuf channels are symmetric and have no xenbus device.
  */
+#include <linux/debugfs.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-map-ops.h>
+#include <linux/fs.h>
 #include <linux/iosys-map.h>
-#include <linux/platform_device.h>
-#include <linux/scatterlist.h>
 #include <linux/kref.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
+#include <linux/platform_device.h>
+#include <linux/scatterlist.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <xen/grant_table.h>
 #include <xen/page.h>
@@ -177,6 +180,118 @@ int hdx_shm_init(void)
 void hdx_shm_exit(void)
 {
 	platform_device_unregister(hdx_pdev);
+}
+
+/*
+ * Test hook, debugfs hyper_dmabuf_xen/check: write the number of a dma-buf
+ * fd of the writing process, read back what the kernel sees of it through
+ * dma_buf_vmap() (FNV-1a 64 of every byte) and through an attachment of
+ * this driver's device (bytes of the mapped sg_table).  The selftests use
+ * it on imports, whose vmap and device mapping have no other user here.
+ */
+struct hdx_check {
+	char text[96];
+	size_t len;
+};
+
+static int hdx_check_open(struct inode *inode, struct file *file)
+{
+	struct hdx_check *c = kzalloc(sizeof(*c), GFP_KERNEL);
+
+	file->private_data = c;
+	return c ? 0 : -ENOMEM;
+}
+
+static int hdx_check_release(struct inode *inode, struct file *file)
+{
+	kfree(file->private_data);
+	return 0;
+}
+
+static int hdx_check_buf(struct dma_buf *dmabuf, struct hdx_check *c)
+{
+	struct dma_buf_attachment *attach;
+	u64 hash = 0xcbf29ce484222325ULL;
+	struct scatterlist *sg;
+	struct sg_table *sgt;
+	struct iosys_map map;
+	size_t i, sg_bytes = 0;
+	const u8 *p;
+	int ret, k;
+
+	ret = dma_buf_vmap(dmabuf, &map);
+	if (ret)
+		return ret;
+	if (map.is_iomem) {
+		dma_buf_vunmap(dmabuf, &map);
+		return -EOPNOTSUPP;
+	}
+	for (p = map.vaddr, i = 0; i < dmabuf->size; i++)
+		hash = (hash ^ p[i]) * 0x100000001b3ULL;
+	dma_buf_vunmap(dmabuf, &map);
+
+	attach = dma_buf_attach(dmabuf, &hdx_pdev->dev);
+	if (IS_ERR(attach))
+		return PTR_ERR(attach);
+	sgt = dma_buf_map_attachment(attach, DMA_TO_DEVICE);
+	if (IS_ERR(sgt)) {
+		dma_buf_detach(dmabuf, attach);
+		return PTR_ERR(sgt);
+	}
+	for_each_sgtable_dma_sg(sgt, sg, k)
+		sg_bytes += sg_dma_len(sg);
+	dma_buf_unmap_attachment(attach, sgt, DMA_TO_DEVICE);
+	dma_buf_detach(dmabuf, attach);
+
+	c->len = scnprintf(c->text, sizeof(c->text),
+			   "size=%zu fnv1a64=%016llx sg_bytes=%zu\n",
+			   dmabuf->size, hash, sg_bytes);
+	return 0;
+}
+
+static ssize_t hdx_check_write(struct file *file, const char __user *ubuf,
+			       size_t count, loff_t *ppos)
+{
+	struct hdx_check *c = file->private_data;
+	struct dma_buf *dmabuf;
+	int fd, ret;
+
+	ret = kstrtoint_from_user(ubuf, count, 10, &fd);
+	if (ret)
+		return ret;
+	dmabuf = dma_buf_get(fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	c->len = 0;
+	ret = hdx_check_buf(dmabuf, c);
+	dma_buf_put(dmabuf);
+	return ret ? ret : count;
+}
+
+static ssize_t hdx_check_read(struct file *file, char __user *ubuf,
+			      size_t count, loff_t *ppos)
+{
+	struct hdx_check *c = file->private_data;
+
+	return simple_read_from_buffer(ubuf, count, ppos, c->text, c->len);
+}
+
+static const struct file_operations hdx_check_fops = {
+	.owner = THIS_MODULE,
+	.open = hdx_check_open,
+	.release = hdx_check_release,
+	.write = hdx_check_write,
+	.read = hdx_check_read,
+	.llseek = default_llseek,
+};
+
+/**
+ * hdx_shm_debugfs() - add the test hook to the backend's debugfs directory
+ * @dir: the directory
+ */
+void hdx_shm_debugfs(struct dentry *dir)
+{
+	debugfs_create_file("check", 0600, dir, NULL, &hdx_check_fops);
 }
 
 /* Collect one reference per page of the mapped attachment. */

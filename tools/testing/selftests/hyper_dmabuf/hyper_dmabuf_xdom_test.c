@@ -103,6 +103,7 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <linux/dma-buf.h>
 #include <linux/hyper_dmabuf.h>
 
 #include "../kselftest_harness.h"
@@ -824,6 +825,49 @@ static struct hold *hold_find(struct node *n, const struct hyper_dmabuf_id *h)
 	return NULL;
 }
 
+/*
+ * What the kernel sees of an import: the Xen backend's debugfs check hook
+ * vmaps it (FNV-1a 64 of every byte) and maps it for a device (bytes of
+ * the sg_table).  Returns NULL when both match @p, else why not.  Without
+ * the Xen backend there is nothing to ask.
+ */
+static const char *kernel_view_bad(int fd, const void *p, size_t len)
+{
+	static char why[96];
+	unsigned long long hash = 0xcbf29ce484222325ULL, khash;
+	const unsigned char *b = p;
+	size_t i, ksize, ksg;
+	char buf[128], num[16];
+	int c, r;
+
+	c = open("/sys/kernel/debug/hyper_dmabuf_xen/check", O_RDWR);
+	if (c < 0)
+		return access("/sys/module/hyper_dmabuf_xen", F_OK) ?
+		       NULL : "no_check_hook";
+	snprintf(num, sizeof(num), "%d", fd);
+	if (write(c, num, strlen(num)) < 0) {
+		snprintf(why, sizeof(why), "kernel_check err=%d", errno);
+		close(c);
+		return why;
+	}
+	r = read(c, buf, sizeof(buf) - 1);
+	close(c);
+	if (r <= 0)
+		return "kernel_check_read";
+	buf[r] = 0;
+	if (sscanf(buf, "size=%zu fnv1a64=%llx sg_bytes=%zu", &ksize, &khash,
+		   &ksg) != 3)
+		return "kernel_check_format";
+	for (i = 0; i < len; i++)
+		hash = (hash ^ b[i]) * 0x100000001b3ULL;
+	if (ksize != len || ksg != len || khash != hash) {
+		snprintf(why, sizeof(why), "kernel_view size=%zu sg=%zu %s",
+			 ksize, ksg, khash != hash ? "vmap_differs" : "");
+		return why;
+	}
+	return NULL;
+}
+
 static void do_check(struct node *n, struct msg *m, char *out)
 {
 	size_t size = num(m->text, "size", 10, 0), len = round_page(size), off;
@@ -831,6 +875,7 @@ static void do_check(struct node *n, struct msg *m, char *out)
 	__u32 wseed = num(m->text, "wseed", 16, 0);
 	bool rw = num(m->text, "rw", 10, 0), hold = num(m->text, "hold", 10, 0);
 	struct hyper_dmabuf_id *hid = &m->ev.hid;
+	struct dma_buf_sync sync;
 	struct hold *h = NULL;
 	double t0 = now_s();
 	const char *why;
@@ -885,9 +930,26 @@ static void do_check(struct node *n, struct msg *m, char *out)
 		close(fd);
 		return;
 	}
+	sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ;
+	if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync))
+		why = "sync_start";
 	off = pat_check(p, 0, len, seed);
-	if (off != len) {
-		sprintf(out, "st=fail why=data off=%zu", off);
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+	if (!why && ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync))
+		why = "sync_end";
+	if (!why && off == len)
+		why = kernel_view_bad(fd, p, len);
+	/* A read-only import never becomes writable. */
+	if (!why && !rw && mprotect(p, len, PROT_READ | PROT_WRITE) == 0)
+		why = "read_only_import_became_writable";
+	if (!why && !rw && mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+				fd, 0) != MAP_FAILED)
+		why = "read_only_import_mapped_writable";
+	if (off != len || why) {
+		if (off != len)
+			sprintf(out, "st=fail why=data off=%zu", off);
+		else
+			sprintf(out, "st=fail why=%s", why);
 		munmap(p, len);
 		close(fd);
 		return;
