@@ -51,7 +51,14 @@ done
 
 # kselftest-list.txt names the tests (collection:program); helper programs
 # such as hyper_dmabuf_tool sit beside them but are not run on their own.
-for entry in $(cat /hdlab/tests/kselftest-list.txt); do
+# A domU serves the cross-domain test first: dom0 orchestrates it after its
+# own single-domain tests, so no domain gets another domain's buffers (and
+# their events) while its single-domain tests run.
+list=$(cat /hdlab/tests/kselftest-list.txt)
+if [ "$name" != dom0 ]; then
+	list="$(echo "$list" | grep xdom_test) $(echo "$list" | grep -v xdom_test)"
+fi
+for entry in $list; do
 	p=${entry#*:}
 	prog=/hdlab/tests/$p
 	cd /hdlab/tests
