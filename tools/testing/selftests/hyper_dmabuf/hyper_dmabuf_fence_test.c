@@ -35,20 +35,7 @@
 #include "hyper_dmabuf_helpers.h"
 
 #define DEV_PATH	"/dev/hyper_dmabuf"
-#define SW_SYNC_PATH	"/sys/kernel/debug/sync/sw_sync"
 #define RUNS		20
-
-/* From drivers/dma-buf/sw_sync.c, as in tools/testing/selftests/sync. */
-struct sw_sync_create_fence_data {
-	__u32 value;
-	char name[32];
-	__s32 fence;
-};
-
-#define SW_SYNC_IOC_MAGIC		'W'
-#define SW_SYNC_IOC_CREATE_FENCE	_IOWR(SW_SYNC_IOC_MAGIC, 0, \
-					      struct sw_sync_create_fence_data)
-#define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <drm/drm.h>
 #include <drm/drm_mode.h>
+#include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/hyper_dmabuf.h>
 #include <linux/memfd.h>
@@ -24,10 +25,51 @@
 
 #define HEAP_PATH	"/dev/dma_heap/system"
 #define UDMABUF_PATH	"/dev/udmabuf"
+#define SW_SYNC_PATH	"/sys/kernel/debug/sync/sw_sync"
 #define DEBUGFS_DIR	"/sys/kernel/debug/hyper_dmabuf/"
 #define SELF		HYPER_DMABUF_DOMID_SELF
 #define PAGE		4096UL
 #define BUF_SIZE	(4 * PAGE)
+
+/* From drivers/dma-buf/sw_sync.c, as in tools/testing/selftests/sync. */
+struct sw_sync_create_fence_data {
+	__u32 value;
+	char name[32];
+	__s32 fence;
+};
+
+#define SW_SYNC_IOC_MAGIC		'W'
+#define SW_SYNC_IOC_CREATE_FENCE	_IOWR(SW_SYNC_IOC_MAGIC, 0, \
+					      struct sw_sync_create_fence_data)
+#define SW_SYNC_IOC_INC			_IOW(SW_SYNC_IOC_MAGIC, 1, __u32)
+
+/*
+ * Give @buf a pending write fence from a new sw_sync timeline; closing the
+ * returned timeline fd signals it.  Returns the fd or -errno.
+ */
+static inline int swsync_pending(int buf)
+{
+	struct dma_buf_import_sync_file imp = { .flags = DMA_BUF_SYNC_WRITE };
+	struct sw_sync_create_fence_data data = { .value = 1 };
+	int tl, err;
+
+	tl = open(SW_SYNC_PATH, O_RDWR | O_CLOEXEC);
+	if (tl < 0)
+		return -errno;
+	if (ioctl(tl, SW_SYNC_IOC_CREATE_FENCE, &data))
+		goto err;
+	imp.fd = data.fence;
+	if (ioctl(buf, DMA_BUF_IOCTL_IMPORT_SYNC_FILE, &imp)) {
+		close(data.fence);
+		goto err;
+	}
+	close(data.fence);
+	return tl;
+err:
+	err = -errno;
+	close(tl);
+	return err;
+}
 
 static inline int heap_alloc(size_t size)
 {

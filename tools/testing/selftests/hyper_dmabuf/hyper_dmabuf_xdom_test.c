@@ -499,9 +499,11 @@ static int domain_alive(__u32 domid)
 
 static const char * const ctr_names[] = {
 	"exported_ids", "imported", "grants_in_use", "mapped_pages",
+	"pending_idle", "fences_held",
 };
 
 #define NR_CTRS	ARRAY_SIZE(ctr_names)
+#define CTR_PENDING_IDLE	4	/* index of "pending_idle" */
 
 struct ctrs {
 	int v[NR_CTRS];
@@ -2283,8 +2285,8 @@ static int victim(const char *name, __u32 domid)
 {
 	struct ctrs base, held, now;
 	char cmd[128], a[160], b[160];
-	struct hyper_dmabuf_id first;
-	int k, ret, bufs[2] = { -1, -1 };
+	struct hyper_dmabuf_id first, fhid;
+	int k, ret, bufs[2] = { -1, -1 }, fbuf = -1, timeline = -1;
 	bool ok = false;
 	struct node n;
 	struct cmd c;
@@ -2328,6 +2330,19 @@ static int victim(const char *name, __u32 domid)
 		if (!victim_req(&n, &c, RESEND_S, REPLY_S, "keep"))
 			goto out;
 	}
+	/* Still waiting for its fence when the victim dies: never announced. */
+	fbuf = buf_alloc(MiB);
+	timeline = fbuf < 0 ? fbuf : swsync_pending(fbuf);
+	if (timeline < 0) {
+		say("sw_sync fence: %s", strerror(-timeline));
+		goto out;
+	}
+	ret = hd_send(n.dev, fbuf, domid, 0, "fence pending", &fhid);
+	if (ret || hd_counter("pending_idle") != base.v[CTR_PENDING_IDLE] + 1) {
+		say("export with a pending fence: %s, pending_idle %d",
+		    strerror(-ret), hd_counter("pending_idle"));
+		goto out;
+	}
 	/* Withdrawn while the victim still maps it: pending until it lets go. */
 	ret = hd_unexport(n.dev, &first);
 	if (ret) {
@@ -2351,10 +2366,20 @@ out:
 		if (bufs[k] >= 0)
 			close(bufs[k]);
 	if (ok && !ctrs_settle(&base, &now)) {
+		ok = false;
 		ctrs_str(&base, a, sizeof(a));
 		ctrs_str(&now, b, sizeof(b));
 		say("counters before: %s; %d s after the death: %s", a,
 		    SETTLE_S, b);
+	}
+	/* Signals the fence: the withdrawn export must stay unannounced. */
+	if (timeline >= 0)
+		close(timeline);
+	if (fbuf >= 0)
+		close(fbuf);
+	if (ok && hd_counter("pending_idle") != base.v[CTR_PENDING_IDLE]) {
+		say("pending_idle %d after the fence signalled, %d before",
+		    hd_counter("pending_idle"), base.v[CTR_PENDING_IDLE]);
 		ok = false;
 	}
 	say("%s", ok ? "ok" : "failed");
