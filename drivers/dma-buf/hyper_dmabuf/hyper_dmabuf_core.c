@@ -1468,6 +1468,54 @@ void hyper_dmabuf_backend_count_mapped_pages(int delta)
 }
 EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_count_mapped_pages);
 
+/**
+ * hyper_dmabuf_sgt_pages() - the pages behind a mapping with physical
+ *	DMA addresses
+ * @sgt: table mapped for a device whose DMA addresses are physical
+ *	addresses (no IOMMU, no bounce buffer)
+ * @nr_pages: pages the buffer has
+ * @pages: receives @nr_pages pages, each with a reference taken
+ *
+ * The table's page links are not used: CONFIG_DMABUF_DEBUG scrambles them
+ * for importers.  Memory without struct pages (device memory, iomem)
+ * cannot be shared.
+ *
+ * Return: 0, or -EOPNOTSUPP if an address is not page aligned or not RAM
+ * with a struct page, or if the table does not cover exactly @nr_pages
+ * pages; no reference is held then.
+ */
+int hyper_dmabuf_sgt_pages(struct sg_table *sgt, unsigned int nr_pages,
+			   struct page **pages)
+{
+	struct scatterlist *sg;
+	unsigned int got = 0, k;
+	int i;
+
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		dma_addr_t addr = sg_dma_address(sg);
+		unsigned int len = sg_dma_len(sg);
+
+		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len) ||
+		    len >> PAGE_SHIFT > nr_pages - got)
+			goto err_put;
+		for (k = 0; k < len >> PAGE_SHIFT; k++) {
+			unsigned long pfn = PHYS_PFN(addr) + k;
+
+			if (!pfn_valid(pfn))
+				goto err_put;
+			pages[got] = pfn_to_page(pfn);
+			get_page(pages[got++]);
+		}
+	}
+	if (got == nr_pages)
+		return 0;
+err_put:
+	while (got--)
+		put_page(pages[got]);
+	return -EOPNOTSUPP;
+}
+EXPORT_SYMBOL_GPL(hyper_dmabuf_sgt_pages);
+
 /* ---- setup and debugfs ------------------------------------------------ */
 
 static int hyper_dmabuf_live_ids_show(struct seq_file *s, void *unused)

@@ -14,7 +14,9 @@
 #include <linux/file.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
+#include <linux/mmzone.h>
 #include <linux/random.h>
+#include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/xarray.h>
@@ -772,6 +774,59 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, -EINVAL);
 }
 
+/* The pages behind a physical mapping; memory without pages is refused. */
+static void hyper_dmabuf_test_sgt_pages(struct kunit *test)
+{
+	struct page *pages[2], *got[3];
+	struct scatterlist *sg;
+	struct sg_table sgt;
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		pages[i] = alloc_page(GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, pages[i]);
+	}
+	KUNIT_ASSERT_EQ(test, sg_alloc_table(&sgt, 2, GFP_KERNEL), 0);
+	/* Two segments of one page each. */
+	sg = sgt.sgl;
+	sg_dma_address(sg) = page_to_phys(pages[0]);
+	sg_dma_len(sg) = PAGE_SIZE;
+	sg = sg_next(sg);
+	sg_dma_address(sg) = page_to_phys(pages[1]);
+	sg_dma_len(sg) = PAGE_SIZE;
+	sgt.nents = 2;
+
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 2, got), 0);
+	KUNIT_EXPECT_PTR_EQ(test, got[0], pages[0]);
+	KUNIT_EXPECT_PTR_EQ(test, got[1], pages[1]);
+	KUNIT_EXPECT_EQ(test, page_count(pages[0]), 2);
+	put_page(got[0]);
+	put_page(got[1]);
+
+	/* A table that does not cover the buffer exactly. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 3, got),
+			-EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 1, got),
+			-EOPNOTSUPP);
+	/* An address inside a page. */
+	sg_dma_address(sg) = page_to_phys(pages[1]) + 64;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 2, got),
+			-EOPNOTSUPP);
+#ifdef MAX_PHYSMEM_BITS
+	/* Device memory: an address with no struct page. */
+	sg_dma_address(sg) = (dma_addr_t)1 << (MAX_PHYSMEM_BITS - 1);
+	KUNIT_EXPECT_FALSE(test, pfn_valid(PHYS_PFN(sg_dma_address(sg))));
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 2, got),
+			-EOPNOTSUPP);
+#endif
+	/* No reference is left behind by a refusal. */
+	KUNIT_EXPECT_EQ(test, page_count(pages[0]), 1);
+
+	sg_free_table(&sgt);
+	for (i = 0; i < 2; i++)
+		__free_page(pages[i]);
+}
+
 /* A lost peer: exports to it are withdrawn, its announcements forgotten. */
 static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 {
@@ -1486,6 +1541,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_lookup_exports),
 	KUNIT_CASE(hyper_dmabuf_test_remote_export),
 	KUNIT_CASE(hyper_dmabuf_test_peer_gone),
+	KUNIT_CASE(hyper_dmabuf_test_sgt_pages),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_event_overflow),

@@ -294,37 +294,6 @@ void hdx_shm_debugfs(struct dentry *dir)
 	debugfs_create_file("check", 0600, dir, NULL, &hdx_check_fops);
 }
 
-/* Collect one reference per page of the mapped attachment. */
-static int hdx_get_pages(struct hdx_share *sh)
-{
-	struct scatterlist *sg;
-	unsigned int got = 0, k;
-	int i;
-
-	for_each_sgtable_dma_sg(sh->sgt, sg, i) {
-		dma_addr_t addr = sg_dma_address(sg);
-		unsigned int len = sg_dma_len(sg);
-
-		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len) ||
-		    len >> PAGE_SHIFT > sh->nr_pages - got)
-			goto err_put;
-		for (k = 0; k < len >> PAGE_SHIFT; k++) {
-			unsigned long pfn = PHYS_PFN(addr) + k;
-
-			if (!pfn_valid(pfn))
-				goto err_put;
-			sh->pages[got] = pfn_to_page(pfn);
-			get_page(sh->pages[got++]);
-		}
-	}
-	if (got == sh->nr_pages)
-		return 0;
-err_put:
-	while (got--)
-		put_page(sh->pages[got]);
-	return -EOPNOTSUPP;
-}
-
 static void hdx_share_free(struct hdx_share *sh)
 {
 	kvfree(sh->pages);
@@ -399,7 +368,7 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 		ret = PTR_ERR(sh->sgt);
 		goto err_detach;
 	}
-	ret = hdx_get_pages(sh);
+	ret = hyper_dmabuf_sgt_pages(sh->sgt, sh->nr_pages, sh->pages);
 	if (ret)
 		goto err_unmap;
 	got = sh->nr_pages;
