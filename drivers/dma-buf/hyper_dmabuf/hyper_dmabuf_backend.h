@@ -53,6 +53,10 @@ struct hyper_dmabuf_mapping {
  * @init_channel: set up (or take a reference on) the message channel to
  *	@domid; called before anything is shared with or sent to @domid
  * @fini_channel: drop the reference taken by @init_channel
+ * @wait_channel: optional; bring the channel to @domid up and wait,
+ *	bounded, until the peer answers.  Called without the core's mutex
+ *	before an export, so that a slow or absent peer does not stall
+ *	other users of the core; returns the errors @init_channel would
  * @share: grant @domid access to the pages of @dmabuf (read-only unless
  *	@rw), fill @out
  * @unshare: revoke the sharing described by @handle; may not fail (the
@@ -79,6 +83,7 @@ struct hyper_dmabuf_backend_ops {
 	u32 (*get_domid)(void);
 	int (*init_channel)(u32 domid);
 	void (*fini_channel)(u32 domid);
+	int (*wait_channel)(u32 domid);
 	int (*share)(u32 domid, struct dma_buf *dmabuf, bool rw,
 		     struct hyper_dmabuf_share *out);
 	void (*unshare)(u32 domid, void *handle);

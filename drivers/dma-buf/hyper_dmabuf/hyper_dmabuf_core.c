@@ -464,6 +464,31 @@ out_unlock:
 	mutex_unlock(&core->lock);
 }
 
+/*
+ * Let the backend bring the channel to a remote domain up before the
+ * export takes the core's mutex: waiting for a peer must not stall the
+ * other users of the core.
+ */
+static int hyper_dmabuf_export_wait_channel(struct hyper_dmabuf_core *core,
+					    u32 remote_domid)
+{
+	const struct hyper_dmabuf_backend_ops *ops;
+	int ret;
+
+	mutex_lock(&core->lock);
+	ops = core->backend;
+	if (!ops || !ops->wait_channel ||
+	    hyper_dmabuf_is_local(core, remote_domid) ||
+	    !try_module_get(ops->owner))
+		ops = NULL;
+	mutex_unlock(&core->lock);
+	if (!ops)
+		return 0;
+	ret = ops->wait_channel(remote_domid);
+	module_put(ops->owner);
+	return ret;
+}
+
 /**
  * hyper_dmabuf_export() - export a dma-buf to a domain
  * @file: exporting file, owner of the export
@@ -495,6 +520,9 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		return -EINVAL;
 	if (rw && !(dmabuf->file->f_mode & FMODE_WRITE))
 		return -EACCES;
+	ret = hyper_dmabuf_export_wait_channel(core, remote_domid);
+	if (ret)
+		return ret;
 	ret = hyper_dmabuf_fence_collect(core, dmabuf, rw, &fence);
 	if (ret)
 		return ret;

@@ -88,6 +88,7 @@ void hdx_chan_exit(void);
 u32 hdx_get_domid(void);
 int hdx_init_channel(u32 domid);
 void hdx_fini_channel(u32 domid);
+int hdx_wait_channel(u32 domid);
 int hdx_send(u32 domid, const void *msg, size_t len);
 
 #endif /* _HYPER_DMABUF_XEN_H */

@@ -514,6 +514,31 @@ static void hdx_chan_lookup(u32 peer, bool create)
 		queue_work(hdx.ctl_wq, &chan->check_work);
 }
 
+/*
+ * Wait, bounded, for the peer to answer the offer.  Every second the offer
+ * is written again, which fires the peer's watch once more, and both sides
+ * look at xenstore again: a peer whose driver came up in between, or that
+ * missed an event, still connects.
+ */
+static int hdx_wait_connected(struct hdx_chan *chan)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(HDX_CONNECT_MS);
+
+	for (;;) {
+		if (wait_event_timeout(chan->wq,
+				       READ_ONCE(chan->state) != HDX_OFFERED,
+				       HZ))
+			return 0;
+		if (time_after(jiffies, end))
+			return -ETIMEDOUT;
+		mutex_lock(&chan->lock);
+		if (chan->state == HDX_OFFERED)
+			xenbus_write(XBT_NIL, chan->my_node, "", chan->offer);
+		mutex_unlock(&chan->lock);
+		queue_work(hdx.ctl_wq, &chan->check_work);
+	}
+}
+
 /**
  * hdx_init_channel() - make sure a channel to @domid is coming up
  * @domid: peer domain
@@ -553,6 +578,27 @@ int hdx_init_channel(u32 domid)
 }
 
 /**
+ * hdx_wait_channel() - bring the channel to @domid up and wait for it
+ * @domid: peer domain
+ *
+ * Return: 0 once connected, an error of hdx_init_channel(), or
+ * -ETIMEDOUT if the peer did not answer.
+ */
+int hdx_wait_channel(u32 domid)
+{
+	struct hdx_chan *chan;
+	int ret;
+
+	ret = hdx_init_channel(domid);
+	if (ret)
+		return ret;
+	mutex_lock(&hdx.lock);
+	chan = hdx_chan_find(domid);
+	mutex_unlock(&hdx.lock);
+	return chan ? hdx_wait_connected(chan) : -ENOTCONN;
+}
+
+/**
  * hdx_fini_channel() - counterpart of hdx_init_channel()
  * @domid: peer domain
  *
@@ -568,31 +614,6 @@ static bool hdx_tx_ready(struct hdx_chan *chan)
 		return true;
 	return chan->tx_prod - le32_to_cpu(READ_ONCE(chan->tx->cons)) !=
 	       HDX_RING_SLOTS;
-}
-
-/*
- * Wait, bounded, for the peer to answer the offer.  Every second the offer
- * is written again, which fires the peer's watch once more, and both sides
- * look at xenstore again: a peer whose driver came up in between, or that
- * missed an event, still connects.
- */
-static int hdx_wait_connected(struct hdx_chan *chan)
-{
-	unsigned long end = jiffies + msecs_to_jiffies(HDX_CONNECT_MS);
-
-	for (;;) {
-		if (wait_event_timeout(chan->wq,
-				       READ_ONCE(chan->state) != HDX_OFFERED,
-				       HZ))
-			return 0;
-		if (time_after(jiffies, end))
-			return -ETIMEDOUT;
-		mutex_lock(&chan->lock);
-		if (chan->state == HDX_OFFERED)
-			xenbus_write(XBT_NIL, chan->my_node, "", chan->offer);
-		mutex_unlock(&chan->lock);
-		queue_work(hdx.ctl_wq, &chan->check_work);
-	}
 }
 
 /**

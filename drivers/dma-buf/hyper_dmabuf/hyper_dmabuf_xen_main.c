@@ -15,6 +15,7 @@ static const struct hyper_dmabuf_backend_ops hdx_ops = {
 	.get_domid = hdx_get_domid,
 	.init_channel = hdx_init_channel,
 	.fini_channel = hdx_fini_channel,
+	.wait_channel = hdx_wait_channel,
 	.share = hdx_share,
 	.unshare = hdx_unshare,
 	.map = hdx_map,
