@@ -296,10 +296,11 @@ cmd_kunit() {
 }
 
 # The boots of the test command: dom0 with one PV domU at a random domid,
-# dom0 with two PV domUs at once, and dom0 with a PVH domU. (A PVH guest
-# can be killed by QEMU's emulation of nested SVM; hdlab_parse.py reports
-# what such a guest could not finish as skipped, never as passed.)
-TEST_PLANS="pv1:pv@random=pv pv2:pv+pv3:pv=pv-pv pvh1:pvh=pvh"
+# dom0 with two PV domUs at once, dom0 with a PVH domU, and dom0 with a PVH
+# and a PV domU (domU to domU from PVH, where vgem's CPU path works). (A
+# PVH guest can be killed by QEMU's emulation of nested SVM; hdlab_parse.py
+# reports what such a guest could not finish as skipped, never as passed.)
+TEST_PLANS="pv1:pv@random=pv pv2:pv+pv3:pv=pv-pv pvh1:pvh=pvh pvh2:pvh+pv4:pv=pvh-pv"
 DEMO_PLAN="demo1:pv=demo"
 
 case "$1" in
