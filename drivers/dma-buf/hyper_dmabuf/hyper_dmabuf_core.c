@@ -565,6 +565,7 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	exp->priv_size = priv_size;
 	memcpy(exp->priv, priv, priv_size);
 	INIT_DELAYED_WORK(&exp->unexport_work, hyper_dmabuf_unexport_work);
+	INIT_LIST_HEAD(&exp->gone_link);
 	INIT_WORK(&exp->fence_work, hyper_dmabuf_fence_work);
 
 	if (!exp->loopback && !ops) {
@@ -1305,16 +1306,22 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 
 	mutex_lock(&core->lock);
 	xa_for_each(&core->exports, index, exp) {
-		if (exp->loopback || exp->remote_domid != domid)
+		if (exp->loopback || exp->remote_domid != domid || exp->gone)
 			continue;
-		/* The owner's reference goes too, as on unexport. */
+		/*
+		 * The owner's reference goes too, as on unexport; an export
+		 * already detached (unexported, or its file closing) keeps
+		 * the owner_link its detacher uses.
+		 */
+		exp->gone = true;
 		exp->gone_refs = exp->importers + !!exp->owner + 1;
 		exp->importers = 0;
 		exp->announced = false;
-		hyper_dmabuf_exp_detach(exp);
+		if (exp->owner)
+			hyper_dmabuf_exp_detach(exp);
 		hyper_dmabuf_fence_drop(exp);
 		kref_get(&exp->kref);
-		list_add_tail(&exp->owner_link, &dead);
+		list_add_tail(&exp->gone_link, &dead);
 	}
 	hash_for_each_safe(core->imports, bkt, itmp, imp, node) {
 		if (imp->hid.exporter_domid != domid)
@@ -1325,10 +1332,10 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 	}
 	mutex_unlock(&core->lock);
 
-	list_for_each_entry_safe(exp, etmp, &dead, owner_link) {
+	list_for_each_entry_safe(exp, etmp, &dead, gone_link) {
 		unsigned int refs = exp->gone_refs;
 
-		list_del_init(&exp->owner_link);
+		list_del_init(&exp->gone_link);
 		cancel_work_sync(&exp->fence_work);
 		while (refs--)
 			hyper_dmabuf_exp_put(exp);

@@ -311,7 +311,9 @@ struct hyper_dmabuf_file {
  *	@fence instead, for a bounded time (core lock)
  * @fence_work: announces the export once @fence has signalled
  * @announced: the export was announced at least once (core lock)
+ * @gone: hyper_dmabuf_core_peer_gone() took this export (core lock)
  * @gone_refs: references hyper_dmabuf_core_peer_gone() drops (core lock)
+ * @gone_link: entry in hyper_dmabuf_core_peer_gone()'s list
  */
 struct hyper_dmabuf_exp {
 	struct kref kref;
@@ -336,7 +338,9 @@ struct hyper_dmabuf_exp {
 	bool fence_fallback;
 	struct work_struct fence_work;
 	bool announced;
+	bool gone;
 	unsigned int gone_refs;
+	struct list_head gone_link;
 };
 
 /**

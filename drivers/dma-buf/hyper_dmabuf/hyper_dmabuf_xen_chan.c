@@ -429,7 +429,8 @@ static void hdx_check_work(struct work_struct *work)
 		hdx_chan_reset(chan);
 		gone = true;
 	}
-	if (!ret && !broken && chan->state != HDX_CONNECTED) {
+	/* A new peer is answered only once the old one is forgotten. */
+	if (!gone && !ret && !broken && chan->state != HDX_CONNECTED) {
 		if (chan->state == HDX_IDLE)
 			ret = hdx_chan_offer(chan);
 		if (!ret)
@@ -447,6 +448,7 @@ out_unlock:
 		/* Messages of the old connection are not delivered late. */
 		flush_work(&chan->deliver_work);
 		hyper_dmabuf_backend_peer_gone(chan->peer);
+		queue_work(hdx.ctl_wq, &chan->check_work);
 	}
 }
 
@@ -907,10 +909,11 @@ void hdx_chan_exit(void)
 	mutex_unlock(&hdx.lock);
 	if (hdx.watching)
 		unregister_xenbus_watch(&hdx.watch);
+	/* Checks that began before stopping may still register a watch. */
+	flush_workqueue(hdx.ctl_wq);
 	list_for_each_entry(chan, &hdx.chans, link)
 		if (chan->watching)
 			unregister_xenbus_watch(&chan->watch);
-	flush_workqueue(hdx.ctl_wq);
 
 	list_for_each_entry_safe(chan, tmp, &hdx.chans, link) {
 		bool connected;

@@ -73,7 +73,9 @@ struct hdx_mapping {
 	grant_ref_t *refs;
 	struct page **pages;
 	grant_handle_t *handles;
-	/* PV kernel mapping made by hdx_vmap() */
+	/* kernel mapping made by hdx_vmap(), shared by its users */
+	struct mutex vmap_lock; /* protects the members below */
+	unsigned int vmap_count;
 	void *vaddr;
 	u64 *vmap_ptes;
 	grant_handle_t *vmap_handles;
@@ -605,6 +607,7 @@ int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
 	m->domid = domid;
 	m->rw = rw;
 	m->nr = nr_pages;
+	mutex_init(&m->vmap_lock);
 	m->refs = kvcalloc(nr_pages, sizeof(*m->refs), GFP_KERNEL);
 	m->pages = kvcalloc(nr_pages, sizeof(*m->pages), GFP_KERNEL);
 	m->handles = kvcalloc(nr_pages, sizeof(*m->handles), GFP_KERNEL);
@@ -875,75 +878,80 @@ err_free:
 	return ret;
 }
 
-/**
- * hdx_vmap() - map an imported buffer into the kernel
- * @handle: &hyper_dmabuf_mapping.handle
- * @map: receives the address
- *
- * In a PV domain the area is first mapped to the zero page, then Xen
- * replaces each entry with the grant mapping.
- *
- * Return: 0 or a negative error code.
- */
-int hdx_vmap(void *handle, struct iosys_map *map)
+/* Map the buffer into the kernel; m->vmap_lock held. */
+static void *hdx_vmap_locked(struct hdx_mapping *m)
 {
-	struct hdx_mapping *m = handle;
 	u32 flags = GNTMAP_host_map | GNTMAP_contains_pte |
 		    (m->rw ? 0 : GNTMAP_readonly);
-	struct page **zero;
 	unsigned int i, level;
-	void *vaddr;
+	struct page **zero;
+	void *vaddr = NULL;
 	pte_t *pte;
-	int ret;
 
-	if (!xen_pv_domain()) {
-		vaddr = vmap(m->pages, m->nr, VM_MAP,
-			     m->rw ? PAGE_KERNEL : PAGE_KERNEL_RO);
-		if (!vaddr)
-			return -ENOMEM;
-		iosys_map_set_vaddr(map, vaddr);
-		return 0;
-	}
+	if (!xen_pv_domain())
+		return vmap(m->pages, m->nr, VM_MAP,
+			    m->rw ? PAGE_KERNEL : PAGE_KERNEL_RO);
 
 	m->vmap_ptes = kvcalloc(m->nr, sizeof(*m->vmap_ptes), GFP_KERNEL);
 	m->vmap_handles = kvcalloc(m->nr, sizeof(*m->vmap_handles),
 				   GFP_KERNEL);
 	zero = kvcalloc(m->nr, sizeof(*zero), GFP_KERNEL);
-	if (!m->vmap_ptes || !m->vmap_handles || !zero) {
-		ret = -ENOMEM;
+	if (!m->vmap_ptes || !m->vmap_handles || !zero)
 		goto err_free;
-	}
 	for (i = 0; i < m->nr; i++)
 		zero[i] = ZERO_PAGE(0);
 	vaddr = vmap(zero, m->nr, VM_MAP, PAGE_KERNEL_RO);
-	if (!vaddr) {
-		ret = -ENOMEM;
+	if (!vaddr)
 		goto err_free;
-	}
 	for (i = 0; i < m->nr; i++) {
 		pte = lookup_address((unsigned long)vaddr + i * PAGE_SIZE,
 				     &level);
-		if (!pte || level != PG_LEVEL_4K) {
-			ret = -EFAULT;
+		if (!pte || level != PG_LEVEL_4K)
 			goto err_vunmap;
-		}
 		m->vmap_ptes[i] = arbitrary_virt_to_machine(pte).maddr;
 	}
-	ret = hdx_map_ptes(m->domid, m->refs, m->nr, flags, m->vmap_ptes,
-			   m->vmap_handles);
-	if (ret)
+	if (hdx_map_ptes(m->domid, m->refs, m->nr, flags, m->vmap_ptes,
+			 m->vmap_handles))
 		goto err_vunmap;
 	kvfree(zero);
-	m->vaddr = vaddr;
-	iosys_map_set_vaddr(map, vaddr);
-	return 0;
+	return vaddr;
 
 err_vunmap:
 	vunmap(vaddr);
+	vaddr = NULL;
 err_free:
 	kvfree(zero);
 	kvfree(m->vmap_ptes);
 	kvfree(m->vmap_handles);
+	return NULL;
+}
+
+/**
+ * hdx_vmap() - map an imported buffer into the kernel
+ * @handle: &hyper_dmabuf_mapping.handle
+ * @map: receives the address
+ *
+ * Every local dma-buf of an import shares one kernel mapping, counted.  In
+ * a PV domain the area is first mapped to the zero page, then Xen replaces
+ * each entry with the grant mapping.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int hdx_vmap(void *handle, struct iosys_map *map)
+{
+	struct hdx_mapping *m = handle;
+	int ret = 0;
+
+	mutex_lock(&m->vmap_lock);
+	if (!m->vmap_count)
+		m->vaddr = hdx_vmap_locked(m);
+	if (m->vaddr) {
+		m->vmap_count++;
+		iosys_map_set_vaddr(map, m->vaddr);
+	} else {
+		ret = -ENOMEM;
+	}
+	mutex_unlock(&m->vmap_lock);
 	return ret;
 }
 
@@ -956,12 +964,17 @@ void hdx_vunmap(void *handle, struct iosys_map *map)
 {
 	struct hdx_mapping *m = handle;
 
+	mutex_lock(&m->vmap_lock);
+	if (WARN_ON_ONCE(!m->vmap_count) || --m->vmap_count)
+		goto out_unlock;
 	if (xen_pv_domain()) {
 		/* Xen clears the entries; vunmap() then finds them empty. */
 		hdx_unmap_ptes(m->nr, m->vmap_ptes, m->vmap_handles);
 		kvfree(m->vmap_ptes);
 		kvfree(m->vmap_handles);
-		m->vaddr = NULL;
 	}
-	vunmap(map->vaddr);
+	vunmap(m->vaddr);
+	m->vaddr = NULL;
+out_unlock:
+	mutex_unlock(&m->vmap_lock);
 }
