@@ -275,7 +275,10 @@ err_reset:
 	return ret;
 }
 
-/* Map the peer's ring; chan->lock held, state OFFERED. */
+/*
+ * Map the peer's ring; chan->lock held, state OFFERED.  On failure the
+ * caller's hdx_chan_reset() undoes whatever was set up.
+ */
 static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
 {
 	struct evtchn_bind_interdomain bind = {
@@ -283,21 +286,18 @@ static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
 		.remote_port = off->port,
 	};
 	grant_ref_t gref = off->gref;
+	struct page *page;
 	u32 prod;
 	int ret;
 
-	ret = gnttab_alloc_pages(1, &chan->rx_page);
-	if (ret) {
-		chan->rx_page = NULL;
+	ret = gnttab_alloc_pages(1, &page);
+	if (ret)
 		return ret;
-	}
+	chan->rx_page = page;
 	ret = hdx_map_pages(chan->peer, &gref, 1, true, &chan->rx_page,
 			    &chan->rx_handle);
-	if (ret) {
-		gnttab_free_pages(1, &chan->rx_page);
-		chan->rx_page = NULL;
+	if (ret)
 		return ret;
-	}
 	chan->rx = page_address(chan->rx_page);
 	chan->rx_cons = le32_to_cpu(READ_ONCE(chan->rx->cons));
 	prod = le32_to_cpu(READ_ONCE(chan->rx->prod));
@@ -325,11 +325,12 @@ static void hdx_drain_work(struct work_struct *work)
 	struct hdx_chan *chan = container_of(work, struct hdx_chan, drain_work);
 	struct hdx_rx_msg *m;
 	bool broken = false, more = false;
-	u32 prod;
+	u32 prod, start;
 
 	mutex_lock(&chan->lock);
 	if (chan->state != HDX_CONNECTED)
 		goto out_unlock;
+	start = chan->rx_cons;
 	prod = le32_to_cpu(READ_ONCE(chan->rx->prod));
 	/* Read the slots only after the index that covers them. */
 	virt_rmb();
@@ -355,6 +356,8 @@ static void hdx_drain_work(struct work_struct *work)
 		chan->rx_backlog++;
 		spin_unlock(&chan->rx_lock);
 	}
+	if (chan->rx_cons == start)
+		goto out_unlock;	/* nothing taken: no event, no work */
 	/* The slots are copied before the sender may reuse them. */
 	virt_mb();
 	WRITE_ONCE(chan->rx->cons, cpu_to_le32(chan->rx_cons));
@@ -541,6 +544,35 @@ static int hdx_wait_connected(struct hdx_chan *chan)
 	}
 }
 
+/* Checks and offer of hdx_init_channel(); returns the channel or ERR_PTR. */
+static struct hdx_chan *hdx_chan_start_offer(u32 domid)
+{
+	char node[16], allow[HDX_PATH_LEN];
+	struct hdx_chan *chan;
+	int ret = 0;
+
+	if (domid >= DOMID_FIRST_RESERVED || domid == hdx.self)
+		return ERR_PTR(-EINVAL);
+	snprintf(node, sizeof(node), "%u", domid);
+	if (hdx.privileged && !xenbus_exists(XBT_NIL, "/local/domain", node))
+		return ERR_PTR(-ESRCH);
+	if (!hdx.privileged && domid) {
+		snprintf(allow, sizeof(allow), "%s/allow", hdx.home);
+		if (!xenbus_exists(XBT_NIL, allow, node))
+			return ERR_PTR(-EACCES);
+	}
+	chan = hdx_chan_get(domid);
+	if (!chan)
+		return ERR_PTR(-ENOMEM);
+	mutex_lock(&chan->lock);
+	if (chan->state == HDX_IDLE)
+		ret = hdx_chan_offer(chan);
+	mutex_unlock(&chan->lock);
+	/* The peer may have offered already. */
+	queue_work(hdx.ctl_wq, &chan->check_work);
+	return ret ? ERR_PTR(ret) : chan;
+}
+
 /**
  * hdx_init_channel() - make sure a channel to @domid is coming up
  * @domid: peer domain
@@ -551,32 +583,7 @@ static int hdx_wait_connected(struct hdx_chan *chan)
  */
 int hdx_init_channel(u32 domid)
 {
-	struct hdx_chan *chan;
-	char node[16];
-	int ret = 0;
-
-	if (domid >= DOMID_FIRST_RESERVED || domid == hdx.self)
-		return -EINVAL;
-	snprintf(node, sizeof(node), "%u", domid);
-	if (hdx.privileged && !xenbus_exists(XBT_NIL, "/local/domain", node))
-		return -ESRCH;
-	if (!hdx.privileged && domid) {
-		char allow[HDX_PATH_LEN];
-
-		snprintf(allow, sizeof(allow), "%s/allow", hdx.home);
-		if (!xenbus_exists(XBT_NIL, allow, node))
-			return -EACCES;
-	}
-	chan = hdx_chan_get(domid);
-	if (!chan)
-		return -ENOMEM;
-	mutex_lock(&chan->lock);
-	if (chan->state == HDX_IDLE)
-		ret = hdx_chan_offer(chan);
-	mutex_unlock(&chan->lock);
-	/* The peer may have offered already. */
-	queue_work(hdx.ctl_wq, &chan->check_work);
-	return ret;
+	return PTR_ERR_OR_ZERO(hdx_chan_start_offer(domid));
 }
 
 /**
@@ -588,16 +595,9 @@ int hdx_init_channel(u32 domid)
  */
 int hdx_wait_channel(u32 domid)
 {
-	struct hdx_chan *chan;
-	int ret;
+	struct hdx_chan *chan = hdx_chan_start_offer(domid);
 
-	ret = hdx_init_channel(domid);
-	if (ret)
-		return ret;
-	mutex_lock(&hdx.lock);
-	chan = hdx_chan_find(domid);
-	mutex_unlock(&hdx.lock);
-	return chan ? hdx_wait_connected(chan) : -ENOTCONN;
+	return IS_ERR(chan) ? PTR_ERR(chan) : hdx_wait_connected(chan);
 }
 
 /**

@@ -97,7 +97,19 @@ static struct counters counters_now(void)
 	return c;
 }
 
-/* Whether an event is readable within @ms milliseconds. */
+/* The counters are back at @base (when debugfs could be read). */
+static void expect_at_base(struct __test_metadata *_metadata,
+			   const struct counters *base)
+{
+	struct counters now = counters_now();
+
+	if (base->pending < 0)
+		return;
+	EXPECT_EQ(base->ids, now.ids);
+	EXPECT_EQ(base->pending, now.pending);
+	EXPECT_EQ(base->fences, now.fences);
+}
+
 /*
  * Other domains may export to this one while the tests run (the lab runs
  * the cross-domain test in other domains at the same time): their events
@@ -271,11 +283,7 @@ TEST_F(vgem, pending_until_signal)
 	EXPECT_EQ(BUF_SIZE, cpu ? check_pattern(imp, 7) : BUF_SIZE);
 	close(imp);
 	EXPECT_EQ(0, hd_unexport(self->dev, &hid));
-	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
-		EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
-		EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
-	}
+	expect_at_base(_metadata, &self->base);
 }
 
 TEST_F(vgem, export_does_not_wait)
@@ -309,11 +317,7 @@ TEST_F(vgem, export_does_not_wait)
 	fflush(stdout);
 	/* Generous bound: waiting for the fence would take 10 s. */
 	EXPECT_GT(100000.0, m_busy);
-	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
-		EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
-		EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
-	}
+	expect_at_base(_metadata, &self->base);
 }
 
 /* vgem fences time out after 10 s; unexport well before. */
@@ -331,9 +335,7 @@ TEST_F(vgem, unexport_pending)
 	EXPECT_EQ(self->base.fences + 1, hd_counter("fences_held"));
 	usleep(100 * 1000);
 	EXPECT_EQ(0, hd_unexport(self->dev, &hid));
-	EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
-	EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
-	EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
+	expect_at_base(_metadata, &self->base);
 	EXPECT_EQ(-ENOENT, hd_import(self->dev, &hid, 0, 0));
 	ASSERT_EQ(0, vgem_signal(self->vgem, fence));
 	EXPECT_FALSE(event_ready(self->dev, 50));
@@ -353,9 +355,7 @@ TEST_F(vgem, close_pending)
 	ASSERT_EQ(0, hd_export(dev2, self->buf, 0, &hid));
 	EXPECT_EQ(self->base.pending + 1, hd_counter("pending_idle"));
 	close(dev2);
-	EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
-	EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
-	EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
+	expect_at_base(_metadata, &self->base);
 	ASSERT_EQ(0, vgem_signal(self->vgem, fence));
 	EXPECT_FALSE(event_ready(self->dev, 50));
 }
@@ -440,11 +440,7 @@ TEST_F(swsync, pending_until_signal)
 	EXPECT_EQ(BUF_SIZE, check_pattern(imp, 3));
 	close(imp);
 	EXPECT_EQ(0, hd_unexport(self->dev, &hid));
-	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
-		EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
-		EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
-	}
+	expect_at_base(_metadata, &self->base);
 }
 
 /* Read fences do not hold back a read-only export. */
@@ -539,11 +535,7 @@ TEST_F(swsync, unexport_wakes_importer)
 	EXPECT_EQ(0, hd_unexport(self->dev, &im.hid));
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	EXPECT_EQ(-ENOENT, im.ret);
-	if (self->base.pending >= 0) {
-		EXPECT_EQ(self->base.ids, hd_counter("exported_ids"));
-		EXPECT_EQ(self->base.pending, hd_counter("pending_idle"));
-		EXPECT_EQ(self->base.fences, hd_counter("fences_held"));
-	}
+	expect_at_base(_metadata, &self->base);
 }
 
 static void on_sigusr1(int sig)
