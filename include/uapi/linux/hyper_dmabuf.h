@@ -17,8 +17,9 @@
  * dma-bufs to another domain (HYPER_DMABUF_IOCTL_EXPORT), to import
  * buffers that another domain exported to this one
  * (HYPER_DMABUF_IOCTL_IMPORT), to withdraw an export
- * (HYPER_DMABUF_IOCTL_UNEXPORT) and to inspect a buffer
- * (HYPER_DMABUF_IOCTL_QUERY).
+ * (HYPER_DMABUF_IOCTL_UNEXPORT), to inspect a buffer
+ * (HYPER_DMABUF_IOCTL_QUERY) and to list the buffers of this domain
+ * (HYPER_DMABUF_IOCTL_LIST).
  *
  * Every export made through a file descriptor belongs to it: closing the
  * file descriptor unexports all of them.  A buffer that is still imported
@@ -200,11 +201,29 @@ struct hyper_dmabuf_import {
 };
 
 /**
+ * HYPER_DMABUF_UNEXPORT_ANY_FILE - unexport a buffer exported through
+ * another file descriptor of this domain
+ *
+ * The caller needs CAP_SYS_ADMIN (-EPERM otherwise) and the full id with
+ * its key.  This lets a command-line tool withdraw an export held by a
+ * long-running process.
+ */
+#define HYPER_DMABUF_UNEXPORT_ANY_FILE	0x1U
+
+/**
+ * HYPER_DMABUF_UNEXPORT_VALID_FLAGS - all flags accepted in
+ * &struct hyper_dmabuf_unexport.flags
+ */
+#define HYPER_DMABUF_UNEXPORT_VALID_FLAGS	HYPER_DMABUF_UNEXPORT_ANY_FILE
+
+/**
  * struct hyper_dmabuf_unexport - argument of HYPER_DMABUF_IOCTL_UNEXPORT
- * @hid: in: id of an export made through this file descriptor
+ * @hid: in: id of an export made through this file descriptor (or, with
+ *	%HYPER_DMABUF_UNEXPORT_ANY_FILE, through any file of this domain)
  * @delay_ms: in: time importers are given before the export is withdrawn,
  *	at most %HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS
- * @pad: must be zero
+ * @flags: in: HYPER_DMABUF_UNEXPORT_* flags; unknown flags are -EINVAL
+ *	(this member was named pad and had to be zero before)
  *
  * The buffer can no longer be imported once the ioctl returns.  Existing
  * imports keep working; the id is released when the last one is closed.
@@ -212,7 +231,7 @@ struct hyper_dmabuf_import {
 struct hyper_dmabuf_unexport {
 	struct hyper_dmabuf_id hid;
 	__u32 delay_ms;
-	__u32 pad;
+	__u32 flags;
 };
 
 /**
@@ -267,6 +286,29 @@ struct hyper_dmabuf_query {
 	__u32 unexport_pending;
 	__u32 priv_size;
 	__u32 state;
+};
+
+/**
+ * struct hyper_dmabuf_list - argument of HYPER_DMABUF_IOCTL_LIST
+ * @hids_ptr: in: user array of &struct hyper_dmabuf_id receiving the ids
+ *	(may be 0 when @count is 0)
+ * @type: in: &enum hyper_dmabuf_buf_type: the exports of this domain
+ *	(made through any of its files) or the buffers other domains
+ *	announced to it (including those still waiting for their fences)
+ * @count: in: number of entries @hids_ptr can hold; out: number of
+ *	entries written, at most the value passed in
+ * @total: out: number of such buffers, which may exceed @count
+ * @pad: in: must be zero
+ *
+ * The ids come in no particular order and describe one moment; use
+ * HYPER_DMABUF_IOCTL_QUERY for the details of each.
+ */
+struct hyper_dmabuf_list {
+	__u64 hids_ptr;
+	__u32 type;
+	__u32 count;
+	__u32 total;
+	__u32 pad;
 };
 
 /**
@@ -355,7 +397,8 @@ struct hyper_dmabuf_event {
  * DOC: HYPER_DMABUF_IOCTL_UNEXPORT - withdraw an export
  *
  * Takes &struct hyper_dmabuf_unexport.  Only the file descriptor that made
- * the export can unexport it (-ENOENT otherwise).
+ * the export can unexport it (-ENOENT otherwise), unless
+ * %HYPER_DMABUF_UNEXPORT_ANY_FILE is set (-EPERM without CAP_SYS_ADMIN).
  */
 #define HYPER_DMABUF_IOCTL_UNEXPORT	_IOW(HYPER_DMABUF_IOC_MAGIC, 0x2, \
 					     struct hyper_dmabuf_unexport)
@@ -368,5 +411,14 @@ struct hyper_dmabuf_event {
  */
 #define HYPER_DMABUF_IOCTL_QUERY	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x3, \
 					      struct hyper_dmabuf_query)
+
+/**
+ * DOC: HYPER_DMABUF_IOCTL_LIST - list the ids of exported or imported buffers
+ *
+ * Takes &struct hyper_dmabuf_list.  Errors: -EINVAL (bad type or padding),
+ * -EFAULT (@hids_ptr not writable for @count entries).
+ */
+#define HYPER_DMABUF_IOCTL_LIST		_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x4, \
+					      struct hyper_dmabuf_list)
 
 #endif /* _UAPI_LINUX_HYPER_DMABUF_H */
