@@ -224,8 +224,11 @@ static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
 	msg->hid = *hid;
 	if (exp) {
 		msg->flags = exp->flags;
-		msg->priv_size = exp->priv_size;
 		msg->buf_size = exp->dmabuf->size;
+	}
+	/* A pending notice has neither the reference nor private data. */
+	if (exp && op == HYPER_DMABUF_OP_EXPORT) {
+		msg->priv_size = exp->priv_size;
 		msg->ref = exp->share.ref;
 		memcpy(msg->priv, exp->priv, exp->priv_size);
 	}
@@ -269,7 +272,7 @@ static void hyper_dmabuf_exp_withdraw(struct hyper_dmabuf_exp *exp)
 
 	lockdep_assert_held(&core->lock);
 	/* A peer that was never told about the buffer is not told now. */
-	if (!exp->loopback && exp->announced &&
+	if (!exp->loopback && (exp->announced || exp->pending_sent) &&
 	    hyper_dmabuf_send(core, exp->remote_domid,
 			      HYPER_DMABUF_OP_UNEXPORT, &exp->hid, NULL))
 		pr_warn_ratelimited("hyper_dmabuf: could not notify domain %u of unexport of id %#x\n",
@@ -590,14 +593,20 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		ret = ops->share(remote_domid, dmabuf, rw, &exp->share);
 		if (ret)
 			goto err_fini_channel;
-		if (!fence) {
-			ret = hyper_dmabuf_send(core, remote_domid,
+		/*
+		 * Busy: tell the peer now that the id exists, so that its
+		 * importers can wait for the announcement (or get -EAGAIN).
+		 */
+		ret = hyper_dmabuf_send(core, remote_domid,
+					fence ? HYPER_DMABUF_OP_PENDING :
 						HYPER_DMABUF_OP_EXPORT,
-						&exp->hid, exp);
-			if (ret)
-				goto err_unshare;
+					&exp->hid, exp);
+		if (ret)
+			goto err_unshare;
+		if (fence)
+			exp->pending_sent = true;
+		else
 			exp->announced = true;
-		}
 	}
 
 	ret = xa_insert(&core->exports, hyper_dmabuf_id_slot(exp->hid.id),
@@ -637,18 +646,9 @@ err_unlock:
 	return ret;
 }
 
-/**
- * hyper_dmabuf_unexport() - withdraw an export
- * @file: file that made the export
- * @hid: id of the export
- * @delay_ms: delay before the peer is told, bounded by
- *	%HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS
- *
- * Return: 0, -EINVAL for a bad delay or padding, -ENOENT if @file has no
- * such export.
- */
-int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
-			  const struct hyper_dmabuf_id *hid, u32 delay_ms)
+static int hyper_dmabuf_unexport_hid(struct hyper_dmabuf_file *file,
+				     const struct hyper_dmabuf_id *hid,
+				     u32 delay_ms, bool any_file)
 {
 	struct hyper_dmabuf_core *core = file->core;
 	struct hyper_dmabuf_exp *exp;
@@ -658,7 +658,8 @@ int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
 
 	mutex_lock(&core->lock);
 	exp = hyper_dmabuf_exp_lookup(core, hid);
-	if (!exp || exp->owner != file) {
+	/* No owner: already unexported, or its file is closing. */
+	if (!exp || !exp->owner || (!any_file && exp->owner != file)) {
 		mutex_unlock(&core->lock);
 		return -ENOENT;
 	}
@@ -681,12 +682,94 @@ int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
 	return 0;
 }
 
+/**
+ * hyper_dmabuf_unexport() - withdraw an export
+ * @file: file that made the export
+ * @hid: id of the export
+ * @delay_ms: delay before the peer is told, bounded by
+ *	%HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS
+ *
+ * Return: 0, -EINVAL for a bad delay or padding, -ENOENT if @file has no
+ * such export.
+ */
+int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
+			  const struct hyper_dmabuf_id *hid, u32 delay_ms)
+{
+	return hyper_dmabuf_unexport_hid(file, hid, delay_ms, false);
+}
+
+/**
+ * hyper_dmabuf_unexport_any() - withdraw an export made by any file
+ * @file: file asking (the caller checked its privilege)
+ * @hid: id and key of the export
+ * @delay_ms: as for hyper_dmabuf_unexport()
+ *
+ * Return: 0, -EINVAL for a bad delay or padding, -ENOENT if this domain
+ * has no such export, or it is already unexported.
+ */
+int hyper_dmabuf_unexport_any(struct hyper_dmabuf_file *file,
+			      const struct hyper_dmabuf_id *hid, u32 delay_ms)
+{
+	return hyper_dmabuf_unexport_hid(file, hid, delay_ms, true);
+}
+
+/**
+ * hyper_dmabuf_list() - ids of this domain's exports or of its imports
+ * @core: core instance
+ * @type: %HYPER_DMABUF_TYPE_EXPORTED or %HYPER_DMABUF_TYPE_IMPORTED
+ * @hids: receives at most @count ids (may be NULL if @count is 0)
+ * @count: capacity of @hids
+ * @total: set to the number of such buffers
+ *
+ * Return: 0, or -EINVAL for an unknown @type.
+ */
+int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
+		      struct hyper_dmabuf_id *hids, u32 count, u32 *total)
+{
+	struct hyper_dmabuf_exp *exp;
+	struct hyper_dmabuf_imp *imp;
+	unsigned long index;
+	unsigned int bkt;
+	u32 n = 0;
+
+	if (type != HYPER_DMABUF_TYPE_EXPORTED &&
+	    type != HYPER_DMABUF_TYPE_IMPORTED)
+		return -EINVAL;
+	mutex_lock(&core->lock);
+	if (type == HYPER_DMABUF_TYPE_EXPORTED) {
+		xa_for_each(&core->exports, index, exp) {
+			if (n < count)
+				hids[n] = exp->hid;
+			n++;
+		}
+	} else {
+		hash_for_each(core->imports, bkt, imp, node) {
+			if (n < count)
+				hids[n] = imp->hid;
+			n++;
+		}
+	}
+	mutex_unlock(&core->lock);
+	*total = n;
+	return 0;
+}
+
 /* ---- buffers announced by other domains ------------------------------ */
+
+/* Wake importers waiting for a buffer announced as pending. */
+static void hyper_dmabuf_imp_changed(struct hyper_dmabuf_core *core)
+{
+	lockdep_assert_held(&core->lock);
+	WRITE_ONCE(core->imp_gen, core->imp_gen + 1);
+	wake_up_all(&core->fence_wait);
+}
 
 /* Forget a buffer announced by another domain. */
 static void hyper_dmabuf_imp_free(struct hyper_dmabuf_core *core,
 				  struct hyper_dmabuf_imp *imp)
 {
+	if (imp->pending)
+		hyper_dmabuf_imp_changed(core);
 	hash_del(&imp->node);
 	module_put(core->backend->owner);
 	kfree(imp);
@@ -972,8 +1055,9 @@ struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
  * @flags: HYPER_DMABUF_IMPORT_* flags
  * @timeout_ms: longest wait for a pending announcement, 0 for no limit
  *
- * A loopback export still waiting for its fences is waited for
- * (interruptibly), unless @flags has %HYPER_DMABUF_IMPORT_NONBLOCK.
+ * A loopback export still waiting for its fences, or a remote buffer the
+ * exporter announced as pending, is waited for (interruptibly), unless
+ * @flags has %HYPER_DMABUF_IMPORT_NONBLOCK.
  *
  * Return: the new dma-buf, or an ERR_PTR (see HYPER_DMABUF_IOCTL_IMPORT).
  */
@@ -991,6 +1075,7 @@ struct dma_buf *hyper_dmabuf_import_wait(struct hyper_dmabuf_file *file,
 	struct hyper_dmabuf_exp *exp;
 	struct hyper_dmabuf_imp *imp = NULL;
 	struct dma_buf *dmabuf;
+	unsigned int gen;
 	u32 exp_flags;
 	int ret;
 
@@ -1022,14 +1107,7 @@ retry:
 								hyper_dmabuf_exp_settled(exp),
 								left);
 			hyper_dmabuf_exp_put(exp);
-			if (left > 0)
-				goto retry;
-			if (!left)
-				ret = -ETIMEDOUT;
-			else
-				ret = timeout_ms ? -EINTR : -ERESTARTSYS;
-			kfree(lbuf);
-			return ERR_PTR(ret);
+			goto waited;
 		}
 		exp_flags = exp->flags;
 		exp_info.size = exp->dmabuf->size;
@@ -1040,6 +1118,19 @@ retry:
 		if (!imp || imp->unexported) {
 			ret = -ENOENT;
 			goto err_unlock;
+		}
+		if (imp->pending) {
+			if (flags & HYPER_DMABUF_IMPORT_NONBLOCK) {
+				ret = -EAGAIN;
+				goto err_unlock;
+			}
+			/* Announced, withdrawn or forgotten: look again. */
+			gen = core->imp_gen;
+			mutex_unlock(&core->lock);
+			left = wait_event_interruptible_timeout(core->fence_wait,
+								READ_ONCE(core->imp_gen) != gen,
+								left);
+			goto waited;
 		}
 		exp_flags = imp->flags;
 		exp_info.size = imp->size;
@@ -1072,6 +1163,16 @@ retry:
 	list_add(&lbuf->file_link, &file->imports);
 	mutex_unlock(&core->lock);
 	return dmabuf;
+
+waited:
+	if (left > 0)
+		goto retry;
+	if (!left)
+		ret = -ETIMEDOUT;
+	else
+		ret = timeout_ms ? -EINTR : -ERESTARTSYS;
+	kfree(lbuf);
+	return ERR_PTR(ret);
 
 err_put_imp:
 	/* Not unexported: checked above, and core->lock was held since. */
@@ -1117,6 +1218,8 @@ int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 	}
 	imp = hyper_dmabuf_imp_lookup(core, &q->hid);
 	if (imp) {
+		if (imp->pending)
+			q->state |= HYPER_DMABUF_QUERY_F_PENDING_IDLE;
 		q->type = HYPER_DMABUF_TYPE_IMPORTED;
 		q->flags = imp->flags;
 		q->exporter_domid = imp->hid.exporter_domid;
@@ -1136,27 +1239,12 @@ out_unlock:
 
 /* ---- messages from other domains -------------------------------------- */
 
+/* Record a buffer another domain exported here (announced or pending). */
 static enum hyper_dmabuf_drop_reason
-hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
-		       const struct hyper_dmabuf_msg *msg)
+hyper_dmabuf_rx_new(struct hyper_dmabuf_core *core,
+		    const struct hyper_dmabuf_msg *msg)
 {
 	struct hyper_dmabuf_imp *imp;
-
-	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
-				    msg->hid.id);
-	if (imp) {
-		/* Re-announce: new private data for a known buffer. */
-		if (!hyper_dmabuf_hid_match(&imp->hid, &msg->hid))
-			return HYPER_DMABUF_DROP_KEY;
-		if (imp->unexported || imp->size != msg->buf_size ||
-		    imp->ref != msg->ref || imp->flags != msg->flags)
-			return HYPER_DMABUF_DROP_STATE;
-		imp->priv_size = msg->priv_size;
-		memcpy(imp->priv, msg->priv, msg->priv_size);
-		hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
-				      imp->priv, imp->priv_size, true);
-		return HYPER_DMABUF_DROP_MAX;
-	}
 
 	imp = kzalloc(sizeof(*imp), GFP_KERNEL);
 	if (!imp)
@@ -1172,11 +1260,57 @@ hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 	imp->ref = msg->ref;
 	imp->priv_size = msg->priv_size;
 	memcpy(imp->priv, msg->priv, msg->priv_size);
+	imp->pending = msg->op == HYPER_DMABUF_OP_PENDING;
 	hash_add(core->imports, &imp->node,
 		 hyper_dmabuf_imp_hkey(imp->hid.exporter_domid, imp->hid.id));
-	hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
-			      imp->priv, imp->priv_size, false);
+	/* Importers learn of a pending buffer only once it is announced. */
+	if (!imp->pending)
+		hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
+				      imp->priv, imp->priv_size, false);
 	return HYPER_DMABUF_DROP_MAX;
+}
+
+static enum hyper_dmabuf_drop_reason
+hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
+		       const struct hyper_dmabuf_msg *msg)
+{
+	struct hyper_dmabuf_imp *imp;
+
+	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
+				    msg->hid.id);
+	if (imp) {
+		/*
+		 * The announcement of a pending buffer, or a re-announce:
+		 * new private data for a known buffer.
+		 */
+		if (!hyper_dmabuf_hid_match(&imp->hid, &msg->hid))
+			return HYPER_DMABUF_DROP_KEY;
+		if (imp->unexported || imp->size != msg->buf_size ||
+		    imp->flags != msg->flags ||
+		    (!imp->pending && imp->ref != msg->ref))
+			return HYPER_DMABUF_DROP_STATE;
+		imp->ref = msg->ref;
+		imp->priv_size = msg->priv_size;
+		memcpy(imp->priv, msg->priv, msg->priv_size);
+		hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
+				      imp->priv, imp->priv_size, !imp->pending);
+		if (imp->pending) {
+			imp->pending = false;
+			hyper_dmabuf_imp_changed(core);
+		}
+		return HYPER_DMABUF_DROP_MAX;
+	}
+	return hyper_dmabuf_rx_new(core, msg);
+}
+
+/* A PENDING notice: the id exists, its announcement follows. */
+static enum hyper_dmabuf_drop_reason
+hyper_dmabuf_rx_pending(struct hyper_dmabuf_core *core,
+			const struct hyper_dmabuf_msg *msg)
+{
+	if (hyper_dmabuf_imp_find(core, msg->hid.exporter_domid, msg->hid.id))
+		return HYPER_DMABUF_DROP_STATE;
+	return hyper_dmabuf_rx_new(core, msg);
 }
 
 static enum hyper_dmabuf_drop_reason
@@ -1267,6 +1401,9 @@ int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 	case HYPER_DMABUF_OP_EXPORT:
 		reason = hyper_dmabuf_rx_export(core, msg);
 		break;
+	case HYPER_DMABUF_OP_PENDING:
+		reason = hyper_dmabuf_rx_pending(core, msg);
+		break;
 	case HYPER_DMABUF_OP_UNEXPORT:
 		reason = hyper_dmabuf_rx_unexport(core, msg);
 		break;
@@ -1317,6 +1454,7 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 		exp->gone_refs = exp->importers + !!exp->owner + 1;
 		exp->importers = 0;
 		exp->announced = false;
+		exp->pending_sent = false;
 		if (exp->owner)
 			hyper_dmabuf_exp_detach(exp);
 		hyper_dmabuf_fence_drop(exp);

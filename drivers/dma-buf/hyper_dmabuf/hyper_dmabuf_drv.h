@@ -82,6 +82,8 @@ static inline u32 hyper_dmabuf_id_domid_byte(u32 id)
  * @HYPER_DMABUF_OP_IMPORTED: importer mapped the buffer
  * @HYPER_DMABUF_OP_RELEASED: importer dropped its last mapping
  * @HYPER_DMABUF_OP_ACK: acknowledgment of an EXPORT or UNEXPORT
+ * @HYPER_DMABUF_OP_PENDING: exporter tells of a buffer that it will
+ *	announce once its fences signal (id, key, size and flags only)
  * @HYPER_DMABUF_OP_MAX: number of operations
  */
 enum hyper_dmabuf_msg_op {
@@ -90,6 +92,7 @@ enum hyper_dmabuf_msg_op {
 	HYPER_DMABUF_OP_IMPORTED,
 	HYPER_DMABUF_OP_RELEASED,
 	HYPER_DMABUF_OP_ACK,
+	HYPER_DMABUF_OP_PENDING,
 	HYPER_DMABUF_OP_MAX,
 };
 
@@ -238,7 +241,10 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @drops: dropped messages per &enum hyper_dmabuf_drop_reason
  * @debugfs: debugfs directory or NULL
  * @wq: workqueue of the announcements deferred until fences signal
- * @fence_wait: woken when an export stops waiting for its fences
+ * @fence_wait: woken when an export stops waiting for its fences, and
+ *	when a buffer announced as pending by another domain is announced or
+ *	withdrawn
+ * @imp_gen: bumped (core lock) whenever such a pending buffer changes
  *	(announced or cancelled); importers wait here
  * @nr_pending_idle: exports waiting for their fences, for debugfs
  * @nr_fences_held: fence references held by the core, for debugfs
@@ -261,6 +267,7 @@ struct hyper_dmabuf_core {
 	struct dentry *debugfs;
 	struct workqueue_struct *wq;
 	wait_queue_head_t fence_wait;
+	unsigned int imp_gen;
 	atomic_t nr_pending_idle;
 	atomic_t nr_fences_held;
 	unsigned int fence_fallback_ms;
@@ -311,6 +318,7 @@ struct hyper_dmabuf_file {
  *	@fence instead, for a bounded time (core lock)
  * @fence_work: announces the export once @fence has signalled
  * @announced: the export was announced at least once (core lock)
+ * @pending_sent: the peer was told of the export as pending (core lock)
  * @gone: hyper_dmabuf_core_peer_gone() took this export (core lock)
  * @gone_refs: references hyper_dmabuf_core_peer_gone() drops (core lock)
  * @gone_link: entry in hyper_dmabuf_core_peer_gone()'s list
@@ -338,6 +346,7 @@ struct hyper_dmabuf_exp {
 	bool fence_fallback;
 	struct work_struct fence_work;
 	bool announced;
+	bool pending_sent;
 	bool gone;
 	unsigned int gone_refs;
 	struct list_head gone_link;
@@ -353,6 +362,8 @@ struct hyper_dmabuf_exp {
  * @ref: backend reference of the shared pages
  * @users: local dma-bufs wrapping the mapping (core lock)
  * @unexported: exporter withdrew the buffer (core lock)
+ * @pending: announced as pending: not importable until the exporter's
+ *	EXPORT message brings the reference and private data (core lock)
  * @map: backend mapping, valid while @users > 0 (core lock)
  * @priv_size: size of @priv (core lock)
  * @priv: private data (core lock)
@@ -366,6 +377,7 @@ struct hyper_dmabuf_imp {
 	u64 ref;
 	unsigned int users;
 	bool unexported;
+	bool pending;
 	struct hyper_dmabuf_mapping map;
 	u32 priv_size;
 	u8 priv[HYPER_DMABUF_MAX_PRIV];
@@ -394,8 +406,12 @@ struct dma_buf *hyper_dmabuf_import_wait(struct hyper_dmabuf_file *file,
 					 u32 timeout_ms);
 int hyper_dmabuf_unexport(struct hyper_dmabuf_file *file,
 			  const struct hyper_dmabuf_id *hid, u32 delay_ms);
+int hyper_dmabuf_unexport_any(struct hyper_dmabuf_file *file,
+			      const struct hyper_dmabuf_id *hid, u32 delay_ms);
 int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 		       struct hyper_dmabuf_query *q, void *priv);
+int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
+		      struct hyper_dmabuf_id *hids, u32 count, u32 *total);
 int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 			 const void *buf, size_t len);
 void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid);

@@ -6,6 +6,7 @@
  * ioctl, read and poll entry points; the logic lives in the core files so
  * that KUnit can test it directly.
  */
+#include <linux/capability.h>
 #include <linux/dma-buf.h>
 #include <linux/err.h>
 #include <linux/file.h>
@@ -33,6 +34,7 @@ static struct hyper_dmabuf_core hyper_dmabuf_dev_core;
 #define HYPER_DMABUF_IMPORT_SIZE_VER1	40
 #define HYPER_DMABUF_UNEXPORT_SIZE_VER0	32
 #define HYPER_DMABUF_QUERY_SIZE_VER0	80
+#define HYPER_DMABUF_LIST_SIZE_VER0	24
 
 static_assert(sizeof(struct hyper_dmabuf_id) == 24);
 static_assert(sizeof(struct hyper_dmabuf_export) ==
@@ -43,6 +45,8 @@ static_assert(sizeof(struct hyper_dmabuf_unexport) ==
 	      HYPER_DMABUF_UNEXPORT_SIZE_VER0);
 static_assert(sizeof(struct hyper_dmabuf_query) ==
 	      HYPER_DMABUF_QUERY_SIZE_VER0);
+static_assert(sizeof(struct hyper_dmabuf_list) ==
+	      HYPER_DMABUF_LIST_SIZE_VER0);
 static_assert(sizeof(struct hyper_dmabuf_event) == 248);
 
 /* The commands, indexed by number, with the size of their first version. */
@@ -58,6 +62,8 @@ static const struct hyper_dmabuf_ioctl_desc {
 		HYPER_DMABUF_IOCTL_UNEXPORT, HYPER_DMABUF_UNEXPORT_SIZE_VER0 },
 	[_IOC_NR(HYPER_DMABUF_IOCTL_QUERY)] = {
 		HYPER_DMABUF_IOCTL_QUERY, HYPER_DMABUF_QUERY_SIZE_VER0 },
+	[_IOC_NR(HYPER_DMABUF_IOCTL_LIST)] = {
+		HYPER_DMABUF_IOCTL_LIST, HYPER_DMABUF_LIST_SIZE_VER0 },
 };
 
 union hyper_dmabuf_ioctl_arg {
@@ -65,6 +71,7 @@ union hyper_dmabuf_ioctl_arg {
 	struct hyper_dmabuf_import import;
 	struct hyper_dmabuf_unexport unexport;
 	struct hyper_dmabuf_query query;
+	struct hyper_dmabuf_list list;
 };
 
 static int hyper_dmabuf_open(struct inode *inode, struct file *filp)
@@ -130,6 +137,36 @@ static int hyper_dmabuf_ioctl_query(struct hyper_dmabuf_file *file,
 	return 0;
 }
 
+static int hyper_dmabuf_ioctl_list(struct hyper_dmabuf_file *file,
+				   struct hyper_dmabuf_list *arg)
+{
+	struct hyper_dmabuf_id *hids = NULL;
+	u32 n, total;
+	int ret;
+
+	if (arg->pad)
+		return -EINVAL;
+	/* Size the copy from a first count; the second pass is the answer. */
+	ret = hyper_dmabuf_list(file->core, arg->type, NULL, 0, &total);
+	if (ret)
+		return ret;
+	n = min(arg->count, total);
+	if (n) {
+		hids = kvcalloc(n, sizeof(*hids), GFP_KERNEL);
+		if (!hids)
+			return -ENOMEM;
+	}
+	ret = hyper_dmabuf_list(file->core, arg->type, hids, n, &total);
+	n = min(n, total);
+	if (!ret && n && copy_to_user(u64_to_user_ptr(arg->hids_ptr), hids,
+				      array_size(n, sizeof(*hids))))
+		ret = -EFAULT;
+	kvfree(hids);
+	arg->count = n;
+	arg->total = total;
+	return ret;
+}
+
 static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 			       unsigned long arg)
 {
@@ -177,12 +214,20 @@ static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 		karg.import.fd = fd;
 		break;
 	case HYPER_DMABUF_IOCTL_UNEXPORT:
-		if (karg.unexport.pad)
+		if (karg.unexport.flags & ~HYPER_DMABUF_UNEXPORT_VALID_FLAGS)
 			return -EINVAL;
-		return hyper_dmabuf_unexport(file, &karg.unexport.hid,
-					     karg.unexport.delay_ms);
+		if (!(karg.unexport.flags & HYPER_DMABUF_UNEXPORT_ANY_FILE))
+			return hyper_dmabuf_unexport(file, &karg.unexport.hid,
+						     karg.unexport.delay_ms);
+		if (!capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		return hyper_dmabuf_unexport_any(file, &karg.unexport.hid,
+						 karg.unexport.delay_ms);
 	case HYPER_DMABUF_IOCTL_QUERY:
 		ret = hyper_dmabuf_ioctl_query(file, &karg.query);
+		break;
+	case HYPER_DMABUF_IOCTL_LIST:
+		ret = hyper_dmabuf_ioctl_list(file, &karg.list);
 		break;
 	}
 	if (ret)

@@ -66,7 +66,7 @@ static enum hyper_dmabuf_drop_reason
 hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 		       u32 local, struct hyper_dmabuf_msg *msg)
 {
-	bool exp;
+	bool exp, desc;
 	int i;
 
 	if (le16_to_cpu(wire->version) != HYPER_DMABUF_MSG_VERSION)
@@ -78,6 +78,8 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 	if (msg->op < HYPER_DMABUF_OP_EXPORT || msg->op >= HYPER_DMABUF_OP_MAX)
 		return HYPER_DMABUF_DROP_OP;
 	exp = msg->op == HYPER_DMABUF_OP_EXPORT;
+	/* A pending notice describes the buffer, without ref or priv. */
+	desc = exp || msg->op == HYPER_DMABUF_OP_PENDING;
 
 	msg->sender_domid = le32_to_cpu(wire->sender_domid);
 	if (msg->sender_domid != peer)
@@ -93,8 +95,7 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 	    (msg->hid.exporter_domid & 0xff))
 		return HYPER_DMABUF_DROP_DOMID;
 	/* Exporters announce and withdraw, importers answer. */
-	if (msg->op == HYPER_DMABUF_OP_EXPORT ||
-	    msg->op == HYPER_DMABUF_OP_UNEXPORT) {
+	if (desc || msg->op == HYPER_DMABUF_OP_UNEXPORT) {
 		if (msg->hid.exporter_domid != peer)
 			return HYPER_DMABUF_DROP_DOMID;
 	} else if (msg->hid.exporter_domid != local) {
@@ -104,7 +105,7 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 		return HYPER_DMABUF_DROP_ID;
 
 	msg->flags = le32_to_cpu(wire->flags);
-	if (msg->flags & ~(exp ? HYPER_DMABUF_EXPORT_VALID_FLAGS : 0))
+	if (msg->flags & ~(desc ? HYPER_DMABUF_EXPORT_VALID_FLAGS : 0))
 		return HYPER_DMABUF_DROP_FLAGS;
 
 	msg->priv_size = le32_to_cpu(wire->priv_size);
@@ -115,9 +116,9 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 	memcpy(msg->priv, wire->priv, HYPER_DMABUF_MAX_PRIV);
 
 	msg->buf_size = le64_to_cpu(wire->buf_size);
-	if (exp ? (!msg->buf_size || !PAGE_ALIGNED(msg->buf_size) ||
-		   msg->buf_size > HYPER_DMABUF_MSG_MAX_SIZE) :
-		  msg->buf_size)
+	if (desc ? (!msg->buf_size || !PAGE_ALIGNED(msg->buf_size) ||
+		    msg->buf_size > HYPER_DMABUF_MSG_MAX_SIZE) :
+		   msg->buf_size)
 		return HYPER_DMABUF_DROP_BUFSIZE;
 
 	msg->ref = le64_to_cpu(wire->ref);
@@ -138,10 +139,10 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
  *
  * Checks the length, version, size, operation, that the sender is the
  * channel's peer, that the id's domain byte matches the exporter domid and
- * the exporter is the peer (EXPORT, UNEXPORT) or this domain (IMPORTED,
- * RELEASED, ACK), the id slot, flags, private data size and padding,
- * buffer size and reserved fields.  Keys are checked by the caller against
- * its tables.
+ * the exporter is the peer (EXPORT, PENDING, UNEXPORT) or this domain
+ * (IMPORTED, RELEASED, ACK), the id slot, flags, private data size and
+ * padding (none in PENDING), buffer size and reserved fields.  Keys are
+ * checked by the caller against its tables.
  *
  * Return: 0, or -EINVAL with @reason set.
  */

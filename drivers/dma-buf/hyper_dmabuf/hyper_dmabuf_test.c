@@ -570,6 +570,28 @@ static void bad_ref_on_unexport(struct hyper_dmabuf_msg_wire *w, size_t *len)
 	w->buf_size = 0;
 }
 
+/* A PENDING notice carries neither a reference nor private data. */
+static void bad_ref_on_pending(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->op = cpu_to_le16(HYPER_DMABUF_OP_PENDING);
+	w->priv_size = 0;
+	memset(w->priv, 0, sizeof(w->priv));
+}
+
+static void bad_priv_on_pending(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	w->op = cpu_to_le16(HYPER_DMABUF_OP_PENDING);
+	w->ref = 0;
+}
+
+static void bad_size_on_pending(struct hyper_dmabuf_msg_wire *w, size_t *len)
+{
+	bad_priv_on_pending(w, len);
+	w->priv_size = 0;
+	memset(w->priv, 0, sizeof(w->priv));
+	w->buf_size = 0;
+}
+
 static const struct test_bad_msg test_bad_msgs[] = {
 	{ "len short", bad_len_short, HYPER_DMABUF_DROP_LEN },
 	{ "len zero", bad_len_zero, HYPER_DMABUF_DROP_LEN },
@@ -593,6 +615,9 @@ static const struct test_bad_msg test_bad_msgs[] = {
 	{ "buf size huge", bad_buf_size_huge, HYPER_DMABUF_DROP_BUFSIZE },
 	{ "reserved", bad_reserved, HYPER_DMABUF_DROP_RESERVED },
 	{ "ref on unexport", bad_ref_on_unexport, HYPER_DMABUF_DROP_RESERVED },
+	{ "ref on pending", bad_ref_on_pending, HYPER_DMABUF_DROP_RESERVED },
+	{ "priv on pending", bad_priv_on_pending, HYPER_DMABUF_DROP_PRIV },
+	{ "size on pending", bad_size_on_pending, HYPER_DMABUF_DROP_BUFSIZE },
 };
 
 static void test_bad_msg_desc(const struct test_bad_msg *m, char *desc)
@@ -1334,25 +1359,284 @@ static void hyper_dmabuf_test_fence_remote(struct kunit *test)
 						  TEST_PEER_DOMID, 0, NULL, 0,
 						  &hid), 0);
 	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
-	KUNIT_EXPECT_EQ(test, fake.sent, 0U);
+	/* The peer hears of the id at once, as pending: no ref, no priv. */
+	KUNIT_EXPECT_EQ(test, fake.sent, 1U);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_PENDING);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(fake.last.ref), 0ULL);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(fake.last.buf_size),
+			(u64)ctx->buf->size);
 	test_fence_done(fence);
 	test_settle(test, core);
-	KUNIT_EXPECT_EQ(test, fake.sent, 1U);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op), HYPER_DMABUF_OP_EXPORT);
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
 	KUNIT_EXPECT_EQ(test, fake.sent, 2U);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op), HYPER_DMABUF_OP_EXPORT);
+	KUNIT_EXPECT_EQ(test, le64_to_cpu(fake.last.ref), 0x1234ULL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, fake.sent, 3U);
 
+	/* Unexported while pending: the peer is told, nothing announced. */
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
 						  &hid), 0);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_PENDING);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_UNEXPORT);
 	test_fence_done(fence);
 	flush_workqueue(core->wq);
-	KUNIT_EXPECT_EQ(test, fake.sent, 2U);
+	KUNIT_EXPECT_EQ(test, fake.sent, 5U);
+
+	/* A pending notice that cannot be sent fails the export cleanly. */
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	fake.fail_send = -EIO;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid), -EIO);
+	fake.fail_send = 0;
+	test_fence_done(fence);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
 	test_expect_idle(test, core);
+}
+
+static bool test_hid_eq(const struct hyper_dmabuf_id *a,
+			const struct hyper_dmabuf_id *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/* Deliver a PENDING notice (or, with @ref, the EXPORT) for @msg's buffer. */
+static int test_rx_msg(struct hyper_dmabuf_core *core,
+		       struct hyper_dmabuf_msg *msg, u32 op)
+{
+	struct hyper_dmabuf_msg_wire wire;
+
+	msg->op = op;
+	if (op == HYPER_DMABUF_OP_PENDING) {
+		msg->priv_size = 0;
+		memset(msg->priv, 0, sizeof(msg->priv));
+		msg->ref = 0;
+	}
+	hyper_dmabuf_msg_encode(msg, &wire);
+	return hyper_dmabuf_core_rx(core, TEST_PEER_DOMID, &wire, sizeof(wire));
+}
+
+struct test_blocked {
+	struct test_ctx *ctx;
+	struct hyper_dmabuf_id hid;
+	u32 flags;
+	u32 timeout_ms;
+	struct dma_buf *dmabuf;
+	struct completion started;
+	struct completion done;
+};
+
+static int test_blocked_import(void *data)
+{
+	struct test_blocked *b = data;
+
+	complete(&b->started);
+	b->dmabuf = hyper_dmabuf_import_wait(b->ctx->file, &b->hid, O_RDONLY,
+					     b->flags, b->timeout_ms);
+	complete(&b->done);
+	return 0;
+}
+
+static void test_blocked_start(struct kunit *test, struct test_blocked *b)
+{
+	struct task_struct *t;
+
+	init_completion(&b->started);
+	init_completion(&b->done);
+	t = kthread_run(test_blocked_import, b, "hd-test-import");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	wait_for_completion(&b->started);
+	/* Let it reach the wait; its outcome does not depend on this. */
+	msleep(50);
+}
+
+/*
+ * Importer side of a buffer announced as pending: no event and no import
+ * until the announcement; the announcement wakes a blocked importer.
+ */
+static void hyper_dmabuf_test_pending_remote(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_query q = { };
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+	struct test_blocked b = { .ctx = ctx };
+	struct {
+		struct hyper_dmabuf_msg msg, announce;
+		struct hyper_dmabuf_event ev;
+	} *m;
+	struct dma_buf *dmabuf;
+	unsigned long t0;
+
+	/* Too big for a KASAN kernel's stack frame. */
+	m = kunit_kzalloc(test, sizeof(*m), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, m);
+	core->backend = &fake_ops;
+	test_msg_export(&m->announce);
+	m->msg = m->announce;
+	KUNIT_ASSERT_EQ(test,
+			test_rx_msg(core, &m->msg, HYPER_DMABUF_OP_PENDING), 0);
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	q.hid = m->msg.hid;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.type, (u32)HYPER_DMABUF_TYPE_IMPORTED);
+	KUNIT_EXPECT_EQ(test, q.state, HYPER_DMABUF_QUERY_F_PENDING_IDLE);
+	KUNIT_EXPECT_EQ(test, q.size, m->announce.buf_size);
+	KUNIT_EXPECT_EQ(test, q.priv_size, 0U);
+	/* A second notice for the same id is a protocol error. */
+	KUNIT_EXPECT_EQ(test,
+			test_rx_msg(core, &m->msg, HYPER_DMABUF_OP_PENDING),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->drops[HYPER_DMABUF_DROP_STATE]),
+			1);
+
+	dmabuf = hyper_dmabuf_import_wait(ctx->file, &m->msg.hid, O_RDONLY,
+					  HYPER_DMABUF_IMPORT_NONBLOCK, 0);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(dmabuf), -EAGAIN);
+	t0 = jiffies;
+	dmabuf = hyper_dmabuf_import_wait(ctx->file, &m->msg.hid, O_RDONLY, 0,
+					  100);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(dmabuf), -ETIMEDOUT);
+	KUNIT_EXPECT_GE(test, jiffies_to_msecs(jiffies - t0), 100U);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+
+	/* A blocked importer completes when the announcement comes. */
+	b.hid = m->msg.hid;
+	test_blocked_start(test, &b);
+	KUNIT_EXPECT_FALSE(test, completion_done(&b.done));
+	/* An announcement with other sizes or flags is refused. */
+	m->msg = m->announce;
+	m->msg.buf_size += PAGE_SIZE;
+	KUNIT_EXPECT_EQ(test,
+			test_rx_msg(core, &m->msg, HYPER_DMABUF_OP_EXPORT),
+			-EINVAL);
+	KUNIT_EXPECT_FALSE(test, completion_done(&b.done));
+	m->msg = m->announce;
+	KUNIT_ASSERT_EQ(test,
+			test_rx_msg(core, &m->msg, HYPER_DMABUF_OP_EXPORT), 0);
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&b.done, 5 * HZ));
+	KUNIT_ASSERT_FALSE(test, IS_ERR(b.dmabuf));
+	KUNIT_EXPECT_EQ(test, fake.mapped, 1U);
+	/* Its event is the first announcement, not an update. */
+	KUNIT_ASSERT_EQ(test, test_drain(ctx, &m->ev), 1U);
+	KUNIT_EXPECT_EQ(test, m->ev.event_flags, 0U);
+	KUNIT_EXPECT_EQ(test, m->ev.priv_size, 3U);
+	KUNIT_EXPECT_TRUE(test, test_hid_eq(&m->ev.hid, &m->msg.hid));
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.state, 0U);
+	KUNIT_EXPECT_EQ(test, q.priv_size, 3U);
+	test_rx(test, core, HYPER_DMABUF_OP_UNEXPORT, &m->msg.hid, 0);
+	test_put(b.dmabuf);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+	KUNIT_EXPECT_TRUE(test, hash_empty(core->imports));
+}
+
+/* A pending buffer withdrawn or lost: waiters get -ENOENT, no event. */
+static void hyper_dmabuf_test_pending_withdrawn(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct test_blocked b = { .ctx = ctx };
+	struct hyper_dmabuf_msg msg;
+
+	core->backend = &fake_ops;
+	test_msg_export(&msg);
+	KUNIT_ASSERT_EQ(test, test_rx_msg(core, &msg, HYPER_DMABUF_OP_PENDING),
+			0);
+	b.hid = msg.hid;
+	b.timeout_ms = 10000;
+	test_blocked_start(test, &b);
+	test_rx(test, core, HYPER_DMABUF_OP_UNEXPORT, &msg.hid, 0);
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&b.done, 5 * HZ));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b.dmabuf), -ENOENT);
+	KUNIT_EXPECT_TRUE(test, hash_empty(core->imports));
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+
+	/* The peer dies with a buffer pending. */
+	KUNIT_ASSERT_EQ(test, test_rx_msg(core, &msg, HYPER_DMABUF_OP_PENDING),
+			0);
+	test_blocked_start(test, &b);
+	hyper_dmabuf_core_peer_gone(core, TEST_PEER_DOMID);
+	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&b.done, 5 * HZ));
+	KUNIT_EXPECT_EQ(test, PTR_ERR(b.dmabuf), -ENOENT);
+	KUNIT_EXPECT_TRUE(test, hash_empty(core->imports));
+	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+}
+
+/* LIST sees every file's exports and the remote buffers; any-file unexport. */
+static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_file *other;
+	struct hyper_dmabuf_id hids[4], a, b;
+	struct hyper_dmabuf_msg msg;
+	u32 total;
+
+	other = kunit_kzalloc(test, sizeof(*other), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, other);
+	hyper_dmabuf_file_open(core, other);
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &a), 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(other, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &b), 0);
+
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_list(core, 0, NULL, 0, &total),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_list(core, 3, NULL, 0, &total),
+			-EINVAL);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
+						HYPER_DMABUF_TYPE_EXPORTED,
+						NULL, 0, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 2U);
+	memset(hids, 0, sizeof(hids));
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
+						HYPER_DMABUF_TYPE_EXPORTED,
+						hids, 1, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 2U);
+	KUNIT_EXPECT_TRUE(test, test_hid_eq(&hids[0], &a) ||
+				test_hid_eq(&hids[0], &b));
+	KUNIT_EXPECT_EQ(test, hids[1].id, 0U);
+
+	/* Another file's export: only with the any-file variant. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &b, 0), -ENOENT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport_any(ctx->file, &b, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport_any(ctx->file, &b, 0),
+			-ENOENT);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
+						HYPER_DMABUF_TYPE_EXPORTED,
+						hids, 4, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 1U);
+	KUNIT_EXPECT_TRUE(test, test_hid_eq(&hids[0], &a));
+	hyper_dmabuf_file_release(other);
+
+	/* Remote buffers, pending ones included. */
+	core->backend = &fake_ops;
+	test_msg_export(&msg);
+	KUNIT_ASSERT_EQ(test, test_rx_msg(core, &msg, HYPER_DMABUF_OP_PENDING),
+			0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
+						HYPER_DMABUF_TYPE_IMPORTED,
+						hids, 4, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 1U);
+	KUNIT_EXPECT_TRUE(test, test_hid_eq(&hids[0], &msg.hid));
+	test_rx(test, core, HYPER_DMABUF_OP_UNEXPORT, &msg.hid, 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
+						HYPER_DMABUF_TYPE_IMPORTED,
+						hids, 4, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 0U);
 }
 
 /* ---- private data ----------------------------------------------------- */
@@ -1552,6 +1836,9 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_fence_race),
 	KUNIT_CASE(hyper_dmabuf_test_fence_reexport),
 	KUNIT_CASE(hyper_dmabuf_test_fence_remote),
+	KUNIT_CASE(hyper_dmabuf_test_pending_remote),
+	KUNIT_CASE(hyper_dmabuf_test_pending_withdrawn),
+	KUNIT_CASE(hyper_dmabuf_test_list_unexport_any),
 	KUNIT_CASE(hyper_dmabuf_test_benchmark),
 	{}
 };

@@ -54,10 +54,11 @@
  * reservation object (kernel and write fences; for an
  * %HYPER_DMABUF_EXPORT_RDWR export also read fences) and returns the id at
  * once, without waiting.  The announcement (the NEW_IMPORT event and
- * importability for loopback, the message to the peer for a remote
- * domain) follows when the last of those fences signals.  Until then a
- * query reports %HYPER_DMABUF_QUERY_F_PENDING_IDLE and an import waits
- * (see &struct hyper_dmabuf_import).  A re-export collects the fences
+ * importability, in this domain for loopback, in the peer domain for a
+ * remote export) follows when the last of those fences signals.  A remote
+ * peer is told at once that the id is pending, so that until then a query
+ * reports %HYPER_DMABUF_QUERY_F_PENDING_IDLE on both sides and an import
+ * waits (see &struct hyper_dmabuf_import).  A re-export collects the fences
  * pending at that time and is announced again when they signal.  An
  * unexport, or closing the exporting file, while fences are pending
  * cancels the announcement.
@@ -184,8 +185,11 @@ struct hyper_dmabuf_export {
  * @timeout_ms: in: longest time to wait for a pending announcement,
  *	0 to wait without limit; ignored with %HYPER_DMABUF_IMPORT_NONBLOCK
  *
- * An import of a loopback export whose fences have not signalled yet waits
- * until the export is announced (or unexported: -ENOENT).  The wait is
+ * An import of a buffer whose fences have not signalled yet waits until
+ * the export is announced (or unexported: -ENOENT).  For a remote buffer
+ * this holds once the exporting domain has sent its pending notice, which
+ * it does at export time; before that the id is unknown here (-ENOENT).
+ * The wait is
  * interruptible: -ERESTARTSYS without a timeout, -EINTR with one.  It
  * fails with -ETIMEDOUT after @timeout_ms and with -EAGAIN at once with
  * %HYPER_DMABUF_IMPORT_NONBLOCK.  @flags and @timeout_ms were added in the
@@ -248,8 +252,10 @@ enum hyper_dmabuf_buf_type {
  * HYPER_DMABUF_QUERY_F_PENDING_IDLE - &struct hyper_dmabuf_query.state bit:
  * the export waits for its fences to signal before it is announced
  *
- * Until the announcement, loopback imports wait (or fail with -EAGAIN)
- * and a remote domain has not been told about the buffer.
+ * Until the announcement, imports wait (or fail with -EAGAIN), in this
+ * domain for loopback and in the peer domain for a remote export, and no
+ * NEW_IMPORT event is sent.  Reported by the exporter and, for a remote
+ * export, by the importing domain.
  */
 #define HYPER_DMABUF_QUERY_F_PENDING_IDLE	0x1U
 
