@@ -3,12 +3,13 @@
  * hyper_dmabuf_tool - command line front end of /dev/hyper_dmabuf
  *
  * Exports dma-bufs (made from a file, a udmabuf or the system dma-heap) to
- * a domain, imports, queries and watches shared buffers.  Meant for test
- * scripts in a busybox initramfs: build it with "gcc -static", it needs
- * nothing but libc.  Run "hyper_dmabuf_tool --help" for the usage.
+ * a domain, imports, queries, lists, unexports and watches shared buffers.
+ * Meant for test scripts in a busybox initramfs: build it with
+ * "gcc -static", it needs nothing but libc.  Run "hyper_dmabuf_tool --help"
+ * for the usage.
  *
  * Exit status: 0 success, 1 operation failed, 2 bad usage, 3 not supported
- * by the driver.
+ * by the driver (a driver older than this tool: list, unexport).
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -69,9 +70,9 @@ static const char usage_main[] =
 "  export    export a new dma-buf to a domain and hold it\n"
 "  import    import a shared buffer and dump its bytes\n"
 "  query     print what the driver knows about a buffer\n"
+"  list      list the buffers exported by and to this domain\n"
 "  watch     print the driver's events (new buffers announced here)\n"
-"  unexport  explain how to unexport (only the exporting process can)\n"
-"  list      not supported by this driver (no enumeration interface)\n"
+"  unexport  withdraw an export held by any process of this domain (root)\n"
 "  stats     print the driver's debugfs counters\n"
 "  help      print the usage of a command\n"
 "\n"
@@ -88,7 +89,7 @@ static const char usage_main[] =
 "  -h, --help     this help\n"
 "\n"
 "Exit status: 0 success, 1 operation failed, 2 bad usage,\n"
-"3 not supported by the driver.\n";
+"3 not supported by the driver (older than this tool).\n";
 
 static const char usage_export[] =
 "Usage: hyper_dmabuf_tool export [OPTIONS] DOMID SOURCE\n"
@@ -107,7 +108,8 @@ static const char usage_export[] =
 "  --priv TEXT          private data passed to importers (max "
 STR(HYPER_DMABUF_MAX_PRIV) " bytes)\n"
 "  --priv-file F        private data read from file F\n"
-"  --keep SECONDS       hold the export for SECONDS, then exit 0\n"
+"  --for SECONDS        hold the export for SECONDS, then exit 0\n"
+"  --keep SECONDS       same as --for\n"
 "  --oneshot            hold the export until stdin reaches end of file\n"
 "                       (e.g. the writer of a pipe or fifo closes it), then\n"
 "                       exit 0; with stdin at end of file it exits at once\n"
@@ -127,7 +129,10 @@ STR(HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS) ")\n"
 "An export lives as long as the file descriptor that made it: when the\n"
 "tool exits the buffer is unexported (existing imports stay valid).  By\n"
 "default the tool holds the export until SIGINT, SIGTERM or SIGHUP and\n"
-"then exits 0.  --keep and --oneshot end the hold earlier.\n";
+"then exits 0.  --for (--keep), --oneshot and --unexport-after end the\n"
+"hold earlier.  While holding, the tool queries the buffer every 100 ms:\n"
+"when another process has unexported it ('hyper_dmabuf_tool unexport'),\n"
+"it prints 'unexported elsewhere ID-STRING' and exits 0.\n";
 
 static const char usage_import[] =
 "Usage: hyper_dmabuf_tool import [OPTIONS] ID-STRING\n"
@@ -166,21 +171,52 @@ static const char usage_watch[] =
 "  -h, --help    this help\n";
 
 static const char usage_unexport[] =
-"Usage: hyper_dmabuf_tool unexport ID-STRING [--delay MS]\n"
+"Usage: hyper_dmabuf_tool unexport [--delay MS] ID-STRING\n"
 "\n"
-"Not possible as a separate command: the driver only lets the file\n"
-"descriptor that made an export unexport it (any other gets ENOENT).\n"
-"Use 'hyper_dmabuf_tool export ... --unexport-after MS [--unexport-delay\n"
-"MS]', or stop the exporting tool (SIGTERM, end of --keep or --oneshot):\n"
-"closing its file descriptor unexports the buffer.  This command checks\n"
-"its arguments, prints this explanation and exits 3.\n";
+"Withdraw an export of this domain, whichever process made it (e.g. an\n"
+"'hyper_dmabuf_tool export' holding it): HYPER_DMABUF_IOCTL_UNEXPORT with\n"
+"HYPER_DMABUF_UNEXPORT_ANY_FILE.  Needs CAP_SYS_ADMIN (root) and the\n"
+"full ID-STRING, key included.  Once the command returns the buffer can\n"
+"no longer be imported; existing imports keep working and the id is\n"
+"released when the last one is closed.  An exporting hyper_dmabuf_tool\n"
+"notices within about 100 ms and exits 0.  On success one line is\n"
+"printed on stdout:\n"
+"  unexported id=0xHEX domid=EXPORTER key=24HEXDIGITS delay_ms=MS\n"
+"\n"
+"Options:\n"
+"  --delay MS   time importers are given before the export is withdrawn\n"
+"               from them (0.." STR(HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS) ", default 0)\n"
+"  -h, --help   this help\n"
+"\n"
+"Exit status: 0 unexported; 1 failed: no such export in this domain (wrong\n"
+"id or key, or already unexported; ENOENT) or not root (EPERM); 2 bad\n"
+"usage; 3 the driver is too old to unexport another process's export.\n";
 
 static const char usage_list[] =
-"Usage: hyper_dmabuf_tool list\n"
+"Usage: hyper_dmabuf_tool list [--exported | --imported]\n"
 "\n"
-"Not supported: the driver has no interface that enumerates buffers (its\n"
-"debugfs directory only holds counters, see 'stats').  Use 'watch' to see\n"
-"buffers exported to this domain.  Exits 3.\n";
+"List the buffers of this domain (HYPER_DMABUF_IOCTL_LIST) and describe\n"
+"each (HYPER_DMABUF_IOCTL_QUERY).\n"
+"\n"
+"Options:\n"
+"  --exported   only the exports of this domain, made by any process,\n"
+"               including unexported ones that are still imported\n"
+"  --imported   only the buffers other domains exported to this one\n"
+"               (loopback exports are listed as exported only)\n"
+"  -h, --help   this help\n"
+"Without an option both kinds are listed, exported first.\n"
+"\n"
+"Each kind starts with a header line, 'exported: N buffers' or\n"
+"'exported: no buffers' ('imported: ...'), followed by one line per\n"
+"buffer (wrapped here):\n"
+"  type=exported|imported id=0xHEX domid=EXPORTER key=24HEXDIGITS slot=N\n"
+"    id_domid_byte=0xHH exporter_domid=N importer_domid=N size=BYTES\n"
+"    access=rdonly|rdwr busy=IMPORTS priv_size=N state=STATE\n"
+"STATE is 'ready', or a comma separated list of 'pending-idle' (waiting\n"
+"for the buffer's fences before the announcement) and 'unexport-pending'\n"
+"(unexported, still imported or within its unexport delay).  A line can\n"
+"be passed to import, query and unexport as ID-STRING.  Buffers that go\n"
+"away between the list and their query are left out.\n";
 
 static const char usage_stats[] =
 "Usage: hyper_dmabuf_tool stats\n"
@@ -229,6 +265,8 @@ static const struct errname errnames[] = {
 	{ ETIMEDOUT, "ETIMEDOUT" }, { ECONNREFUSED, "ECONNREFUSED" },
 	{ EHOSTUNREACH, "EHOSTUNREACH" }, { ENOTCONN, "ENOTCONN" },
 	{ EPROTO, "EPROTO" }, { EISDIR, "EISDIR" }, { EROFS, "EROFS" },
+	{ ESRCH, "ESRCH" }, { ECONNRESET, "ECONNRESET" },
+	{ EBADMSG, "EBADMSG" }, { ENOSYS, "ENOSYS" },
 };
 
 static const char *errname(int err)
@@ -280,13 +318,23 @@ static const struct errmsg open_errs[] = {
 static const struct errmsg export_errs[] = {
 	{ EBADF, "not a dma-buf file descriptor", "bug in hyper_dmabuf_tool" },
 	{ EINVAL, "invalid argument",
-	  "bad flags, padding or private data size, or a re-export with other flags" },
-	{ ENOSPC, "no free id",
-	  "this domain already has " STR(HYPER_DMABUF_MAX_IDS) " live exports" },
+	  "bad flags, padding or private data size, a re-export with other flags, or a reserved DOMID" },
+	{ ENOSPC, "no free id or grant",
+	  "this domain already has " STR(HYPER_DMABUF_MAX_IDS) " live exports, or the grant table is full" },
 	{ ENODEV, "no hypervisor backend",
 	  "without a backend only loopback export to 'self' works" },
-	{ EACCES, "read-only dma-buf",
-	  "a read-only dma-buf cannot be exported with --rdwr" },
+	{ EACCES, "export refused",
+	  "a read-only dma-buf cannot be exported with --rdwr; from a domU, dom0 must first allow sharing with DOMID (hyper_dmabuf_allow.sh)" },
+	{ ESRCH, "no such domain", "DOMID does not exist (checked from dom0)" },
+	{ EOPNOTSUPP, "buffer memory cannot be shared",
+	  "only RAM with struct pages can be granted to another domain" },
+	{ EFBIG, "buffer too large", "at most 1 GiB can be shared" },
+	{ ETIMEDOUT, "no answer from the domain",
+	  "the channel did not come up: is hyper_dmabuf loaded there?" },
+	{ ECONNRESET, "the domain went away", "the channel to it was reset" },
+	{ ENOTCONN, "no channel to the domain", "is hyper_dmabuf loaded there?" },
+	{ EPROTO, "the channel to the domain failed",
+	  "the peer did not follow the protocol; it is being checked" },
 	{ 0, NULL, NULL }
 };
 
@@ -298,14 +346,48 @@ static const struct errmsg import_errs[] = {
 	{ EINVAL, "invalid argument", "bad fd flags or padding" },
 	{ EIO, "mapping of the remote buffer failed",
 	  "the exporter shared a different number of pages" },
+	{ EBADMSG, "malformed page directory",
+	  "the exporting domain sent a broken description of the buffer" },
+	{ EAGAIN, "the export is not announced yet",
+	  "it waits for the buffer's fences to signal" },
+	{ ETIMEDOUT, "the export was not announced in time",
+	  "it still waits for the buffer's fences" },
+	{ EINTR, "interrupted", "a signal arrived while waiting for the announcement" },
+	{ ECONNRESET, "the exporting domain went away", "the channel to it was reset" },
+	{ ENOTCONN, "no channel to the exporting domain", "it went away" },
+	{ EPROTO, "the channel to the exporting domain failed", NULL },
 	{ 0, NULL, NULL }
 };
 
-static const struct errmsg unexport_errs[] = {
+/* UNEXPORT of the tool's own export (export --unexport-after) */
+static const struct errmsg own_unexport_errs[] = {
 	{ ENOENT, "no such export",
-	  "only the file descriptor that exported a buffer can unexport it" },
+	  "it was already unexported (by another process?)" },
 	{ EINVAL, "invalid argument",
 	  "delay above " STR(HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS) " ms or bad padding" },
+	{ 0, NULL, NULL }
+};
+
+/* UNEXPORT with HYPER_DMABUF_UNEXPORT_ANY_FILE (the unexport command) */
+static const struct errmsg unexport_errs[] = {
+	{ ENOENT, "no such export in this domain",
+	  "wrong id or key, or already unexported" },
+	{ EPERM, "permission denied",
+	  "needs CAP_SYS_ADMIN (run as root) to unexport another process's export" },
+	{ EINVAL, "not supported by the driver",
+	  "it refused HYPER_DMABUF_UNEXPORT_ANY_FILE (a driver older than this tool; the delay was within 0.."
+	  STR(HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS) " ms)" },
+	{ ENOTTY, "not supported by the driver",
+	  "it does not know HYPER_DMABUF_IOCTL_UNEXPORT" },
+	{ 0, NULL, NULL }
+};
+
+static const struct errmsg list_errs[] = {
+	{ ENOTTY, "not supported by the driver",
+	  "HYPER_DMABUF_IOCTL_LIST needs a newer hyper_dmabuf driver" },
+	{ EINVAL, "the driver refused the request",
+	  "bad type or padding: driver and tool disagree on struct hyper_dmabuf_list" },
+	{ EFAULT, "bad address", "bug in hyper_dmabuf_tool" },
 	{ 0, NULL, NULL }
 };
 
@@ -313,6 +395,7 @@ static const struct errmsg query_errs[] = {
 	{ ENOENT, "no such buffer",
 	  "wrong id, key or exporter domain, or it is gone" },
 	{ EINVAL, "invalid argument", "bad padding" },
+	{ EFAULT, "bad address", "bug in hyper_dmabuf_tool" },
 	{ 0, NULL, NULL }
 };
 
@@ -733,7 +816,7 @@ struct export_opts {
 	unsigned char pattern;
 	unsigned char priv[HYPER_DMABUF_MAX_PRIV];
 	__u32 priv_size;
-	__s64 keep_ms;		/* -1: no limit */
+	__s64 keep_ms;		/* --for, --keep; -1: no limit */
 	bool oneshot;
 	__s64 unexport_after_ms;	/* -1: never */
 	__u32 unexport_delay_ms;
@@ -909,7 +992,7 @@ static int do_unexport(int devfd, const struct hyper_dmabuf_id *hid,
 	};
 
 	if (ioctl(devfd, HYPER_DMABUF_IOCTL_UNEXPORT, &un)) {
-		report("export: unexport", errno, unexport_errs);
+		report("export: unexport", errno, own_unexport_errs);
 		return EXIT_FAIL;
 	}
 	printf("unexported ");
@@ -918,15 +1001,38 @@ static int do_unexport(int devfd, const struct hyper_dmabuf_id *hid,
 	return flush_stdout("export") ? EXIT_FAIL : EXIT_OK;
 }
 
+/* How often a held export is checked for an unexport by another process. */
+#define EXPORT_POLL_MS	100
+
 /*
- * Hold the export until a signal, the end of --keep, the end of stdin
- * (--oneshot) or the --unexport-after time.
+ * Was the held export withdrawn by another process (the unexport command)?
+ * Returns 1 if so, 0 if not, -1 if the query failed for another reason.
+ */
+static int export_gone(int devfd, const struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_query q = { .hid = *hid };
+
+	if (ioctl(devfd, HYPER_DMABUF_IOCTL_QUERY, &q)) {
+		if (errno == ENOENT)
+			return 1;
+		if (errno == EINTR)
+			return 0;
+		report("export: query of the held export", errno, query_errs);
+		return -1;
+	}
+	return q.unexport_pending ? 1 : 0;
+}
+
+/*
+ * Hold the export until a signal, the end of --for, the end of stdin
+ * (--oneshot), the --unexport-after time, or an unexport by another
+ * process.
  */
 static int hold_export(int devfd, int sigfd, const struct hyper_dmabuf_id *hid,
 		       const struct export_opts *o)
 {
-	__s64 start = now_ms();
-	bool stdin_open = o->oneshot;
+	__s64 start = now_ms(), next_check = EXPORT_POLL_MS;
+	bool stdin_open = o->oneshot, watch_gone = true;
 
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -940,15 +1046,32 @@ static int hold_export(int devfd, int sigfd, const struct hyper_dmabuf_id *hid,
 			return do_unexport(devfd, hid, o->unexport_delay_ms);
 		if (o->keep_ms >= 0 && t >= o->keep_ms) {
 			if (verbose)
-				fprintf(stderr, "export: --keep time is over, unexporting\n");
+				fprintf(stderr, "export: --for time is over, unexporting\n");
 			return EXIT_OK;
 		}
-		/* Time to the next deadline, if any. */
+		if (watch_gone && t >= next_check) {
+			ret = export_gone(devfd, hid);
+			if (ret > 0) {
+				printf("unexported elsewhere ");
+				print_hid(stdout, hid);
+				printf("\n");
+				return flush_stdout("export") ? EXIT_FAIL : EXIT_OK;
+			}
+			if (ret < 0) {
+				fprintf(stderr,
+					"export: cannot tell any more whether another process unexports the buffer; holding it until the hold ends\n");
+				watch_gone = false;
+			}
+			next_check = t + EXPORT_POLL_MS;
+		}
+		/* Time to the next deadline. */
 		if (o->keep_ms >= 0)
 			left = o->keep_ms - t;
 		if (o->unexport_after_ms >= 0 &&
 		    (left < 0 || o->unexport_after_ms - t < left))
 			left = o->unexport_after_ms - t;
+		if (watch_gone && (left < 0 || next_check - t < left))
+			left = next_check - t;
 
 		ret = poll(pfd, stdin_open ? 2 : 1,
 			   left < 0 ? -1 : left > INT_MAX ? INT_MAX : (int)left);
@@ -1017,6 +1140,7 @@ enum {
 	OPT_PRIV,
 	OPT_PRIV_FILE,
 	OPT_KEEP,
+	OPT_FOR,
 	OPT_ONESHOT,
 	OPT_FILE,
 	OPT_ALLOC,
@@ -1029,6 +1153,8 @@ enum {
 	OPT_COUNT,
 	OPT_TIMEOUT,
 	OPT_DELAY,
+	OPT_EXPORTED,
+	OPT_IMPORTED,
 };
 
 static int set_source(struct export_opts *o, enum src_kind kind,
@@ -1058,6 +1184,7 @@ static int cmd_export(int argc, char **argv)
 		{ "priv", required_argument, NULL, OPT_PRIV },
 		{ "priv-file", required_argument, NULL, OPT_PRIV_FILE },
 		{ "keep", required_argument, NULL, OPT_KEEP },
+		{ "for", required_argument, NULL, OPT_FOR },
 		{ "oneshot", no_argument, NULL, OPT_ONESHOT },
 		{ "file", required_argument, NULL, OPT_FILE },
 		{ "alloc", required_argument, NULL, OPT_ALLOC },
@@ -1109,9 +1236,12 @@ static int cmd_export(int argc, char **argv)
 				return EXIT_FAIL;
 			break;
 		case OPT_KEEP:
+		case OPT_FOR:
 			if (!parse_u64(optarg, INT64_MAX / 1000, &v))
 				return usage_error("export", usage_export,
-						   "bad --keep SECONDS '%s'", optarg);
+						   "bad --%s SECONDS '%s'",
+						   c == OPT_FOR ? "for" : "keep",
+						   optarg);
 			o.keep_ms = v * 1000;
 			break;
 		case OPT_ONESHOT:
@@ -1180,7 +1310,7 @@ static int cmd_export(int argc, char **argv)
 				   "--unexport-delay needs --unexport-after");
 	if (o.keep_ms >= 0 && o.oneshot)
 		return usage_error("export", usage_export,
-				   "give --keep or --oneshot, not both");
+				   "give --for (--keep) or --oneshot, not both");
 
 	devfd = open_dev("export", HD_DEV, O_RDWR, open_errs);
 	if (devfd < 0)
@@ -1592,9 +1722,9 @@ static int cmd_unexport(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct hyper_dmabuf_id hid;
-	__u32 delay;
-	int c, ret;
+	struct hyper_dmabuf_unexport un = { 0 };
+	__u32 delay = 0;
+	int c, ret, err, devfd;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -1615,13 +1745,34 @@ static int cmd_unexport(int argc, char **argv)
 		}
 	}
 	ret = parse_hid_args("unexport", usage_unexport, argc - optind,
-			     argv + optind, &hid);
+			     argv + optind, &un.hid);
 	if (ret)
 		return ret;
-	fprintf(stderr,
-		"unexport: not supported as a separate command: only the file descriptor that exported a buffer can unexport it (ENOENT otherwise)\n"
-		"unexport: use 'hyper_dmabuf_tool export ... --unexport-after MS [--unexport-delay MS]', or stop the exporting tool\n");
-	return EXIT_UNSUPP;
+
+	/*
+	 * A file descriptor of our own: the export belongs to another one,
+	 * hence HYPER_DMABUF_UNEXPORT_ANY_FILE.
+	 */
+	devfd = open_dev("unexport", HD_DEV, O_RDWR, open_errs);
+	if (devfd < 0)
+		return EXIT_FAIL;
+	un.delay_ms = delay;
+	un.flags = HYPER_DMABUF_UNEXPORT_ANY_FILE;
+	ret = ioctl(devfd, HYPER_DMABUF_IOCTL_UNEXPORT, &un);
+	err = errno;
+	close(devfd);
+	if (ret) {
+		report("unexport", err, unexport_errs);
+		/*
+		 * The delay was checked above and the padding is zero: EINVAL
+		 * means a driver that does not know the flag.
+		 */
+		return err == EINVAL || err == ENOTTY ? EXIT_UNSUPP : EXIT_FAIL;
+	}
+	printf("unexported ");
+	print_hid(stdout, &un.hid);
+	printf(" delay_ms=%u\n", un.delay_ms);
+	return flush_stdout("unexport") ? EXIT_FAIL : EXIT_OK;
 }
 
 static int no_args(const char *cmd, const char *usage, int argc, char **argv)
@@ -1648,15 +1799,193 @@ static int no_args(const char *cmd, const char *usage, int argc, char **argv)
 	return 0;
 }
 
+/* Rounds of HYPER_DMABUF_IOCTL_LIST before a list that keeps growing is cut. */
+#define LIST_TRIES	8
+
+/*
+ * All ids of one type: *hids (malloc()ed, NULL if none) gets *n of them.
+ * Returns 0 or a positive errno.  The first call only counts them.
+ */
+static int list_ids(int devfd, __u32 type, struct hyper_dmabuf_id **hids,
+		    __u32 *n)
+{
+	struct hyper_dmabuf_id *buf = NULL;
+	__u32 cap = 0;
+	int i, err;
+
+	for (i = 0; ; i++) {
+		struct hyper_dmabuf_list l = {
+			.hids_ptr = (uintptr_t)buf,
+			.type = type,
+			.count = cap,
+		};
+
+		if (ioctl(devfd, HYPER_DMABUF_IOCTL_LIST, &l)) {
+			err = errno;
+			free(buf);
+			return err;
+		}
+		if (l.total <= cap || i + 1 >= LIST_TRIES) {
+			if (l.total > cap)
+				fprintf(stderr,
+					"list: the number of buffers keeps growing, showing %u of %u\n",
+					l.count, l.total);
+			*hids = buf;
+			*n = l.count < cap ? l.count : cap;
+			return 0;
+		}
+		/* Some room for buffers that appear meanwhile. */
+		free(buf);
+		cap = l.total + 16;
+		buf = calloc(cap, sizeof(*buf));
+		if (!buf)
+			return ENOMEM;
+	}
+}
+
+static const char *type_name(__u32 type)
+{
+	switch (type) {
+	case HYPER_DMABUF_TYPE_EXPORTED:
+		return "exported";
+	case HYPER_DMABUF_TYPE_IMPORTED:
+		return "imported";
+	default:
+		return "unknown";
+	}
+}
+
+/* One line of list (see usage_list). */
+static void print_list_line(const struct hyper_dmabuf_query *q)
+{
+	__u32 state = q->state & ~HYPER_DMABUF_QUERY_F_PENDING_IDLE;
+	const char *sep = "";
+
+	printf("type=%s ", type_name(q->type));
+	print_hid(stdout, &q->hid);
+	printf(" slot=%u id_domid_byte=0x%02x exporter_domid=%u importer_domid=%u",
+	       q->hid.id & HYPER_DMABUF_ID_SLOT_MASK,
+	       q->hid.id >> HYPER_DMABUF_ID_DOMID_SHIFT,
+	       q->exporter_domid, q->importer_domid);
+	printf(" size=%llu access=%s busy=%u priv_size=%u state=",
+	       (__u64)q->size,
+	       q->flags & HYPER_DMABUF_EXPORT_RDWR ? "rdwr" : "rdonly",
+	       q->busy, q->priv_size);
+	if (q->state & HYPER_DMABUF_QUERY_F_PENDING_IDLE) {
+		printf("pending-idle");
+		sep = ",";
+	}
+	if (q->unexport_pending) {
+		printf("%sunexport-pending", sep);
+		sep = ",";
+	}
+	if (state)
+		printf("%s0x%x", sep, state);	/* bits newer than the tool */
+	else if (!*sep)
+		printf("ready");
+	printf("\n");
+}
+
+/* List the buffers of one type; returns an exit status. */
+static int list_type(int devfd, __u32 type)
+{
+	struct hyper_dmabuf_query *qs = NULL;
+	struct hyper_dmabuf_id *hids = NULL;
+	int ret = EXIT_OK, err;
+	__u32 n = 0, i, shown = 0;
+	char op[96];
+
+	snprintf(op, sizeof(op), "list --%s", type_name(type));
+	err = list_ids(devfd, type, &hids, &n);
+	if (err) {
+		report(op, err, list_errs);
+		return err == ENOTTY ? EXIT_UNSUPP : EXIT_FAIL;
+	}
+	if (n) {
+		qs = calloc(n, sizeof(*qs));
+		if (!qs) {
+			report(op, ENOMEM, NULL);
+			free(hids);
+			return EXIT_FAIL;
+		}
+	}
+	/* Query all first, so that the header counts what is shown. */
+	for (i = 0; i < n; i++) {
+		struct hyper_dmabuf_query *q = &qs[shown];
+
+		memset(q, 0, sizeof(*q));
+		q->hid = hids[i];
+		if (!ioctl(devfd, HYPER_DMABUF_IOCTL_QUERY, q)) {
+			shown++;
+			continue;
+		}
+		err = errno;
+		if (err == ENOENT)
+			continue;	/* gone since the list */
+		snprintf(op, sizeof(op), "list: query of id=0x%08x domid=%u",
+			 hids[i].id, hids[i].exporter_domid);
+		report(op, err, query_errs);
+		ret = EXIT_FAIL;
+	}
+	if (shown)
+		printf("%s: %u buffer%s\n", type_name(type), shown,
+		       shown == 1 ? "" : "s");
+	else
+		printf("%s: no buffers\n", type_name(type));
+	for (i = 0; i < shown; i++)
+		print_list_line(&qs[i]);
+	free(qs);
+	free(hids);
+	return ret;
+}
+
 static int cmd_list(int argc, char **argv)
 {
-	int ret = no_args("list", usage_list, argc, argv);
+	static const struct option opts[] = {
+		{ "exported", no_argument, NULL, OPT_EXPORTED },
+		{ "imported", no_argument, NULL, OPT_IMPORTED },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	bool exported = false, imported = false;
+	int c, ret, devfd;
 
-	if (ret)
-		return ret < 0 ? EXIT_OK : ret;
-	fprintf(stderr,
-		"list: not supported by this driver: it has no interface to enumerate buffers (debugfs only has counters: see 'stats'; use 'watch' to see new exports)\n");
-	return EXIT_UNSUPP;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_EXPORTED:
+			exported = true;
+			break;
+		case OPT_IMPORTED:
+			imported = true;
+			break;
+		case 'h':
+			print_usage(usage_list, false);
+			return EXIT_OK;
+		default:
+			print_usage(usage_list, true);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_error("list", usage_list,
+				   "unexpected argument '%s'", argv[optind]);
+	if (!exported && !imported)
+		exported = imported = true;
+
+	devfd = open_dev("list", HD_DEV, O_RDWR, open_errs);
+	if (devfd < 0)
+		return EXIT_FAIL;
+	ret = exported ? list_type(devfd, HYPER_DMABUF_TYPE_EXPORTED) : EXIT_OK;
+	if (imported && ret != EXIT_UNSUPP) {
+		int r = list_type(devfd, HYPER_DMABUF_TYPE_IMPORTED);
+
+		if (r != EXIT_OK)
+			ret = r;
+	}
+	close(devfd);
+	if (flush_stdout("list"))
+		return EXIT_FAIL;
+	return ret;
 }
 
 static int cmd_stats(int argc, char **argv)

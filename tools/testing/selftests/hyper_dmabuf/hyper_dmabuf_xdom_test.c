@@ -80,6 +80,39 @@
  *                               newkey=
  *   unflood                     unexport the flood; reply ids= base=
  *
+ * Exports that wait for their fences (the xdom.*_pending_then_* cases):
+ * the data buffer is a udmabuf with a pending sw_sync write fence, its
+ * private data "hdxpend seed=SEED len=LEN" (not a message); LEN is the
+ * buffer's size, SEED the pattern it was filled with before the export.
+ * Importer side:
+ *   pwatch                      open an event file (before the export),
+ *                               note the counters
+ *   ppend hid= size=LEN wseed=  while pending: NONBLOCK import EAGAIN,
+ *                               import with a 300 ms timeout ETIMEDOUT
+ *                               after >= 250 ms, query IMPORTED with
+ *                               PENDING_IDLE, size LEN, no private data,
+ *                               no event for it yet; start a blocking
+ *                               import (a child) and see it asleep in it
+ *   pget hid= size= seed= wseed=  after the signal: the event (no
+ *                               F_UPDATE, the private data), the blocked
+ *                               import got pattern(wseed), a new import
+ *                               too
+ *   pgone hid=                  after the unexport: the blocked import
+ *                               woke with ENOENT, imports and the query
+ *                               fail with ENOENT, no event
+ *   pdone hid= gone=0|1         gone: still no event, still ENOENT (the
+ *                               fence signalled meanwhile); close, the
+ *                               counters are back
+ * Exporter side (to the sender of the command):
+ *   pexp size= seed=            make and fill the buffer, add the fence,
+ *                               export: < 1 s, query PENDING_IDLE,
+ *                               pending_idle + 1; reply hid= ms=
+ *   psig hid= wseed=            write pattern(wseed), signal the fence:
+ *                               PENDING_IDLE and pending_idle clear
+ *   punexp hid=                 unexport, the fence still pending
+ *   pclose hid=                 unexport, signal, close; counters back
+ *   preset                      forget both sides (after a failure)
+ *
  * Buffers: producers allocate whole pages, so a buffer of size S is
  * exported with S rounded up to pages.  The exporter fills all of it with
  * pattern(seed); the importer verifies all of it; a read-write importer
@@ -100,6 +133,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <linux/memfd.h>	/* before sys/mman.h: no MFD_* redefinition */
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -574,6 +608,26 @@ struct hold {			/* an import kept by check hold=1 */
 	__u32 seed;
 };
 
+/* The importer's side of an export that waits for its fence. */
+struct pend_imp {
+	int watch;		/* a file opened before the export: its events */
+	pid_t child;		/* a blocking import, or 0 */
+	int res;		/* the child's struct child_res comes here */
+	struct hyper_dmabuf_id hid;
+	size_t len;
+	struct ctrs base;
+};
+
+/* The exporter's side. */
+struct pend_exp {
+	int buf;
+	int tl;			/* the sw_sync timeline of the fence */
+	struct hyper_dmabuf_id hid;
+	size_t len;
+	bool exported, signalled, unexported;
+	struct ctrs base;
+};
+
 struct node {
 	int dev;
 	int mbox;		/* the dma-buf every message is exported with */
@@ -591,6 +645,8 @@ struct node {
 	unsigned int served, verified, failed, checks;
 	char last_check[TEXT_LEN];	/* the last check served, and */
 	char last_reply[TEXT_LEN];	/* its reply's fields */
+	struct pend_imp pi;
+	struct pend_exp pe;
 	bool done;
 };
 
@@ -615,6 +671,10 @@ static int node_init(struct node *n, const char *name, __u32 *seq, __u32 sid)
 	n->mbox = -1;
 	for (i = 0; i < MAX_HOLDS; i++)
 		n->holds[i].fd = -1;
+	n->pi.watch = -1;
+	n->pi.res = -1;
+	n->pe.buf = -1;
+	n->pe.tl = -1;
 	n->seq = seq;
 	n->sid = sid;
 	n->any_to = !name[0];
@@ -636,12 +696,15 @@ static int node_init(struct node *n, const char *name, __u32 *seq, __u32 sid)
 	return 0;
 }
 
+static void pend_reset(struct node *n);
+
 static void node_fini(struct node *n)
 {
 	int i;
 
 	if (n->mbox < 0)
 		return;		/* node_init() did not get that far */
+	pend_reset(n);
 	for (i = 0; i < MAX_HOLDS; i++) {
 		if (n->holds[i].fd < 0)
 			continue;
@@ -1158,6 +1221,875 @@ static void do_unflood(struct node *n, char *out)
 		n->flood_base, bad);
 }
 
+/* ---- exports waiting for their fences ----------------------------------- */
+
+#define PEND_SIZE	(MiB + 123)	/* exported as 1 MiB + 4 KiB */
+#define PEND_EVENT_S	20	/* longest wait for the announcement */
+#define PEND_CHILD_S	10	/* ... and for the blocked import to return */
+#define PEND_TIMEOUT_MS	300	/* import timeout while pending */
+#define PEND_MIN_MS	250	/* it must not return earlier */
+#define PEND_MAX_MS	3000	/* nor much later */
+#define GUARD_S		5	/* an import that must not block gives up */
+#define OUT_LEN		84	/* reply fields: the message is <= 192 bytes */
+
+/* What the blocking import in a child got. */
+struct child_res {
+	int err;		/* 0 or errno */
+	int ms;			/* time in the ioctl */
+	long long off;		/* first wrong byte (len: none), -1: no map */
+};
+
+static void outf(char *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, OUT_LEN, fmt, ap);
+	va_end(ap);
+}
+
+/* The name of an errno (0 or a negative return: see res_name()). */
+static const char *ename(int err)
+{
+	static char s[4][16];
+	static int k;
+
+	switch (err) {
+	case 0: return "0";
+	case EAGAIN: return "EAGAIN";
+	case ETIMEDOUT: return "ETIMEDOUT";
+	case ENOENT: return "ENOENT";
+	case EINTR: return "EINTR";
+	case EINVAL: return "EINVAL";
+	case EACCES: return "EACCES";
+	case EIO: return "EIO";
+	case EBADF: return "EBADF";
+	case EBADMSG: return "EBADMSG";
+	case ENODEV: return "ENODEV";
+	case ENOMEM: return "ENOMEM";
+	case ENOSPC: return "ENOSPC";
+	case ENOTTY: return "ENOTTY";
+	case EFAULT: return "EFAULT";
+	case EBUSY: return "EBUSY";
+	case ECONNRESET: return "ECONNRESET";
+	}
+	k = (k + 1) % 4;
+	snprintf(s[k], sizeof(s[k]), "errno%d", err);
+	return s[k];
+}
+
+/* An import's result: "fd" (it worked) or the errno's name. */
+static const char *res_name(int ret)
+{
+	return ret >= 0 ? "fd" : ename(-ret);
+}
+
+static bool hid_eq(const struct hyper_dmabuf_id *a,
+		   const struct hyper_dmabuf_id *b)
+{
+	return a->id == b->id && a->exporter_domid == b->exporter_domid &&
+	       !memcmp(a->key, b->key, sizeof(a->key));
+}
+
+static void pend_priv(char *priv, size_t len, __u32 seed, size_t blen)
+{
+	snprintf(priv, len, "hdxpend seed=%x len=%zu", seed, blen);
+}
+
+/* The counters that differ from @base, "name=now/base ..." */
+static void ctrs_diff(const struct ctrs *base, const struct ctrs *now,
+		      char *s, size_t len)
+{
+	unsigned int i;
+	size_t n = 0;
+
+	s[0] = 0;
+	for (i = 0; i < NR_CTRS && n < len; i++)
+		if (base->v[i] != now->v[i])
+			n += snprintf(s + n, len - n, "%s%s=%d/%d",
+				      n ? " " : "", ctr_names[i], now->v[i],
+				      base->v[i]);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * One read-only HYPER_DMABUF_IOCTL_IMPORT with @flags and @timeout_ms,
+ * interrupted (EINTR) after @guard_s seconds so that an import that should
+ * not block cannot hang the test.  The new fd or -errno; *@ms: time taken.
+ */
+static int pimport(int dev, const struct hyper_dmabuf_id *hid, __u32 flags,
+		   __u32 timeout_ms, int guard_s, int *ms)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	struct hyper_dmabuf_import arg = {
+		.hid = *hid,
+		.fd_flags = O_RDONLY | O_CLOEXEC,
+		.flags = flags,
+		.timeout_ms = timeout_ms,
+	};
+	double t0;
+	int ret, err;
+
+	sigemptyset(&sa.sa_mask);	/* no SA_RESTART */
+	sigaction(SIGALRM, &sa, &old);
+	alarm(guard_s);
+	t0 = now_s();
+	ret = ioctl(dev, HYPER_DMABUF_IOCTL_IMPORT, &arg);
+	err = errno;
+	if (ms)
+		*ms = ms_since(t0);
+	alarm(0);
+	sigaction(SIGALRM, &old, NULL);
+	return ret ? -err : arg.fd;
+}
+
+/* Query @hid: 0 or -errno. */
+static int pquery(int dev, const struct hyper_dmabuf_id *hid,
+		  struct hyper_dmabuf_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->hid = *hid;
+	return ioctl(dev, HYPER_DMABUF_IOCTL_QUERY, q) ? -errno : 0;
+}
+
+/*
+ * Read the events of @watch (opened O_NONBLOCK) until one for @hid, for
+ * at most @wait_ms (0: only those queued now).  1: one for @hid is in
+ * *@ev, 0: none, -errno: read() failed.  An overflow sets *@ovf.
+ */
+static int watch_for(int watch, const struct hyper_dmabuf_id *hid,
+		     int wait_ms, struct hyper_dmabuf_event *ev, bool *ovf)
+{
+	struct pollfd p = { .fd = watch, .events = POLLIN };
+	double end = now_s() + wait_ms / 1000.0;
+	ssize_t len;
+	int left;
+
+	for (;;) {
+		len = read(watch, ev, sizeof(*ev));
+		if (len == sizeof(*ev)) {
+			if (ev->type == HYPER_DMABUF_EVENT_OVERFLOW)
+				*ovf = true;
+			else if (hid_eq(&ev->hid, hid))
+				return 1;
+			continue;
+		}
+		if (len >= 0)
+			return -EIO;
+		if (errno != EAGAIN)
+			return -errno;
+		left = (int)((end - now_s()) * 1000);
+		if (left <= 0)
+			return 0;
+		poll(&p, 1, left);
+	}
+}
+
+/* Whether process @pid sleeps in ioctl(), as far as /proc tells. */
+static bool sleeps_in_ioctl(pid_t pid)
+{
+	char path[48], buf[512], *p;
+	size_t len;
+	long nr;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = 0;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || p[2] != 'S')
+		return false;
+	/* Which system call: "running", or its number and arguments. */
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;	/* no such file: sleeping will do */
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p)
+		return true;
+	if (sscanf(buf, "%ld", &nr) != 1)
+		return false;
+	return nr == SYS_ioctl;
+}
+
+/*
+ * A child that imports @hid blocking (no flags, no timeout) through @dev,
+ * checks pattern(@seed) over @len bytes and reports a struct child_res.
+ */
+static int child_start(struct pend_imp *p, int dev,
+		       const struct hyper_dmabuf_id *hid, size_t len,
+		       __u32 seed)
+{
+	int fds[2], fd, err;
+	double t0;
+	pid_t pid;
+	void *m;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return err;
+	}
+	if (!pid) {
+		struct hyper_dmabuf_import arg = {
+			.hid = *hid,
+			.fd_flags = O_RDONLY | O_CLOEXEC,
+		};
+		struct child_res r = { .off = -1 };
+
+		close(fds[0]);
+		t0 = now_s();
+		fd = ioctl(dev, HYPER_DMABUF_IOCTL_IMPORT, &arg) ? -1 : arg.fd;
+		r.err = fd < 0 ? errno : 0;
+		r.ms = ms_since(t0);
+		if (fd >= 0) {
+			m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+			if (m != MAP_FAILED) {
+				r.off = pat_check(m, 0, len, seed);
+				munmap(m, len);
+			}
+			close(fd);
+		}
+		_exit(write(fds[1], &r, sizeof(r)) != sizeof(r));
+	}
+	close(fds[1]);
+	p->child = pid;
+	p->res = fds[0];
+	return 0;
+}
+
+/* The child's result within @wait_ms: 0, or -ETIMEDOUT (then killed). */
+static int child_result(struct pend_imp *p, int wait_ms, struct child_res *r)
+{
+	struct pollfd pf = { .fd = p->res, .events = POLLIN };
+	int ret = -ETIMEDOUT;
+
+	if (p->child <= 0)
+		return -ECHILD;
+	if (poll(&pf, 1, wait_ms) > 0)
+		ret = read(p->res, r, sizeof(*r)) == sizeof(*r) ? 0 : -EIO;
+	if (ret)
+		kill(p->child, SIGKILL);
+	waitpid(p->child, NULL, 0);
+	p->child = 0;
+	close(p->res);
+	p->res = -1;
+	return ret;
+}
+
+static void pend_imp_reset(struct pend_imp *p)
+{
+	struct child_res r;
+
+	if (p->child > 0)
+		child_result(p, 0, &r);
+	if (p->watch >= 0)
+		close(p->watch);
+	p->watch = -1;
+}
+
+/* Unexport (unless done), signal the fence (unless done), close. */
+static int pend_exp_close(struct node *n)
+{
+	struct pend_exp *e = &n->pe;
+	__u32 one = 1;
+	int ret = 0;
+
+	if (e->exported && !e->unexported) {
+		ret = hd_unexport(n->dev, &e->hid);
+		e->unexported = true;
+	}
+	if (e->tl >= 0 && !e->signalled &&
+	    ioctl(e->tl, SW_SYNC_IOC_INC, &one) && !ret)
+		ret = -errno;
+	e->signalled = true;
+	if (e->tl >= 0)
+		close(e->tl);
+	if (e->buf >= 0)
+		close(e->buf);
+	e->tl = -1;
+	e->buf = -1;
+	e->exported = false;
+	return ret;
+}
+
+static void pend_reset(struct node *n)
+{
+	pend_imp_reset(&n->pi);
+	pend_exp_close(n);
+}
+
+/* Importer: watch the events from before the export on. */
+static void pend_watch(struct node *n, char *out)
+{
+	struct pend_imp *p = &n->pi;
+
+	pend_imp_reset(p);
+	ctrs_read(&p->base);
+	p->watch = open(DEV_PATH, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (p->watch < 0)
+		outf(out, "st=fail why=open err=%s", ename(errno));
+	else
+		outf(out, "st=ok");
+}
+
+/*
+ * Importer, while the export of @hid (@len bytes) waits for its fence:
+ * see it pending, then leave a child asleep in a blocking import that is
+ * to get pattern(@wseed).
+ */
+static void pend_probe(struct node *n, const struct hyper_dmabuf_id *hid,
+		       size_t len, __u32 wseed, char *out)
+{
+	__u32 type = cfg.loopback ? HYPER_DMABUF_TYPE_EXPORTED :
+				    HYPER_DMABUF_TYPE_IMPORTED;
+	struct pend_imp *p = &n->pi;
+	struct hyper_dmabuf_event ev;
+	struct hyper_dmabuf_query q;
+	struct child_res r = { .off = -1 };
+	struct pollfd pf;
+	bool ovf = false;
+	int fd, ms, to_ms, ret;
+	double end;
+
+	if (p->watch < 0 || p->child) {
+		outf(out, "st=fail why=no_pwatch");
+		return;
+	}
+	p->hid = *hid;
+	p->len = len;
+	/* The pending notice went out before the message with the id. */
+	fd = pimport(n->dev, hid, HYPER_DMABUF_IMPORT_NONBLOCK, 0, GUARD_S,
+		     &ms);
+	if (fd >= 0)
+		close(fd);
+	if (fd != -EAGAIN) {
+		outf(out, "st=fail why=nonblock_import exp=EAGAIN got=%s ms=%d",
+		     res_name(fd), ms);
+		return;
+	}
+	fd = pimport(n->dev, hid, 0, PEND_TIMEOUT_MS,
+		     PEND_TIMEOUT_MS / 1000 + GUARD_S, &to_ms);
+	if (fd >= 0)
+		close(fd);
+	if (fd != -ETIMEDOUT) {
+		outf(out, "st=fail why=timed_import exp=ETIMEDOUT got=%s ms=%d",
+		     res_name(fd), to_ms);
+		return;
+	}
+	if (to_ms < PEND_MIN_MS || to_ms > PEND_MAX_MS) {
+		outf(out, "st=fail why=timed_import_ms exp=%d..%d got=%d",
+		     PEND_MIN_MS, PEND_MAX_MS, to_ms);
+		return;
+	}
+	ret = pquery(n->dev, hid, &q);
+	if (ret) {
+		outf(out, "st=fail why=query exp=0 got=%s", ename(-ret));
+		return;
+	}
+	/* In one domain the export is found first. */
+	if (q.type != type || !(q.state & HYPER_DMABUF_QUERY_F_PENDING_IDLE) ||
+	    q.size != len || q.exporter_domid != hid->exporter_domid ||
+	    (!cfg.loopback && q.priv_size)) {
+		outf(out, "st=fail why=query exp=%u/%#x/%zu/0 got=type/state/size/priv=%u/%#x/%llu/%u",
+		     type, HYPER_DMABUF_QUERY_F_PENDING_IDLE, len, q.type,
+		     q.state, q.size, q.priv_size);
+		return;
+	}
+	ret = watch_for(p->watch, hid, 0, &ev, &ovf);
+	if (ret) {
+		if (ret > 0)
+			outf(out, "st=fail why=event_while_pending flags=%#x",
+			     ev.event_flags);
+		else
+			outf(out, "st=fail why=event_read err=%s",
+			     ename(-ret));
+		return;
+	}
+	if (ovf) {
+		outf(out, "st=fail why=event_overflow");
+		return;
+	}
+	/* A blocking import now sleeps until the announcement. */
+	ret = child_start(p, n->dev, hid, len, wseed);
+	if (ret) {
+		outf(out, "st=fail why=fork err=%s", ename(-ret));
+		return;
+	}
+	pf.fd = p->res;
+	pf.events = POLLIN;
+	end = now_s() + 3;
+	for (;;) {
+		if (poll(&pf, 1, 0) > 0) {
+			ret = child_result(p, 0, &r);
+			outf(out, "st=fail why=blocking_import exp=asleep got=%s ms=%d",
+			     ret ? ename(-ret) : r.err ? ename(r.err) : "fd",
+			     r.ms);
+			return;
+		}
+		if (sleeps_in_ioctl(p->child))
+			break;
+		if (now_s() > end) {
+			outf(out, "st=fail why=blocking_import_not_asleep_3s");
+			return;
+		}
+		usleep(10 * 1000);
+	}
+	outf(out, "st=ok to_ms=%d state=%#x", to_ms, q.state);
+}
+
+/*
+ * Importer, after the fence signalled: the announcement (pattern(@seed)
+ * before the export, its private data), then pattern(@wseed) for the
+ * blocked import and for a new one.
+ */
+static void pend_get(struct node *n, const struct hyper_dmabuf_id *hid,
+		     __u32 seed, __u32 wseed, char *out)
+{
+	struct pend_imp *p = &n->pi;
+	size_t len = p->len, off;
+	char priv[HYPER_DMABUF_MAX_PRIV];
+	struct hyper_dmabuf_event ev;
+	struct hyper_dmabuf_query q;
+	struct dma_buf_sync sync;
+	struct child_res r;
+	const char *why = NULL;
+	bool ovf = false, old;
+	int fd, ret, ev_ms;
+	double t0 = now_s();
+	void *m;
+
+	if (p->watch < 0 || !p->child || !hid_eq(hid, &p->hid)) {
+		outf(out, "st=fail why=no_ppend");
+		return;
+	}
+	ret = watch_for(p->watch, hid, PEND_EVENT_S * 1000, &ev, &ovf);
+	ev_ms = ms_since(t0);
+	if (ret <= 0) {
+		outf(out, "st=fail why=no_event_in_%ds err=%s overflow=%d",
+		     PEND_EVENT_S, ename(-ret), ovf);
+		return;
+	}
+	pend_priv(priv, sizeof(priv), seed, len);
+	if (ev.type != HYPER_DMABUF_EVENT_NEW_IMPORT ||
+	    (ev.event_flags & HYPER_DMABUF_EVENT_F_UPDATE) ||
+	    ev.size != len || ev.export_flags) {
+		outf(out, "st=fail why=event exp=1/0/%zu/0 got=type/flags/size/xflags=%u/%#x/%llu/%#x",
+		     len, ev.type, ev.event_flags, ev.size, ev.export_flags);
+		return;
+	}
+	if (ev.priv_size != strlen(priv) ||
+	    memcmp(ev.priv, priv, ev.priv_size)) {
+		outf(out, "st=fail why=event_priv exp_size=%zu got_size=%u",
+		     strlen(priv), ev.priv_size);
+		return;
+	}
+	ret = child_result(p, PEND_CHILD_S * 1000, &r);
+	if (ret) {
+		outf(out, "st=fail why=blocked_import_still_asleep_%ds",
+		     PEND_CHILD_S);
+		return;
+	}
+	if (r.err || r.off != (long long)len) {
+		outf(out, "st=fail why=blocked_import exp=fd got=%s off=%lld ms=%d",
+		     r.err ? ename(r.err) : "fd", r.off, r.ms);
+		return;
+	}
+	/* Announced: even a non-blocking import works now. */
+	fd = pimport(n->dev, hid, HYPER_DMABUF_IMPORT_NONBLOCK, 0, GUARD_S,
+		     NULL);
+	if (fd < 0) {
+		outf(out, "st=fail why=import exp=fd got=%s", ename(-fd));
+		return;
+	}
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		outf(out, "st=fail why=mmap err=%s", ename(errno));
+		close(fd);
+		return;
+	}
+	sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ;
+	if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync))
+		why = "sync_start";
+	off = pat_check(m, 0, len, wseed);
+	/* Which bytes instead: those of the time of the export? */
+	old = off != len && pat_check(m, 0, len, seed) == len;
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ;
+	if (!why && ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync))
+		why = "sync_end";
+	munmap(m, len);
+	close(fd);
+	if (off != len) {
+		outf(out, "st=fail why=data off=%zu exp=final_pattern got=%s",
+		     off, old ? "pattern_at_export" : "other_bytes");
+		return;
+	}
+	if (why) {
+		outf(out, "st=fail why=%s err=%s", why, ename(errno));
+		return;
+	}
+	ret = pquery(n->dev, hid, &q);
+	if (ret || (q.state & HYPER_DMABUF_QUERY_F_PENDING_IDLE) ||
+	    q.priv_size != strlen(priv)) {
+		outf(out, "st=fail why=query_announced err=%s state=%#x priv=%u",
+		     ename(-ret), q.state, q.priv_size);
+		return;
+	}
+	outf(out, "st=ok ev_ms=%d blk_ms=%d", ev_ms, r.ms);
+}
+
+/* No event for @hid, imports and the query fail with ENOENT. */
+static void pend_absent(struct node *n, const struct hyper_dmabuf_id *hid,
+			char *out)
+{
+	struct hyper_dmabuf_event ev;
+	struct hyper_dmabuf_query q;
+	bool ovf = false;
+	int fd, ms, ret;
+
+	fd = pimport(n->dev, hid, HYPER_DMABUF_IMPORT_NONBLOCK, 0, GUARD_S,
+		     &ms);
+	if (fd >= 0)
+		close(fd);
+	if (fd != -ENOENT) {
+		outf(out, "st=fail why=nonblock_import exp=ENOENT got=%s ms=%d",
+		     res_name(fd), ms);
+		return;
+	}
+	fd = pimport(n->dev, hid, 0, 1000, 1 + GUARD_S, &ms);
+	if (fd >= 0)
+		close(fd);
+	if (fd != -ENOENT) {
+		outf(out, "st=fail why=timed_import exp=ENOENT got=%s ms=%d",
+		     res_name(fd), ms);
+		return;
+	}
+	ret = pquery(n->dev, hid, &q);
+	if (ret != -ENOENT) {
+		outf(out, "st=fail why=query exp=ENOENT got=%s state=%#x",
+		     ename(-ret), q.state);
+		return;
+	}
+	ret = watch_for(n->pi.watch, hid, 0, &ev, &ovf);
+	if (ret) {
+		if (ret > 0)
+			outf(out, "st=fail why=event_for_withdrawn flags=%#x",
+			     ev.event_flags);
+		else
+			outf(out, "st=fail why=event_read err=%s",
+			     ename(-ret));
+		return;
+	}
+	if (ovf) {
+		outf(out, "st=fail why=event_overflow");
+		return;
+	}
+	outf(out, "st=ok");
+}
+
+/* Importer, after the unexport of a buffer still waiting for its fence. */
+static void pend_gone(struct node *n, const struct hyper_dmabuf_id *hid,
+		      char *out)
+{
+	struct pend_imp *p = &n->pi;
+	struct child_res r;
+	int ret;
+
+	if (p->watch < 0 || !p->child || !hid_eq(hid, &p->hid)) {
+		outf(out, "st=fail why=no_ppend");
+		return;
+	}
+	ret = child_result(p, PEND_CHILD_S * 1000, &r);
+	if (ret) {
+		outf(out, "st=fail why=blocked_import exp=ENOENT got=asleep_%ds",
+		     PEND_CHILD_S);
+		return;
+	}
+	if (r.err != ENOENT) {
+		outf(out, "st=fail why=blocked_import exp=ENOENT got=%s ms=%d",
+		     r.err ? ename(r.err) : "fd", r.ms);
+		return;
+	}
+	pend_absent(n, hid, out);
+	if (!strncmp(out, "st=ok", 5))
+		outf(out, "st=ok blk_ms=%d", r.ms);
+}
+
+/*
+ * Importer, the end: @gone, the buffer was withdrawn before its fence
+ * signalled, and it signalled since: still no event, still ENOENT.
+ * Closes, and the counters must be back.
+ */
+static void pend_done(struct node *n, const struct hyper_dmabuf_id *hid,
+		      bool gone, char *out)
+{
+	struct pend_imp *p = &n->pi;
+	struct ctrs now;
+	char d[OUT_LEN];
+
+	if (p->watch < 0 || !hid_eq(hid, &p->hid)) {
+		outf(out, "st=fail why=no_ppend");
+		pend_imp_reset(p);
+		return;
+	}
+	outf(out, "st=ok");
+	if (gone) {
+		usleep(300 * 1000);	/* a wrong announcement is on its way */
+		pend_absent(n, hid, out);
+	}
+	pend_imp_reset(p);
+	if (strncmp(out, "st=ok", 5))
+		return;
+	if (!ctrs_settle(&p->base, &now)) {
+		ctrs_diff(&p->base, &now, d, sizeof(d));
+		outf(out, "st=fail why=counters now/before: %s", d);
+	}
+}
+
+/*
+ * Exporter: a udmabuf of @size bytes (rounded up to pages) filled with
+ * pattern(@seed), given a pending sw_sync fence and exported to @dst.
+ */
+static void pend_export(struct node *n, __u32 dst, size_t size, __u32 seed,
+			char *out)
+{
+	struct pend_exp *e = &n->pe;
+	struct pollfd pf = { .events = POLLIN };
+	char priv[HYPER_DMABUF_MAX_PRIV], s[48];
+	struct hyper_dmabuf_query q;
+	const char *skip;
+	int ret, ms, v;
+	double t0;
+
+	pend_exp_close(n);
+	memset(e, 0, sizeof(*e));
+	e->buf = -1;
+	e->tl = -1;
+	ctrs_read(&e->base);
+	e->len = round_page(size);
+	e->buf = produce("udmabuf", e->len, &skip);
+	if (e->buf < 0) {
+		if (skip)
+			outf(out, "st=skip why=%s", skip);
+		else
+			outf(out, "st=fail why=udmabuf_alloc");
+		return;
+	}
+	ret = buf_fill(e->buf, e->len, seed);
+	if (ret) {
+		outf(out, "st=fail why=fill err=%s", ename(-ret));
+		return;
+	}
+	e->tl = swsync_pending(e->buf);
+	if (e->tl < 0) {
+		outf(out, "st=%s why=sw_sync err=%s",
+		     e->tl == -ENOENT ? "skip" : "fail", ename(-e->tl));
+		e->tl = -1;
+		return;
+	}
+	/* dma-buf poll: POLLIN once the write fences have signalled. */
+	pf.fd = e->buf;
+	if (poll(&pf, 1, 0) != 0) {
+		outf(out, "st=fail why=fence_not_pending");
+		return;
+	}
+	pend_priv(priv, sizeof(priv), seed, e->len);
+	t0 = now_s();
+	ret = hd_send(n->dev, e->buf, dst, 0, priv, &e->hid);
+	ms = ms_since(t0);
+	if (ret) {
+		outf(out, "st=fail why=export err=%s ms=%d", ename(-ret), ms);
+		return;
+	}
+	e->exported = true;
+	if (ms >= 1000) {
+		outf(out, "st=fail why=export_slow exp=<1000ms got=%dms", ms);
+		return;
+	}
+	ret = pquery(n->dev, &e->hid, &q);
+	if (ret || q.type != HYPER_DMABUF_TYPE_EXPORTED ||
+	    !(q.state & HYPER_DMABUF_QUERY_F_PENDING_IDLE)) {
+		outf(out, "st=fail why=exporter_query exp=0/%u/%#x got=%s/%u/%#x",
+		     HYPER_DMABUF_TYPE_EXPORTED,
+		     HYPER_DMABUF_QUERY_F_PENDING_IDLE, ename(-ret), q.type,
+		     q.state);
+		return;
+	}
+	v = hd_counter("pending_idle");
+	if (e->base.v[CTR_PENDING_IDLE] >= 0 &&
+	    v != e->base.v[CTR_PENDING_IDLE] + 1) {
+		outf(out, "st=fail why=pending_idle exp=%d got=%d",
+		     e->base.v[CTR_PENDING_IDLE] + 1, v);
+		return;
+	}
+	hid_str(&e->hid, s, sizeof(s));
+	outf(out, "st=ok hid=%s ms=%d", s, ms);
+}
+
+/* Exporter: finish "the writer's work" (pattern(@wseed)), signal. */
+static void pend_signal(struct node *n, __u32 wseed, char *out)
+{
+	struct pend_exp *e = &n->pe;
+	struct hyper_dmabuf_query q;
+	double t0, end;
+	__u32 one = 1;
+	int ret, v;
+
+	if (!e->exported || e->signalled || e->unexported) {
+		outf(out, "st=fail why=no_pending_export");
+		return;
+	}
+	/* No DMA_BUF_IOCTL_SYNC: it would wait for the fence. */
+	ret = buf_fill(e->buf, e->len, wseed);
+	if (ret) {
+		outf(out, "st=fail why=fill err=%s", ename(-ret));
+		return;
+	}
+	t0 = now_s();
+	if (ioctl(e->tl, SW_SYNC_IOC_INC, &one)) {
+		outf(out, "st=fail why=sw_sync_inc err=%s", ename(errno));
+		return;
+	}
+	e->signalled = true;
+	end = t0 + SETTLE_S;
+	for (;;) {
+		ret = pquery(n->dev, &e->hid, &q);
+		if (ret || !(q.state & HYPER_DMABUF_QUERY_F_PENDING_IDLE))
+			break;
+		if (now_s() > end)
+			break;
+		usleep(10 * 1000);
+	}
+	if (ret || (q.state & HYPER_DMABUF_QUERY_F_PENDING_IDLE)) {
+		outf(out, "st=fail why=exporter_query_after_signal exp=0/0 got=%s/%#x",
+		     ename(-ret), q.state);
+		return;
+	}
+	v = counter_settle("pending_idle", e->base.v[CTR_PENDING_IDLE]);
+	if (v != e->base.v[CTR_PENDING_IDLE]) {
+		outf(out, "st=fail why=pending_idle_after_signal exp=%d got=%d",
+		     e->base.v[CTR_PENDING_IDLE], v);
+		return;
+	}
+	outf(out, "st=ok ms=%d", ms_since(t0));
+}
+
+/* Exporter: withdraw the export while its fence is still pending. */
+static void pend_unexport(struct node *n, char *out)
+{
+	struct pend_exp *e = &n->pe;
+	int ret;
+
+	if (!e->exported || e->signalled || e->unexported) {
+		outf(out, "st=fail why=no_pending_export");
+		return;
+	}
+	ret = hd_unexport(n->dev, &e->hid);
+	e->unexported = true;
+	if (ret)
+		outf(out, "st=fail why=unexport exp=0 got=%s", ename(-ret));
+	else
+		outf(out, "st=ok");
+}
+
+/* Exporter, the end: close everything; @settle: the counters are back. */
+static void pend_close(struct node *n, bool settle, char *out)
+{
+	struct pend_exp *e = &n->pe;
+	struct ctrs now;
+	char d[OUT_LEN];
+	int ret;
+
+	if (!e->exported) {
+		outf(out, "st=fail why=no_export");
+		return;
+	}
+	ret = pend_exp_close(n);
+	if (ret) {
+		outf(out, "st=fail why=close err=%s", ename(-ret));
+		return;
+	}
+	outf(out, "st=ok");
+	if (settle && !ctrs_settle(&e->base, &now)) {
+		ctrs_diff(&e->base, &now, d, sizeof(d));
+		outf(out, "st=fail why=counters now/before: %s", d);
+	}
+}
+
+/* Serve the commands above; false if @cmd is none of them. */
+static bool pend_serve(struct node *n, struct msg *m, const char *cmd,
+		       char *out)
+{
+	__u32 from = m->ev.hid.exporter_domid;
+	size_t size = num(m->text, "size", 10, 0);
+	__u32 seed = num(m->text, "seed", 16, 0);
+	__u32 wseed = num(m->text, "wseed", 16, 0);
+	struct hyper_dmabuf_id hid;
+	bool imp = !strcmp(cmd, "ppend") || !strcmp(cmd, "pget") ||
+		   !strcmp(cmd, "pgone") || !strcmp(cmd, "pdone");
+	bool exp = !strcmp(cmd, "psig") || !strcmp(cmd, "punexp") ||
+		   !strcmp(cmd, "pclose");
+
+	if (!strcmp(cmd, "pwatch")) {
+		pend_watch(n, out);
+		return true;
+	}
+	if (!strcmp(cmd, "pexp")) {
+		if (size)
+			pend_export(n, from, size, seed, out);
+		else
+			outf(out, "st=fail why=bad_pexp");
+		return true;
+	}
+	if (!strcmp(cmd, "preset")) {
+		pend_reset(n);
+		outf(out, "st=ok");
+		return true;
+	}
+	if (!imp && !exp)
+		return false;
+	/* Importer: the buffer is the sender's; exporter: it is ours. */
+	if (!hid_parse(m->text, "hid", imp ? from : n->pe.hid.exporter_domid,
+		       &hid)) {
+		outf(out, "st=fail why=bad_hid");
+		return true;
+	}
+	if (exp && (!n->pe.exported || !hid_eq(&hid, &n->pe.hid))) {
+		outf(out, "st=fail why=not_our_export");
+		return true;
+	}
+	if (!strcmp(cmd, "ppend"))
+		pend_probe(n, &hid, size, wseed, out);
+	else if (!strcmp(cmd, "pget"))
+		pend_get(n, &hid, seed, wseed, out);
+	else if (!strcmp(cmd, "pgone"))
+		pend_gone(n, &hid, out);
+	else if (!strcmp(cmd, "pdone"))
+		pend_done(n, &hid, num(m->text, "gone", 10, 0), out);
+	else if (!strcmp(cmd, "psig"))
+		pend_signal(n, wseed, out);
+	else if (!strcmp(cmd, "punexp"))
+		pend_unexport(n, out);
+	else
+		pend_close(n, true, out);
+	return true;
+}
+
 static struct req *req_find(struct node *n, const char *from, __u32 sid)
 {
 	struct req *r;
@@ -1251,7 +2183,7 @@ static void serve_msg(struct node *n, struct msg *m, bool nested)
 		do_unflood(n, out);
 	else if (!strcmp(cmd, "done"))
 		n->done = true;
-	else
+	else if (!pend_serve(n, m, cmd, out))
 		sprintf(out, "st=fail why=unknown_command");
 	if (!strncmp(out, "st=fail", 7))
 		n->failed++;

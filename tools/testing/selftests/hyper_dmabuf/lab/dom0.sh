@@ -15,6 +15,10 @@
 # dom0's tests get the domUs as HYPER_DMABUF_XDOM_PEERS ("name:domid:type
 # ...", hyper_dmabuf_xdom_test) and what hyper_dmabuf_peer_death.sh boots
 # its throwaway domUs with (HYPER_DMABUF_VICTIM_KERNEL and _RAMDISK).
+#
+# hdlab.demo=1 (the demo boot): the domU is created paused and both domains
+# run only hyper_dmabuf_demo.sh, which unpauses it once dom0 listens and
+# sends the frames to the host over the second serial port (/dev/ttyS1).
 
 say() { echo "HDLAB $*"; }
 
@@ -47,6 +51,11 @@ for d in $domus; do
 	type=${d#*:}
 	seed=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 	args="console=hvc0 hdlab.name=$name hdlab.seed=$seed"
+	paused=
+	if [ -n "$HDLAB_DEMO" ]; then
+		args="$args hdlab.role=demo"
+		paused=-p
+	fi
 	[ -n "$HDLAB_TEST_TIMEOUT" ] && args="$args hdlab.test_timeout=$HDLAB_TEST_TIMEOUT"
 	cat > /tmp/$name.cfg <<CFG
 name = "$name"
@@ -61,7 +70,7 @@ on_reboot = "destroy"
 on_crash = "destroy"
 CFG
 	t0=$(date +%s)
-	if xl create /tmp/$name.cfg >/tmp/$name.create 2>&1; then
+	if xl create $paused /tmp/$name.cfg >/tmp/$name.create 2>&1; then
 		domid=$(xl domid $name)
 		# Random domids: 0.8 % of them are below 256; try again.
 		tries=1
@@ -102,5 +111,11 @@ export HYPER_DMABUF_XDOM_PEERS="${peers# }"
 [ "$HDLAB_DOMID_POLICY" = random ] && export HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID=1
 export HYPER_DMABUF_VICTIM_KERNEL=/hdlab/bzImage
 export HYPER_DMABUF_VICTIM_RAMDISK=/hdlab/domU.cpio.gz
+if [ -n "$HDLAB_DEMO" ]; then
+	export HDLAB_TESTS=hyper_dmabuf:hyper_dmabuf_demo.sh
+	export HYPER_DMABUF_DEMO_PEER="${peers# }"
+	export HYPER_DMABUF_DEMO_PEER="${HYPER_DMABUF_DEMO_PEER%:*}"
+	export HYPER_DMABUF_DEMO_SERIAL=/dev/ttyS1
+fi
 
 HDLAB_BEFORE_END=/hdlab/wait-domus.sh /hdlab/run-tests.sh dom0

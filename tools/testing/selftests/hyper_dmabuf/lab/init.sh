@@ -5,7 +5,8 @@
 # dom0 starts the Xen daemons and runs the plan; a domU runs its tests and
 # powers off, or with hdlab.role=serve (the throwaway domUs of
 # hyper_dmabuf_peer_death.sh) only runs the cross-domain servant, again and
-# again, until dom0 destroys it. Lines starting with "HDLAB " are read by
+# again, until dom0 destroys it; with hdlab.role=demo (the demo boot) it
+# runs only the demo's exchange. Lines starting with "HDLAB " are read by
 # hdlab_parse.py.
 
 export PATH=/usr/lib/xen-4.17/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -33,6 +34,7 @@ for w in $(cat /proc/cmdline); do
 	hdlab.domu_timeout=*) export HDLAB_DOMU_TIMEOUT=${w#*=} ;;
 	hdlab.test_timeout=*) export HDLAB_TEST_TIMEOUT=${w#*=} ;;
 	hdlab.domid=*) export HDLAB_DOMID_POLICY=${w#*=} ;;
+	hdlab.demo=1) export HDLAB_DEMO=1 ;;
 	hdlab.seed=*) /hdlab/hdlab-seed "${w#*=}" ;;
 	esac
 done
@@ -58,6 +60,7 @@ elif [ "$HDLAB_ROLE" = serve ]; then
 	done
 else
 	[ -n "$HDLAB_NAME" ] || HDLAB_NAME=domU
+	[ "$HDLAB_ROLE" = demo ] && export HDLAB_TESTS=hyper_dmabuf:hyper_dmabuf_demo.sh
 	/hdlab/run-tests.sh "$HDLAB_NAME"
 fi
 hdlab_halt

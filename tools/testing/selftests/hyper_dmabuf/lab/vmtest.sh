@@ -12,11 +12,14 @@
 #   boot PLAN NAME  boot Xen with dom0 and the domUs of PLAN, parse results
 #   kunit           run the hyper_dmabuf KUnit suites (x86_64, KASAN)
 #   test            build, kunit, then every lab boot, then the totals line
-#   demo            build, then boot dom0 with one domU (the demo plan)
+#   demo            build, then boot dom0 with one domU (the demo plan):
+#                   a picture crosses from the domU to dom0 and lands as
+#                   PNG files in OUTPUT_DIR/demo
 #
 # A PLAN is NAME:TYPE[+NAME:TYPE...], TYPE being pv or pvh, for example
 # "pv1:pv" (dom0 and one PV domU) or "pv1:pv+pvh1:pvh" (two domUs). Add
-# "@random" to have xl pick random domids (most of them above 255).
+# "@random" to have xl pick random domids (most of them above 255), or
+# "@demo" to run the demo's exchange instead of the tests (one domU).
 #
 # Environment: HDLAB_JOBS (make -j), HDLAB_BOOT_TIMEOUT (whole boot, s),
 # HDLAB_QEMU_EXTRA (more QEMU options),
@@ -249,10 +252,13 @@ cmd_build() {
 # boot PLAN NAME: one QEMU run of Xen, dom0 and the plan's domUs.
 cmd_boot() {
 	local plan=$1 name=$2 log=$LAB/boot-$2.log extra="" cpu=qemu64 rc modules
+	local demo= serial2=$LAB/demo-serial.bin
 	[ -n "$plan" ] && [ -n "$name" ] || die "usage: boot PLAN NAME"
 	case "$plan" in
 	*@random) extra=" hdlab.domid=random"; plan=${plan%@random} ;;
+	*@demo) extra=" hdlab.demo=1"; plan=${plan%@demo}; demo=1 ;;
 	esac
+	rm -f "$serial2"
 	[ -n "$HDLAB_DOMU_TIMEOUT" ] && extra="$extra hdlab.domu_timeout=$HDLAB_DOMU_TIMEOUT"
 	[ -n "$HDLAB_TEST_TIMEOUT" ] && extra="$extra hdlab.test_timeout=$HDLAB_TEST_TIMEOUT"
 	# PVH guests need HAP, which TCG offers through an emulated AMD NPT.
@@ -265,6 +271,7 @@ cmd_boot() {
 	modules="$modules,$LAB/dom0.cpio.gz"
 	timeout -k 10 "$BOOT_TIMEOUT" qemu-system-x86_64 -nographic -no-reboot $HDLAB_QEMU_EXTRA \
 		-m 4096 -smp 2 -cpu "$cpu" -monitor none -serial stdio \
+		${demo:+-serial file:$serial2} \
 		-kernel "$LAB/xen" \
 		-append "$XEN_CMDLINE" \
 		-initrd "$modules" \
@@ -276,6 +283,10 @@ cmd_boot() {
 			"killed after $BOOT_TIMEOUT s; log kept: $log"
 	fi
 	$PARSE boot "$log" "$name" "$RESULTS" || die "cannot parse $log"
+	if [ -n "$demo" ]; then
+		python3 "$LAB_DIR/hdlab_demo.py" "$serial2" "$log" "$OUT/demo" "$RESULTS" ||
+			echo "[demo] the demo failed: the step is named above; logs: $log"
+	fi
 	if grep -q "^FAIL	$name" "$RESULTS"; then
 		echo "[boot] $name: failures; the log is $log"
 	fi
@@ -300,8 +311,8 @@ cmd_kunit() {
 # and a PV domU (domU to domU from PVH, where vgem's CPU path works). (A
 # PVH guest can be killed by QEMU's emulation of nested SVM; hdlab_parse.py
 # reports what such a guest could not finish as skipped, never as passed.)
-TEST_PLANS="pv1:pv@random=pv pv2:pv+pv3:pv=pv-pv pvh1:pvh=pvh pvh2:pvh+pv4:pv=pvh-pv"
-DEMO_PLAN="demo1:pv=demo"
+TEST_PLANS="pv1:pv@random=pv pv2:pv+pv3:pv=pv-pv pvh1:pvh=pvh pvh2:pvh+pv4:pv=pvh-pv demo1:pv@demo=demo"
+DEMO_PLAN="demo1:pv@demo=demo"
 
 case "$1" in
 build)
