@@ -852,7 +852,8 @@ static int make_frame_buffer(const struct render_opts *o, size_t size)
 		return buf;
 	}
 	if (vgem_cpu_access_hangs()) {
-		fail("alloc", "vgem buffers cannot be written by the CPU in a Xen PV domU (the page fault is retried forever); use --producer udmabuf");
+		fail("alloc", "vgem buffers cannot be written by the CPU in a Xen PV domU"
+		     " (the page fault is retried forever); use --producer udmabuf");
 		return -1;
 	}
 	vgem = vgem_open();
@@ -921,8 +922,9 @@ static int wait_ack(int dev, struct evq *q, const struct render_opts *o, int fra
 		    (strcmp(f[1].val, "match") && strcmp(f[1].val, "MISMATCH")) ||
 		    !parse_hex64(f[2].val, &want) ||
 		    !parse_num(f[3].val, 1, MAX_ACK_BYTES, &bytes) || bytes > ev.size) {
-			fail(step, "acknowledgement from domain %lu has bad values (frame, verdict, fnv or bytes > size %llu)",
-			     o->to, (unsigned long long)ev.size);
+			fail(step, "acknowledgement from domain %lu has bad values"
+			     " (frame, verdict, fnv or bytes > size %llu)", o->to,
+			     (unsigned long long)ev.size);
 			return -1;
 		}
 		if ((int)k < frame) {
@@ -1109,9 +1111,10 @@ static int cmd_render(int argc, char **argv)
 		}
 		t_render = now_ms() - t0;
 
-		len = snprintf(priv, sizeof(priv),
-			       FRAME_MAGIC "frame=%d frames=%lu w=%lu h=%lu stride=%lu fmt=XR24 fnv=%016"
-			       PRIx64 " domid=%lu", frame, o.frames, o.w, o.h, o.w * 4, fnv, o.self);
+		len = snprintf(priv, sizeof(priv), FRAME_MAGIC
+			       "frame=%d frames=%lu w=%lu h=%lu stride=%lu fmt=XR24 fnv=%016"
+			       PRIx64 " domid=%lu", frame, o.frames, o.w, o.h, o.w * 4, fnv,
+			       o.self);
 		if (len < 0 || len >= (int)sizeof(priv)) {
 			fail(step, "private data longer than %d bytes", HYPER_DMABUF_MAX_PRIV - 1);
 			return EXIT_FAIL;
@@ -1321,8 +1324,8 @@ static int send_ack(int dev, unsigned long to, int n, bool match, double deadlin
 		if (qu.busy > 0)
 			break;
 		if (now_ms() >= deadline) {
-			fail(step, "domain %lu did not import the acknowledgement of frame %d within %lu s",
-			     to, n, timeout);
+			fail(step, "domain %lu did not import the acknowledgement"
+			     " of frame %d within %lu s", to, n, timeout);
 			close(buf);
 			return -1;
 		}
@@ -1527,8 +1530,8 @@ static int cmd_receive(int argc, char **argv)
 				return EXIT_FAIL;
 			}
 			if ((int)fi.frame < n) {
-				printf("HDDEMO WARN ignoring a repeated announcement of frame %lu\n",
-				       fi.frame);
+				printf("HDDEMO WARN ignoring a repeated announcement"
+				       " of frame %lu\n", fi.frame);
 				continue;
 			}
 			if ((int)fi.frame != n) {
@@ -1549,8 +1552,11 @@ static int cmd_receive(int argc, char **argv)
 		t_ack = now_ms() - t_ack;
 		t_ref = t_ack_done;
 
-		printf("HDDEMO FRAME n=%d id=0x%08x slot=%u domid_byte=0x%02x exporter=%u size=%llu w=%lu h=%lu fnv_announced=%016"
-		       PRIx64 " fnv_read=%016" PRIx64 " verdict=%s update=%d t_event_ms=%.1f t_import_ms=%.1f t_map_ms=%.1f t_verify_ms=%.1f t_save_ms=%.1f t_ack_ms=%.1f\n",
+		printf("HDDEMO FRAME n=%d id=0x%08x slot=%u domid_byte=0x%02x exporter=%u"
+		       " size=%llu w=%lu h=%lu fnv_announced=%016" PRIx64
+		       " fnv_read=%016" PRIx64 " verdict=%s update=%d t_event_ms=%.1f"
+		       " t_import_ms=%.1f t_map_ms=%.1f t_verify_ms=%.1f t_save_ms=%.1f"
+		       " t_ack_ms=%.1f\n",
 		       n, ev.hid.id, ev.hid.id & HYPER_DMABUF_ID_SLOT_MASK,
 		       ev.hid.id >> HYPER_DMABUF_ID_DOMID_SHIFT, ev.hid.exporter_domid,
 		       (unsigned long long)ev.size, fi.w, fi.h, fi.fnv, got,
