@@ -49,6 +49,7 @@
  * the picture without any device:
  *   hyper_dmabuf_demo render-file --self 7 --frame 1 --out /tmp/x.raw
  *     [--frames N] [--width W] [--height H]
+ * It prints "HDDEMO RENDERED frame=N w=W h=H fnv=HEX16 out=FILE".
  *
  * Build it with "gcc -static": it needs nothing but libc.
  * Exit status: 0 success, 1 failure, 2 bad usage.
@@ -1499,7 +1500,7 @@ static int cmd_receive(int argc, char **argv)
 		char text[HYPER_DMABUF_MAX_PRIV + 1], why[128];
 		struct hyper_dmabuf_event ev;
 		struct frame_info fi;
-		double t_event, t[4], t_ack, t_ack_done;
+		double t_event, t[4] = { 0 }, t_ack, t_ack_done;
 		uint64_t got = 0;
 		bool match = false;
 		int ret;

@@ -7,6 +7,8 @@
  * run, except where they read the debugfs counter to find the baseline.
  */
 #define _GNU_SOURCE
+/* Before <sys/mman.h>, which defines the MFD_* flags only if unset. */
+#include <linux/memfd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -20,9 +22,9 @@
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
 #include <linux/dma-heap.h>
 #include <linux/hyper_dmabuf.h>
-#include <linux/memfd.h>
 #include <linux/udmabuf.h>
 
 #include "../kselftest_harness.h"
@@ -76,6 +78,94 @@ static int hd_query(int dev, const struct hyper_dmabuf_id *hid,
 	return ioctl(dev, HYPER_DMABUF_IOCTL_QUERY, q) ? -errno : 0;
 }
 
+static int hd_unexport_flags(int dev, const struct hyper_dmabuf_id *hid,
+			     __u32 delay_ms, __u32 flags)
+{
+	struct hyper_dmabuf_unexport arg = {
+		.hid = *hid,
+		.delay_ms = delay_ms,
+		.flags = flags,
+	};
+
+	return ioctl(dev, HYPER_DMABUF_IOCTL_UNEXPORT, &arg) ? -errno : 0;
+}
+
+/* LIST: *count is the capacity of @hids in, the entries written out. */
+static int hd_list(int dev, __u32 type, struct hyper_dmabuf_id *hids,
+		   __u32 *count, __u32 *total)
+{
+	struct hyper_dmabuf_list arg = {
+		.hids_ptr = (uintptr_t)hids,
+		.type = type,
+		.count = *count,
+	};
+
+	if (ioctl(dev, HYPER_DMABUF_IOCTL_LIST, &arg))
+		return -errno;
+	*count = arg.count;
+	*total = arg.total;
+	return 0;
+}
+
+static bool hid_eq(const struct hyper_dmabuf_id *a,
+		   const struct hyper_dmabuf_id *b)
+{
+	return a->id == b->id && a->exporter_domid == b->exporter_domid &&
+	       !memcmp(a->key, b->key, sizeof(a->key));
+}
+
+/* How often @hid is among the @n ids at @hids. */
+static int hid_count(const struct hyper_dmabuf_id *hids, __u32 n,
+		     const struct hyper_dmabuf_id *hid)
+{
+	int found = 0;
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		found += hid_eq(&hids[i], hid);
+	return found;
+}
+
+/* How often @hid is listed as a buffer of @type, or -errno. */
+static int listed(int dev, __u32 type, const struct hyper_dmabuf_id *hid)
+{
+	static struct hyper_dmabuf_id hids[HYPER_DMABUF_MAX_IDS];
+	__u32 count = HYPER_DMABUF_MAX_IDS, total;
+	int ret = hd_list(dev, type, hids, &count, &total);
+
+	return ret ? ret : hid_count(hids, count, hid);
+}
+
+/* Whether CAP_SYS_ADMIN is in the effective set. */
+static bool cap_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	return data[0].effective & (1U << CAP_SYS_ADMIN);
+}
+
+/* Drop CAP_SYS_ADMIN from, or put it back into, the effective set. */
+static int set_cap_sys_admin(bool on)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	if (on)
+		data[0].effective |= 1U << CAP_SYS_ADMIN;
+	else
+		data[0].effective &= ~(1U << CAP_SYS_ADMIN);
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
 static void drain_events(int dev)
 {
 	struct hyper_dmabuf_event ev[8];
@@ -125,6 +215,9 @@ TEST_F(hd, unknown_ioctl)
 	EXPECT_EQ(-1, ioctl(self->dev, _IOR(HYPER_DMABUF_IOC_MAGIC, 0x2,
 					    struct hyper_dmabuf_unexport), arg));
 	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_EQ(-1, ioctl(self->dev, _IOW(HYPER_DMABUF_IOC_MAGIC, 0x4,
+					    struct hyper_dmabuf_list), arg));
+	EXPECT_EQ(ENOTTY, errno);
 }
 
 TEST_F(hd, nonzero_flags_and_pad)
@@ -138,14 +231,21 @@ TEST_F(hd, nonzero_flags_and_pad)
 	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
 	EXPECT_EQ(0, hid.pad);
 
+	/* Unknown unexport flags, alone or with a known one. */
 	un.hid = hid;
-	un.pad = 1;
+	un.flags = 0x2;
 	EXPECT_EQ(-1, ioctl(self->dev, HYPER_DMABUF_IOCTL_UNEXPORT, &un));
 	EXPECT_EQ(EINVAL, errno);
-	un.pad = 0;
+	un.flags = HYPER_DMABUF_UNEXPORT_ANY_FILE | 0x80000000U;
+	EXPECT_EQ(-1, ioctl(self->dev, HYPER_DMABUF_IOCTL_UNEXPORT, &un));
+	EXPECT_EQ(EINVAL, errno);
+	un.flags = 0;
 	un.delay_ms = HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS + 1;
 	EXPECT_EQ(-1, ioctl(self->dev, HYPER_DMABUF_IOCTL_UNEXPORT, &un));
 	EXPECT_EQ(EINVAL, errno);
+	/* None of them unexported anything. */
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, q.unexport_pending);
 
 	memset(&q, 0, sizeof(q));
 	q.hid = hid;
@@ -156,6 +256,8 @@ TEST_F(hd, nonzero_flags_and_pad)
 	EXPECT_EQ(-EINVAL, hd_import(self->dev, &hid, O_RDONLY | O_APPEND));
 	hid.pad = 1;
 	EXPECT_EQ(-EINVAL, hd_import(self->dev, &hid, O_RDONLY));
+	hid.pad = 0;
+	EXPECT_EQ(0, hd_unexport(self->dev, &hid));
 }
 
 TEST_F(hd, struct_sizes)
@@ -508,6 +610,308 @@ TEST_F(hd, close_unexports_all)
 	close(imp);
 	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid[1], &q, NULL, 0));
 	EXPECT_EQ(base, live_ids());
+}
+
+TEST_F(hd, unexport_other_file)
+{
+	struct hyper_dmabuf_id hid, bad, again;
+	struct hyper_dmabuf_query q;
+	int dev2, buf2, base = live_ids();
+
+	if (!cap_sys_admin())
+		SKIP(return, "HYPER_DMABUF_UNEXPORT_ANY_FILE needs CAP_SYS_ADMIN");
+	dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(dev2, 0);
+	ASSERT_EQ(0, hd_export(dev2, self->buf, SELF, 0, NULL, 0, &hid));
+
+	/* Without the flag another file cannot, and changes nothing. */
+	EXPECT_EQ(-ENOENT, hd_unexport_flags(self->dev, &hid, 0, 0));
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, q.unexport_pending);
+	EXPECT_EQ(1, listed(self->dev, HYPER_DMABUF_TYPE_EXPORTED, &hid));
+
+	/* With the flag the full name is needed. */
+	bad = hid;
+	bad.key[2] ^= 0x80000000U;
+	EXPECT_EQ(-ENOENT, hd_unexport_flags(self->dev, &bad, 0,
+					     HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	bad = hid;
+	bad.exporter_domid += 256;
+	EXPECT_EQ(-ENOENT, hd_unexport_flags(self->dev, &bad, 0,
+					     HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, q.unexport_pending);
+
+	ASSERT_EQ(0, hd_unexport_flags(self->dev, &hid, 0,
+				       HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	/* Not imported: gone at once, for everybody. */
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(-ENOENT, hd_query(dev2, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, listed(self->dev, HYPER_DMABUF_TYPE_EXPORTED, &hid));
+	EXPECT_EQ(-ENOENT, hd_import(self->dev, &hid, O_RDONLY));
+	EXPECT_EQ(-ENOENT, hd_unexport(dev2, &hid));
+	EXPECT_EQ(-ENOENT, hd_unexport_flags(self->dev, &hid, 0,
+					     HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	EXPECT_EQ(base, live_ids());
+
+	/* Its slot is the next one handed out, with a new key. */
+	buf2 = buf_alloc(BUF_SIZE);
+	ASSERT_GE(buf2, 0);
+	ASSERT_EQ(0, hd_export(dev2, buf2, SELF, 0, NULL, 0, &again));
+	close(buf2);
+	EXPECT_EQ(hid.id, again.id);
+	EXPECT_EQ(hid.exporter_domid, again.exporter_domid);
+	EXPECT_NE(0, memcmp(hid.key, again.key, sizeof(hid.key)));
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, hd_query(self->dev, &again, &q, NULL, 0));
+	EXPECT_EQ(1, listed(self->dev, HYPER_DMABUF_TYPE_EXPORTED, &again));
+	/* The owner still owns the new export; closing it ends it. */
+	close(dev2);
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &again, &q, NULL, 0));
+	EXPECT_EQ(base, live_ids());
+}
+
+TEST_F(hd, unexport_other_file_imported)
+{
+	struct hyper_dmabuf_id hid;
+	struct hyper_dmabuf_query q;
+	int dev2, imp, base = live_ids();
+
+	if (!cap_sys_admin())
+		SKIP(return, "HYPER_DMABUF_UNEXPORT_ANY_FILE needs CAP_SYS_ADMIN");
+	dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(dev2, 0);
+	ASSERT_EQ(0, hd_export(dev2, self->buf, SELF, 0, NULL, 0, &hid));
+	imp = hd_import(self->dev, &hid, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(imp, 0);
+
+	ASSERT_EQ(0, hd_unexport_flags(self->dev, &hid, 0,
+				       HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	/* Imported: still there, pending, listed, no longer importable. */
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(1, q.unexport_pending);
+	EXPECT_EQ(1, q.busy);
+	EXPECT_EQ(1, listed(self->dev, HYPER_DMABUF_TYPE_EXPORTED, &hid));
+	EXPECT_EQ(-ENOENT, hd_import(self->dev, &hid, O_RDONLY));
+	EXPECT_EQ(-ENOENT, hd_unexport_flags(self->dev, &hid, 0,
+					     HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	EXPECT_EQ(-ENOENT, hd_unexport(dev2, &hid));
+	EXPECT_EQ(base + 1, live_ids());
+	/* Its former owner closing changes nothing. */
+	close(dev2);
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(1, q.unexport_pending);
+	/* The last import releases it. */
+	close(imp);
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, listed(self->dev, HYPER_DMABUF_TYPE_EXPORTED, &hid));
+	EXPECT_EQ(base, live_ids());
+}
+
+TEST_F(hd, unexport_other_file_delayed)
+{
+	struct hyper_dmabuf_id hid;
+	struct hyper_dmabuf_query q;
+	int dev2, base = live_ids();
+
+	if (!cap_sys_admin())
+		SKIP(return, "HYPER_DMABUF_UNEXPORT_ANY_FILE needs CAP_SYS_ADMIN");
+	dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(dev2, 0);
+	ASSERT_EQ(0, hd_export(dev2, self->buf, SELF, 0, NULL, 0, &hid));
+	ASSERT_EQ(0, hd_unexport_flags(self->dev, &hid, 100,
+				       HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(1, q.unexport_pending);
+	EXPECT_EQ(1, listed(self->dev, HYPER_DMABUF_TYPE_EXPORTED, &hid));
+	EXPECT_EQ(-ENOENT, hd_import(self->dev, &hid, O_RDONLY));
+	usleep(400 * 1000);
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, listed(self->dev, HYPER_DMABUF_TYPE_EXPORTED, &hid));
+	EXPECT_EQ(base, live_ids());
+	close(dev2);
+}
+
+TEST_F(hd, unexport_any_file_needs_cap_sys_admin)
+{
+	struct hyper_dmabuf_id hid, own;
+	struct hyper_dmabuf_query q;
+	int dev2, buf2;
+
+	if (!cap_sys_admin())
+		SKIP(return, "cannot drop CAP_SYS_ADMIN without having it");
+	dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(dev2, 0);
+	buf2 = buf_alloc(BUF_SIZE);
+	ASSERT_GE(buf2, 0);
+	ASSERT_EQ(0, hd_export(dev2, self->buf, SELF, 0, NULL, 0, &hid));
+	ASSERT_EQ(0, hd_export(dev2, buf2, SELF, 0, NULL, 0, &own));
+	close(buf2);
+
+	ASSERT_EQ(0, set_cap_sys_admin(false));
+	ASSERT_FALSE(cap_sys_admin());
+	EXPECT_EQ(-EPERM, hd_unexport_flags(self->dev, &hid, 0,
+					    HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	EXPECT_EQ(-ENOENT, hd_unexport_flags(self->dev, &hid, 0, 0));
+	/* The owner needs no privilege for its own exports. */
+	EXPECT_EQ(0, hd_unexport(dev2, &own));
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &own, &q, NULL, 0));
+	ASSERT_EQ(0, set_cap_sys_admin(true));
+
+	ASSERT_EQ(0, hd_query(self->dev, &hid, &q, NULL, 0));
+	EXPECT_EQ(0, q.unexport_pending);
+	EXPECT_EQ(0, hd_unexport_flags(self->dev, &hid, 0,
+				       HYPER_DMABUF_UNEXPORT_ANY_FILE));
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &hid, &q, NULL, 0));
+	close(dev2);
+}
+
+TEST_F(hd, list_exported)
+{
+	struct hyper_dmabuf_list bad_pad = {
+		.type = HYPER_DMABUF_TYPE_EXPORTED,
+		.count = 10,
+		.pad = 1,
+	};
+	struct hyper_dmabuf_id mine[4], got[16];
+	__u32 count, total = 0, base = 0, i;
+	long page = sysconf(_SC_PAGESIZE);
+	struct hyper_dmabuf_query q;
+	int dev[2], j;
+	void *ro, *hole;
+
+	/* Exports of other users of this domain, normally none. */
+	count = 0;
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, NULL,
+			     &count, &base));
+	EXPECT_EQ(0, count);
+	ASSERT_LE(base + 4, 10) TH_LOG("%u exports of other users", base);
+
+	/* Two files with two exports each. */
+	for (i = 0; i < 2; i++) {
+		dev[i] = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+		ASSERT_GE(dev[i], 0);
+		for (j = 0; j < 2; j++) {
+			int buf = buf_alloc(BUF_SIZE);
+
+			ASSERT_GE(buf, 0);
+			ASSERT_EQ(0, hd_export(dev[i], buf, SELF, 0, NULL, 0,
+					       &mine[i * 2 + j]));
+			close(buf);
+		}
+	}
+
+	/* Capacity 0 and no array: only the total. */
+	count = 0;
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, NULL,
+			     &count, &total));
+	EXPECT_EQ(0, count);
+	EXPECT_EQ(base + 4, total);
+
+	/* Capacity 2: two valid entries, nothing written beyond them. */
+	memset(got, 0xa5, sizeof(got));
+	count = 2;
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, got,
+			     &count, &total));
+	ASSERT_EQ(2, count);
+	EXPECT_EQ(base + 4, total);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, hd_query(self->dev, &got[i], &q, NULL, 0));
+		EXPECT_EQ(HYPER_DMABUF_TYPE_EXPORTED, q.type);
+	}
+	for (i = 2; i < ARRAY_SIZE(got); i++)
+		EXPECT_EQ(0xa5a5a5a5U, got[i].id) TH_LOG("entry %u", i);
+
+	/* Capacity 10: all of them, each of ours exactly once. */
+	memset(got, 0xa5, sizeof(got));
+	count = 10;
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, got,
+			     &count, &total));
+	ASSERT_EQ(base + 4, count);
+	EXPECT_EQ(base + 4, total);
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(1, hid_count(got, count, &mine[i])) TH_LOG("export %u", i);
+	for (i = 0; i < count; i++)
+		EXPECT_EQ(0, got[i].pad);
+	EXPECT_EQ(0xa5a5a5a5U, got[count].id);
+
+	/* Bad type or padding. */
+	count = 10;
+	EXPECT_EQ(-EINVAL, hd_list(self->dev, 0, got, &count, &total));
+	count = 10;
+	EXPECT_EQ(-EINVAL, hd_list(self->dev, 3, got, &count, &total));
+	bad_pad.hids_ptr = (uintptr_t)got;
+	EXPECT_EQ(-1, ioctl(self->dev, HYPER_DMABUF_IOCTL_LIST, &bad_pad));
+	EXPECT_EQ(EINVAL, errno);
+
+	/* An array that cannot be written. */
+	ro = mmap(NULL, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	hole = mmap(NULL, page, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, hole);
+	munmap(hole, page);
+	count = 4;
+	EXPECT_EQ(-EFAULT, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, ro,
+				   &count, &total));
+	count = 4;
+	EXPECT_EQ(-EFAULT, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, hole,
+				   &count, &total));
+	count = 4;
+	EXPECT_EQ(-EFAULT, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, NULL,
+				   &count, &total));
+	munmap(ro, page);
+
+	/* Closing one file leaves the other's two. */
+	close(dev[0]);
+	count = 10;
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, got,
+			     &count, &total));
+	EXPECT_EQ(base + 2, total);
+	ASSERT_EQ(base + 2, count);
+	EXPECT_EQ(0, hid_count(got, count, &mine[0]));
+	EXPECT_EQ(0, hid_count(got, count, &mine[1]));
+	EXPECT_EQ(1, hid_count(got, count, &mine[2]));
+	EXPECT_EQ(1, hid_count(got, count, &mine[3]));
+	EXPECT_EQ(-ENOENT, hd_query(self->dev, &mine[0], &q, NULL, 0));
+
+	/* Loopback exports are not imports. */
+	count = 10;
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_IMPORTED, got,
+			     &count, &total));
+	EXPECT_EQ(0, count);
+	EXPECT_EQ(0, total);
+	close(dev[1]);
+	count = 10;
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_EXPORTED, got,
+			     &count, &total));
+	EXPECT_EQ(base, total);
+}
+
+TEST_F(hd, list_imported_single_domain)
+{
+	struct hyper_dmabuf_id hid, got[4];
+	__u32 count = 0, total = 1;
+	int imp;
+
+	/* No other domain announces anything while these tests run. */
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_IMPORTED, NULL,
+			     &count, &total));
+	EXPECT_EQ(0, count);
+	EXPECT_EQ(0, total);
+
+	/* Not even a loopback export that is imported here. */
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
+	imp = hd_import(self->dev, &hid, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(imp, 0);
+	count = ARRAY_SIZE(got);
+	total = 1;
+	ASSERT_EQ(0, hd_list(self->dev, HYPER_DMABUF_TYPE_IMPORTED, got,
+			     &count, &total));
+	EXPECT_EQ(0, count);
+	EXPECT_EQ(0, total);
+	EXPECT_EQ(1, listed(self->dev, HYPER_DMABUF_TYPE_EXPORTED, &hid));
+	close(imp);
 }
 
 TEST_F(hd, events)

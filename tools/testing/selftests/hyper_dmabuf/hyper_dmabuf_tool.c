@@ -173,7 +173,7 @@ static const char usage_watch[] =
 static const char usage_unexport[] =
 "Usage: hyper_dmabuf_tool unexport [--delay MS] ID-STRING\n"
 "\n"
-"Withdraw an export of this domain, whichever process made it (e.g. an\n"
+"Withdraw an export of this domain, whichever process made it (e.g. a\n"
 "'hyper_dmabuf_tool export' holding it): HYPER_DMABUF_IOCTL_UNEXPORT with\n"
 "HYPER_DMABUF_UNEXPORT_ANY_FILE.  Needs CAP_SYS_ADMIN (root) and the\n"
 "full ID-STRING, key included.  Once the command returns the buffer can\n"
@@ -266,7 +266,7 @@ static const struct errname errnames[] = {
 	{ EHOSTUNREACH, "EHOSTUNREACH" }, { ENOTCONN, "ENOTCONN" },
 	{ EPROTO, "EPROTO" }, { EISDIR, "EISDIR" }, { EROFS, "EROFS" },
 	{ ESRCH, "ESRCH" }, { ECONNRESET, "ECONNRESET" },
-	{ EBADMSG, "EBADMSG" }, { ENOSYS, "ENOSYS" },
+	{ EBADMSG, "EBADMSG" },
 };
 
 static const char *errname(int err)
@@ -318,13 +318,13 @@ static const struct errmsg open_errs[] = {
 static const struct errmsg export_errs[] = {
 	{ EBADF, "not a dma-buf file descriptor", "bug in hyper_dmabuf_tool" },
 	{ EINVAL, "invalid argument",
-	  "bad flags, padding or private data size, a re-export with other flags, or a reserved DOMID" },
+	  "bad flags, padding or priv size, a re-export with other flags, or a reserved DOMID" },
 	{ ENOSPC, "no free id or grant",
-	  "this domain already has " STR(HYPER_DMABUF_MAX_IDS) " live exports, or the grant table is full" },
+	  "this domain has " STR(HYPER_DMABUF_MAX_IDS) " live exports, or a full grant table" },
 	{ ENODEV, "no hypervisor backend",
 	  "without a backend only loopback export to 'self' works" },
 	{ EACCES, "export refused",
-	  "a read-only dma-buf cannot be exported with --rdwr; from a domU, dom0 must first allow sharing with DOMID (hyper_dmabuf_allow.sh)" },
+	  "--rdwr of a read-only dma-buf, or dom0 does not let this domU share with DOMID" },
 	{ ESRCH, "no such domain", "DOMID does not exist (checked from dom0)" },
 	{ EOPNOTSUPP, "buffer memory cannot be shared",
 	  "only RAM with struct pages can be granted to another domain" },
@@ -335,6 +335,7 @@ static const struct errmsg export_errs[] = {
 	{ ENOTCONN, "no channel to the domain", "is hyper_dmabuf loaded there?" },
 	{ EPROTO, "the channel to the domain failed",
 	  "the peer did not follow the protocol; it is being checked" },
+	{ EIO, "sharing the buffer failed", "a grant or channel operation of Xen failed" },
 	{ 0, NULL, NULL }
 };
 
@@ -375,8 +376,7 @@ static const struct errmsg unexport_errs[] = {
 	{ EPERM, "permission denied",
 	  "needs CAP_SYS_ADMIN (run as root) to unexport another process's export" },
 	{ EINVAL, "not supported by the driver",
-	  "it refused HYPER_DMABUF_UNEXPORT_ANY_FILE (a driver older than this tool; the delay was within 0.."
-	  STR(HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS) " ms)" },
+	  "it does not know HYPER_DMABUF_UNEXPORT_ANY_FILE (older than this tool)" },
 	{ ENOTTY, "not supported by the driver",
 	  "it does not know HYPER_DMABUF_IOCTL_UNEXPORT" },
 	{ 0, NULL, NULL }
@@ -1804,7 +1804,7 @@ static int no_args(const char *cmd, const char *usage, int argc, char **argv)
 
 /*
  * All ids of one type: *hids (malloc()ed, NULL if none) gets *n of them.
- * Returns 0 or a positive errno.  The first call only counts them.
+ * Returns 0 or -errno.  The first call only counts them.
  */
 static int list_ids(int devfd, __u32 type, struct hyper_dmabuf_id **hids,
 		    __u32 *n)
@@ -1821,7 +1821,7 @@ static int list_ids(int devfd, __u32 type, struct hyper_dmabuf_id **hids,
 		};
 
 		if (ioctl(devfd, HYPER_DMABUF_IOCTL_LIST, &l)) {
-			err = errno;
+			err = -errno;
 			free(buf);
 			return err;
 		}
@@ -1839,7 +1839,7 @@ static int list_ids(int devfd, __u32 type, struct hyper_dmabuf_id **hids,
 		cap = l.total + 16;
 		buf = calloc(cap, sizeof(*buf));
 		if (!buf)
-			return ENOMEM;
+			return -ENOMEM;
 	}
 }
 
@@ -1896,7 +1896,7 @@ static int list_type(int devfd, __u32 type)
 	char op[96];
 
 	snprintf(op, sizeof(op), "list --%s", type_name(type));
-	err = list_ids(devfd, type, &hids, &n);
+	err = -list_ids(devfd, type, &hids, &n);
 	if (err) {
 		report(op, err, list_errs);
 		return err == ENOTTY ? EXIT_UNSUPP : EXIT_FAIL;
@@ -1969,8 +1969,10 @@ static int cmd_list(int argc, char **argv)
 	if (optind < argc)
 		return usage_error("list", usage_list,
 				   "unexpected argument '%s'", argv[optind]);
-	if (!exported && !imported)
-		exported = imported = true;
+	if (!exported && !imported) {
+		exported = true;
+		imported = true;
+	}
 
 	devfd = open_dev("list", HD_DEV, O_RDWR, open_errs);
 	if (devfd < 0)

@@ -87,13 +87,14 @@
  * Importer side:
  *   pwatch                      open an event file (before the export),
  *                               note the counters
- *   ppend hid= size=LEN wseed=  while pending: NONBLOCK import EAGAIN,
+ *   ppend hid= size=LEN seed= wseed=
+ *                               while pending: NONBLOCK import EAGAIN,
  *                               import with a 300 ms timeout ETIMEDOUT
  *                               after >= 250 ms, query IMPORTED with
  *                               PENDING_IDLE, size LEN, no private data,
  *                               no event for it yet; start a blocking
  *                               import (a child) and see it asleep in it
- *   pget hid= size= seed= wseed=  after the signal: the event (no
+ *   pget hid= seed= wseed=      after the signal: the event (no
  *                               F_UPDATE, the private data), the blocked
  *                               import got pattern(wseed), a new import
  *                               too
@@ -610,7 +611,7 @@ struct hold {			/* an import kept by check hold=1 */
 
 /* The importer's side of an export that waits for its fence. */
 struct pend_imp {
-	int watch;		/* a file opened before the export: its events */
+	int watch;		/* opened before the export: its events */
 	pid_t child;		/* a blocking import, or 0 */
 	int res;		/* the child's struct child_res comes here */
 	struct hyper_dmabuf_id hid;
@@ -1225,18 +1226,19 @@ static void do_unflood(struct node *n, char *out)
 
 #define PEND_SIZE	(MiB + 123)	/* exported as 1 MiB + 4 KiB */
 #define PEND_EVENT_S	20	/* longest wait for the announcement */
-#define PEND_CHILD_S	10	/* ... and for the blocked import to return */
+#define PEND_CHILD_S	10	/* ... for the blocked import to return */
 #define PEND_TIMEOUT_MS	300	/* import timeout while pending */
 #define PEND_MIN_MS	250	/* it must not return earlier */
 #define PEND_MAX_MS	3000	/* nor much later */
-#define GUARD_S		5	/* an import that must not block gives up */
-#define OUT_LEN		84	/* reply fields: the message is <= 192 bytes */
+#define GUARD_S		5	/* an import that must not block: EINTR */
+#define OUT_LEN		84	/* reply fields: a message <= 192 bytes */
 
 /* What the blocking import in a child got. */
 struct child_res {
 	int err;		/* 0 or errno */
 	int ms;			/* time in the ioctl */
-	long long off;		/* first wrong byte (len: none), -1: no map */
+	long long off;		/* first wrong byte (len: none), -1 */
+	int old;		/* the bytes are those of the export's time */
 };
 
 static void outf(char *out, const char *fmt, ...)
@@ -1423,11 +1425,12 @@ static bool sleeps_in_ioctl(pid_t pid)
 
 /*
  * A child that imports @hid blocking (no flags, no timeout) through @dev,
- * checks pattern(@seed) over @len bytes and reports a struct child_res.
+ * checks pattern(@wseed) over @len bytes (else whether they are those of
+ * pattern(@seed)) and reports a struct child_res.
  */
 static int child_start(struct pend_imp *p, int dev,
 		       const struct hyper_dmabuf_id *hid, size_t len,
-		       __u32 seed)
+		       __u32 seed, __u32 wseed)
 {
 	int fds[2], fd, err;
 	double t0;
@@ -1460,7 +1463,9 @@ static int child_start(struct pend_imp *p, int dev,
 		if (fd >= 0) {
 			m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 			if (m != MAP_FAILED) {
-				r.off = pat_check(m, 0, len, seed);
+				r.off = pat_check(m, 0, len, wseed);
+				r.old = r.off != (long long)len &&
+					pat_check(m, 0, len, seed) == len;
 				munmap(m, len);
 			}
 			close(fd);
@@ -1549,12 +1554,12 @@ static void pend_watch(struct node *n, char *out)
 }
 
 /*
- * Importer, while the export of @hid (@len bytes) waits for its fence:
- * see it pending, then leave a child asleep in a blocking import that is
- * to get pattern(@wseed).
+ * Importer, while the export of @hid (@len bytes, pattern(@seed) at the
+ * time) waits for its fence: see it pending, then leave a child asleep in
+ * a blocking import that is to get pattern(@wseed).
  */
 static void pend_probe(struct node *n, const struct hyper_dmabuf_id *hid,
-		       size_t len, __u32 wseed, char *out)
+		       size_t len, __u32 seed, __u32 wseed, char *out)
 {
 	__u32 type = cfg.loopback ? HYPER_DMABUF_TYPE_EXPORTED :
 				    HYPER_DMABUF_TYPE_IMPORTED;
@@ -1626,7 +1631,7 @@ static void pend_probe(struct node *n, const struct hyper_dmabuf_id *hid,
 		return;
 	}
 	/* A blocking import now sleeps until the announcement. */
-	ret = child_start(p, n->dev, hid, len, wseed);
+	ret = child_start(p, n->dev, hid, len, seed, wseed);
 	if (ret) {
 		outf(out, "st=fail why=fork err=%s", ename(-ret));
 		return;
@@ -1705,9 +1710,15 @@ static void pend_get(struct node *n, const struct hyper_dmabuf_id *hid,
 		     PEND_CHILD_S);
 		return;
 	}
-	if (r.err || r.off != (long long)len) {
-		outf(out, "st=fail why=blocked_import exp=fd got=%s off=%lld ms=%d",
-		     r.err ? ename(r.err) : "fd", r.off, r.ms);
+	if (r.err) {
+		outf(out, "st=fail why=blocked_import exp=fd got=%s ms=%d",
+		     ename(r.err), r.ms);
+		return;
+	}
+	if (r.off != (long long)len) {
+		outf(out, "st=fail why=blocked_import_data off=%lld exp=final_pattern got=%s",
+		     r.off, r.off < 0 ? "no_mmap" :
+		     r.old ? "pattern_at_export" : "other_bytes");
 		return;
 	}
 	/* Announced: even a non-blocking import works now. */
@@ -1849,7 +1860,7 @@ static void pend_done(struct node *n, const struct hyper_dmabuf_id *hid,
 	}
 	outf(out, "st=ok");
 	if (gone) {
-		usleep(300 * 1000);	/* a wrong announcement is on its way */
+		usleep(300 * 1000);	/* a wrong announcement: on its way */
 		pend_absent(n, hid, out);
 	}
 	pend_imp_reset(p);
@@ -2074,7 +2085,7 @@ static bool pend_serve(struct node *n, struct msg *m, const char *cmd,
 		return true;
 	}
 	if (!strcmp(cmd, "ppend"))
-		pend_probe(n, &hid, size, wseed, out);
+		pend_probe(n, &hid, size, seed, wseed, out);
 	else if (!strcmp(cmd, "pget"))
 		pend_get(n, &hid, seed, wseed, out);
 	else if (!strcmp(cmd, "pgone"))
@@ -3020,6 +3031,231 @@ TEST_F_TIMEOUT(xdom, u2d_flood_ids, TIMEOUT_S)
 		ran++;
 	}
 	finish(_metadata, o, ran);
+}
+
+/*
+ * Servant @i carries out @cmd with the fields @fmt.  1: st=ok, 0: it
+ * failed (reported), -1: a skip (counted) or its domain died, -2: no reply.
+ */
+static int pend_ask(struct __test_metadata *_metadata, struct orch *o,
+		    int i, struct msg *rep, const char *cmd,
+		    const char *fmt, ...)
+{
+	char fields[TEXT_LEN], why[64] = "";
+	const char *st;
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	vsnprintf(fields, sizeof(fields), fmt, ap);
+	va_end(ap);
+	ret = ask(o, i, rep, cmd, "%s", fields);
+	if (ret != 1) {
+		if (peer_died(o, i))
+			return -1;
+		EXPECT_EQ(1, ret) TH_LOG("%s %s: no reply from %s", cmd,
+					 fields, cfg.peers[i].name);
+		return -2;
+	}
+	st = strstr(rep->text, " st=");
+	st = st ? st + 1 : rep->text;
+	switch (reply_st(rep)) {
+	case ST_OK:
+		return 1;
+	case ST_SKIP:
+		field(rep->text, "why", why, sizeof(why));
+		o->skipped++;
+		snprintf(o->skip_why, TEXT_LEN, "%s: %s", cfg.peers[i].name,
+			 why);
+		return -1;
+	default:
+		EXPECT_EQ(ST_OK, reply_st(rep))
+			TH_LOG("%s %s: %s replied %s", cmd, fields,
+			       cfg.peers[i].name, st);
+		return 0;
+	}
+}
+
+/* A step done here: 1 ok, 0 failed (reported), -1 skip (counted). */
+static int pend_local(struct __test_metadata *_metadata, struct orch *o,
+		      const char *step, const char *out)
+{
+	if (!strncmp(out, "st=ok", 5))
+		return 1;
+	if (!strncmp(out, "st=skip", 7)) {
+		o->skipped++;
+		snprintf(o->skip_why, TEXT_LEN, "%s: %s", cfg.name, out);
+		return -1;
+	}
+	EXPECT_TRUE(false) TH_LOG("%s (in %s): %s", step, cfg.name, out);
+	return 0;
+}
+
+#define PEND_STEP(x) do {		\
+	ok = (x);			\
+	if (ok != 1)			\
+		goto out;		\
+} while (0)
+
+/*
+ * A buffer exported with a pending fence, between dom0 and the first
+ * servant of the plan in direction @d (D2U: dom0 exports); then the fence
+ * signals, or (@unexport) the export is withdrawn before it does.  The
+ * importer's steps run in the servant (d2u) or here (u2d), and so do the
+ * exporter's the other way round: the same functions either way.
+ */
+static void pending_case(struct __test_metadata *_metadata, struct orch *o,
+			 enum dir d, bool unexport)
+{
+	const int i = 0;
+	const char *pn = cfg.peers[i].name;
+	__u32 seed = new_seed(), wseed = new_seed();
+	size_t len = round_page(PEND_SIZE);
+	long long exp_ms = -1, to_ms = -1, ev_ms = -1, blk_ms = -1;
+	struct hyper_dmabuf_id hid;
+	char out[TEXT_LEN], s[48];
+	struct msg rep;
+	int ok = 1, ran = 0;
+
+	if (_metadata->skip)
+		return;
+	if (!peer_up(_metadata, o, i)) {
+		finish(_metadata, o, 0);
+		return;
+	}
+	if (d == D2U) {
+		PEND_STEP(pend_ask(_metadata, o, i, &rep, "pwatch", ""));
+		pend_export(&o->n, cfg.peers[i].domid, PEND_SIZE, seed, out);
+		PEND_STEP(pend_local(_metadata, o, "export with a pending fence",
+				     out));
+		exp_ms = num(out, "ms", 10, -1);
+		hid = o->n.pe.hid;
+		hid_str(&hid, s, sizeof(s));
+		PEND_STEP(pend_ask(_metadata, o, i, &rep, "ppend",
+				   "hid=%s size=%zu seed=%x wseed=%x", s, len,
+				   seed, wseed));
+		to_ms = num(rep.text, "to_ms", 10, -1);
+		if (unexport) {
+			pend_unexport(&o->n, out);
+			PEND_STEP(pend_local(_metadata, o,
+					     "unexport while pending", out));
+			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pgone",
+					   "hid=%s", s));
+			blk_ms = num(rep.text, "blk_ms", 10, -1);
+			pend_close(&o->n, false, out);
+			PEND_STEP(pend_local(_metadata, o,
+					     "signal the fence and close",
+					     out));
+			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pdone",
+					   "hid=%s gone=1", s));
+		} else {
+			pend_signal(&o->n, wseed, out);
+			PEND_STEP(pend_local(_metadata, o, "signal the fence",
+					     out));
+			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pget",
+					   "hid=%s seed=%x wseed=%x", s, seed,
+					   wseed));
+			ev_ms = num(rep.text, "ev_ms", 10, -1);
+			blk_ms = num(rep.text, "blk_ms", 10, -1);
+			pend_close(&o->n, false, out);
+			PEND_STEP(pend_local(_metadata, o, "unexport and close",
+					     out));
+			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pdone",
+					   "hid=%s gone=0", s));
+		}
+	} else {
+		pend_watch(&o->n, out);
+		PEND_STEP(pend_local(_metadata, o, "open an event file", out));
+		PEND_STEP(pend_ask(_metadata, o, i, &rep, "pexp",
+				   "size=%zu seed=%x", (size_t)PEND_SIZE,
+				   seed));
+		exp_ms = num(rep.text, "ms", 10, -1);
+		ok = hid_parse(rep.text, "hid", rep.ev.hid.exporter_domid,
+			       &hid);
+		if (!ok) {
+			EXPECT_TRUE(ok) TH_LOG("no hid= in %s", rep.text);
+			goto out;
+		}
+		hid_str(&hid, s, sizeof(s));
+		pend_probe(&o->n, &hid, len, seed, wseed, out);
+		PEND_STEP(pend_local(_metadata, o, "import while pending",
+				     out));
+		to_ms = num(out, "to_ms", 10, -1);
+		if (unexport) {
+			PEND_STEP(pend_ask(_metadata, o, i, &rep, "punexp",
+					   "hid=%s", s));
+			pend_gone(&o->n, &hid, out);
+			PEND_STEP(pend_local(_metadata, o,
+					     "import after the unexport", out));
+			blk_ms = num(out, "blk_ms", 10, -1);
+			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pclose",
+					   "hid=%s", s));
+			pend_done(&o->n, &hid, true, out);
+			PEND_STEP(pend_local(_metadata, o,
+					     "after the fence signalled", out));
+		} else {
+			PEND_STEP(pend_ask(_metadata, o, i, &rep, "psig",
+					   "hid=%s wseed=%x", s, wseed));
+			pend_get(&o->n, &hid, seed, wseed, out);
+			PEND_STEP(pend_local(_metadata, o,
+					     "import after the signal", out));
+			ev_ms = num(out, "ev_ms", 10, -1);
+			blk_ms = num(out, "blk_ms", 10, -1);
+			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pclose",
+					   "hid=%s", s));
+			pend_done(&o->n, &hid, false, out);
+			PEND_STEP(pend_local(_metadata, o, "close", out));
+		}
+	}
+	say("%s %s->%s pending then %s: export %lld ms, timed import %lld ms, event %lld ms, blocked import %lld ms",
+	    dir_names[d], d == D2U ? cfg.name : pn, d == D2U ? pn : cfg.name,
+	    unexport ? "unexport" : "signal", exp_ms, to_ms, ev_ms, blk_ms);
+	ran = 1;
+out:
+	/* Leave nothing behind on either side (a blocked child, a fence). */
+	pend_reset(&o->n);
+	if (!ran && ok != -2 && cfg.sh->absent[i] != 2)
+		ask(o, i, &rep, "preset", "");
+	finish(_metadata, o, ran);
+}
+
+#undef PEND_STEP
+
+/*
+ * The buffer (a udmabuf filled with a pattern) has a pending sw_sync
+ * fence when it is exported: EXPORT returns within 1 s, the exporter's
+ * query says PENDING_IDLE.  The importer, told the id: NONBLOCK import
+ * EAGAIN, import with a 300 ms timeout ETIMEDOUT after >= 250 ms, query
+ * IMPORTED, PENDING_IDLE, the size, no private data, no NEW_IMPORT event;
+ * a blocking import is left asleep.  The exporter then writes a second
+ * pattern and signals: PENDING_IDLE clears, the importer gets the event
+ * (no F_UPDATE, the private data), the blocked import returns the buffer,
+ * a new import too, both with the second pattern.  Counters come back.
+ */
+TEST_F_TIMEOUT(xdom, d2u_pending_then_signal, TIMEOUT_S)
+{
+	pending_case(_metadata, &self->o, D2U, false);
+}
+
+TEST_F_TIMEOUT(xdom, u2d_pending_then_signal, TIMEOUT_S)
+{
+	pending_case(_metadata, &self->o, U2D, false);
+}
+
+/*
+ * As above up to the blocked import; then the exporter unexports with the
+ * fence still pending: the blocked import wakes with ENOENT, NONBLOCK and
+ * timed imports and the query fail with ENOENT, no event.  The fence then
+ * signals: still no event, still ENOENT.  Counters come back on both sides.
+ */
+TEST_F_TIMEOUT(xdom, d2u_pending_then_unexport, TIMEOUT_S)
+{
+	pending_case(_metadata, &self->o, D2U, true);
+}
+
+TEST_F_TIMEOUT(xdom, u2d_pending_then_unexport, TIMEOUT_S)
+{
+	pending_case(_metadata, &self->o, U2D, true);
 }
 
 /* Last: tell every servant to finish; none may have failed a check. */
