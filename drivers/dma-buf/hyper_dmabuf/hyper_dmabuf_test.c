@@ -1606,8 +1606,8 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 						HYPER_DMABUF_TYPE_EXPORTED,
 						hids, 1, &total), 0);
 	KUNIT_EXPECT_EQ(test, total, 2U);
-	KUNIT_EXPECT_TRUE(test, test_hid_eq(&hids[0], &a) ||
-				test_hid_eq(&hids[0], &b));
+	KUNIT_EXPECT_TRUE(test,
+			  test_hid_eq(&hids[0], &a) || test_hid_eq(&hids[0], &b));
 	KUNIT_EXPECT_EQ(test, hids[1].id, 0U);
 
 	/* Another file's export: only with the any-file variant. */
