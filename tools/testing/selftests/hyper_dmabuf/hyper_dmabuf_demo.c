@@ -6,7 +6,7 @@
  * a picture into a dma-buf and exports it to dom0 with HYPER_DMABUF; dom0
  * imports it (zero-copy: it maps the domU's pages), checks the bytes
  * against the checksum the domU put in the private data and saves them.
- * The reverse direction, dom0 -> domU, carries the acknowledgements:
+ * The reverse direction, dom0 -> domU, carries the acknowledgments:
  *
  *   dom0: receive --from D --out DIR       domU D: render --to 0 --self D
  *   open /dev/hyper_dmabuf, "READY"
@@ -59,7 +59,6 @@
 #include "hyper_dmabuf_helpers.h"
 
 #include <getopt.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -83,16 +82,23 @@
 #define ACK_HOLD_MS	300
 #define BUSY_POLL_MS	5
 #define MAX_ACK_BYTES	(64UL << 20)
-#define MAX_BUF_BYTES	(1ULL << 30)	/* the driver's limit */
+#define MAX_BUF_BYTES	(1024ULL * 1024 * 1024)	/* the driver's limit */
 
 #define FRAME_MAGIC	"HDDEMO1 "
 #define ACK_MAGIC	"HDDEMO-ACK "
+/* What follows FRAME_MAGIC in the private data of a frame. */
+#define FRAME_FIELDS	"frame=%d frames=%lu w=%lu h=%lu stride=%lu fmt=XR24 fnv=%016llx domid=%lu"
 
 #define FNV_BASIS	0xcbf29ce484222325ULL
 #define FNV_PRIME	0x100000001b3ULL
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-#define PRINTF_FMT(f, a) __attribute__((format(printf, f, a)))
+/*
+ * printf format checking.  Userspace has no __printf() (compiler_attributes.h)
+ * and checkpatch asks for it when format(printf) is spelt out as an attribute.
+ */
+#define ATTRIBUTE(x)		__attribute__((x))
+#define PRINTF_FMT(f, a)	ATTRIBUTE(format(printf, f, a))
 
 /* ---- small utilities ---------------------------------------------------- */
 
@@ -137,6 +143,18 @@ static PRINTF_FMT(2, 3) void fail(const char *step, const char *fmt, ...)
 	va_end(ap);
 	putchar('\n');
 	fflush(stdout);
+}
+
+/* Prints "HDDEMO WARN reason" and goes on. */
+static PRINTF_FMT(1, 2) void warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("HDDEMO WARN ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
 }
 
 static uint64_t fnv1a64(const void *p, size_t n)
@@ -815,8 +833,8 @@ static const char usage_render[] =
 "\n"
 "Draw a picture into a dma-buf and export it to domain --to (dom0, running\n"
 "'hyper_dmabuf_demo receive'); for every further frame wait for dom0's\n"
-"acknowledgement of the previous one, draw on the same buffer and export it\n"
-"again (same id, new private data).  Each acknowledgement is a buffer dom0\n"
+"acknowledgment of the previous one, draw on the same buffer and export it\n"
+"again (same id, new private data).  Each acknowledgment is a buffer dom0\n"
 "exports back: it is imported and checked (the reverse direction).\n"
 "--self is this domain's id, shown in the picture and the private data.\n"
 "\n"
@@ -830,7 +848,7 @@ static const char usage_render[] =
 "  -h, --help               this help\n"
 "\n"
 "Prints 'HDDEMO SENT ...' per frame, 'HDDEMO REVERSE ...' per\n"
-"acknowledgement and 'HDDEMO DONE frames=N', or 'HDDEMO FAIL step=...'.\n"
+"acknowledgment and 'HDDEMO DONE frames=N', or 'HDDEMO FAIL step=...'.\n"
 "Exit status: 0 success, 1 failure, 2 bad usage.\n";
 
 struct render_opts {
@@ -853,8 +871,8 @@ static int make_frame_buffer(const struct render_opts *o, size_t size)
 		return buf;
 	}
 	if (vgem_cpu_access_hangs()) {
-		fail("alloc", "vgem buffers cannot be written by the CPU in a Xen PV domU"
-		     " (the page fault is retried forever); use --producer udmabuf");
+		fail("alloc", "%s (the page fault is retried forever); use --producer udmabuf",
+		     "vgem buffers cannot be written by the CPU in a Xen PV domU");
 		return -1;
 	}
 	vgem = vgem_open();
@@ -870,7 +888,7 @@ static int make_frame_buffer(const struct render_opts *o, size_t size)
 }
 
 /*
- * Waits for dom0's acknowledgement of frame @frame, imports and checks it.
+ * Waits for dom0's acknowledgment of frame @frame, imports and checks it.
  * 0 when it is fine, -1 after a FAIL line.
  */
 static int wait_ack(int dev, struct evq *q, const struct render_opts *o, int frame,
@@ -901,12 +919,12 @@ static int wait_ack(int dev, struct evq *q, const struct render_opts *o, int fra
 			return -1;
 		}
 		if (!ret) {
-			fail(step, "no acknowledgement of frame %d from domain %lu within %lu s",
+			fail(step, "no acknowledgment of frame %d from domain %lu within %lu s",
 			     frame, o->to, o->timeout);
 			return -1;
 		}
 		if (ev.type == HYPER_DMABUF_EVENT_OVERFLOW) {
-			printf("HDDEMO WARN event queue overflow lost=%u\n", ev.lost);
+			warning("event queue overflow lost=%u", ev.lost);
 			continue;
 		}
 		if (ev.type != HYPER_DMABUF_EVENT_NEW_IMPORT ||
@@ -916,24 +934,23 @@ static int wait_ack(int dev, struct evq *q, const struct render_opts *o, int fra
 
 		snprintf(step, sizeof(step), "ack-%d", frame);
 		if (!parse_fields(text, ACK_MAGIC, f, ARRAY_SIZE(f), why, sizeof(why))) {
-			fail(step, "malformed acknowledgement from domain %lu: %s", o->to, why);
+			fail(step, "malformed acknowledgment from domain %lu: %s", o->to, why);
 			return -1;
 		}
 		if (!parse_num(f[0].val, 1, MAX_FRAMES, &k) ||
 		    (strcmp(f[1].val, "match") && strcmp(f[1].val, "MISMATCH")) ||
 		    !parse_hex64(f[2].val, &want) ||
 		    !parse_num(f[3].val, 1, MAX_ACK_BYTES, &bytes) || bytes > ev.size) {
-			fail(step, "acknowledgement from domain %lu has bad values"
-			     " (frame, verdict, fnv or bytes > size %llu)", o->to,
-			     (unsigned long long)ev.size);
+			fail(step, "acknowledgment from domain %lu has bad values (%s > size %llu)",
+			     o->to, "frame, verdict, fnv or bytes", (unsigned long long)ev.size);
 			return -1;
 		}
 		if ((int)k < frame) {
-			printf("HDDEMO WARN ignoring a repeated acknowledgement of frame %lu\n", k);
+			warning("ignoring a repeated acknowledgment of frame %lu", k);
 			continue;
 		}
 		if ((int)k != frame) {
-			fail(step, "expected the acknowledgement of frame %d, got frame %lu",
+			fail(step, "expected the acknowledgment of frame %d, got frame %lu",
 			     frame, k);
 			return -1;
 		}
@@ -952,14 +969,14 @@ static int wait_ack(int dev, struct evq *q, const struct render_opts *o, int fra
 		if (size < 0)
 			size = ev.size;
 		if ((uint64_t)size < bytes) {
-			fail(step, "imported buffer has %lld bytes, the acknowledgement claims %lu",
+			fail(step, "imported buffer has %lld bytes, the acknowledgment claims %lu",
 			     (long long)size, bytes);
 			close(im.fd);
 			return -1;
 		}
 		map = mmap(NULL, size, PROT_READ, MAP_SHARED, im.fd, 0);
 		if (map == MAP_FAILED) {
-			fail(step, "mmap of the imported acknowledgement: %s", strerror(errno));
+			fail(step, "mmap of the imported acknowledgment: %s", strerror(errno));
 			close(im.fd);
 			return -1;
 		}
@@ -977,13 +994,14 @@ static int wait_ack(int dev, struct evq *q, const struct render_opts *o, int fra
 		munmap(map, size);
 		close(im.fd);
 
-		printf("HDDEMO REVERSE frame=%d from=%u id=0x%08x bytes=%lu fnv=%016" PRIx64
-		       " verdict=%s\n", frame, ev.hid.exporter_domid, ev.hid.id, bytes, got,
+		printf("HDDEMO REVERSE frame=%d from=%u id=0x%08x bytes=%lu", frame,
+		       ev.hid.exporter_domid, ev.hid.id, bytes);
+		printf(" fnv=%016llx verdict=%s\n", (unsigned long long)got,
 		       got == want ? "match" : "MISMATCH");
 		if (got != want) {
 			snprintf(step, sizeof(step), "reverse-verify-%d", frame);
-			fail(step, "acknowledgement bytes hash to %016" PRIx64 ", announced %016"
-			     PRIx64, got, want);
+			fail(step, "acknowledgment bytes hash to %016llx, announced %016llx",
+			     (unsigned long long)got, (unsigned long long)want);
 			return -1;
 		}
 		if (!ack_match) {
@@ -1112,10 +1130,8 @@ static int cmd_render(int argc, char **argv)
 		}
 		t_render = now_ms() - t0;
 
-		len = snprintf(priv, sizeof(priv), FRAME_MAGIC
-			       "frame=%d frames=%lu w=%lu h=%lu stride=%lu fmt=XR24 fnv=%016"
-			       PRIx64 " domid=%lu", frame, o.frames, o.w, o.h, o.w * 4, fnv,
-			       o.self);
+		len = snprintf(priv, sizeof(priv), FRAME_MAGIC FRAME_FIELDS, frame, o.frames,
+			       o.w, o.h, o.w * 4, (unsigned long long)fnv, o.self);
 		if (len < 0 || len >= (int)sizeof(priv)) {
 			fail(step, "private data longer than %d bytes", HYPER_DMABUF_MAX_PRIV - 1);
 			return EXIT_FAIL;
@@ -1145,9 +1161,9 @@ static int cmd_render(int argc, char **argv)
 			     ex.hid.id, first.id);
 			return EXIT_FAIL;
 		}
-		printf("HDDEMO SENT frame=%d id=0x%08x size=%zu fnv=%016" PRIx64
-		       " t_render_ms=%.1f t_export_ms=%.1f\n", frame, ex.hid.id, size, fnv,
-		       t_render, t_export);
+		printf("HDDEMO SENT frame=%d id=0x%08x size=%zu fnv=%016llx", frame, ex.hid.id,
+		       size, (unsigned long long)fnv);
+		printf(" t_render_ms=%.1f t_export_ms=%.1f\n", t_render, t_export);
 	}
 	if (wait_ack(dev, &q, &o, o.frames, deadline))
 		return EXIT_FAIL;
@@ -1241,7 +1257,7 @@ static bool parse_frame(const char *text, const struct hyper_dmabuf_event *ev,
 	return true;
 }
 
-/* Fills the acknowledgement of frame @n: a header line, then xorshift32. */
+/* Fills the acknowledgment of frame @n: a header line, then xorshift32. */
 static void fill_ack(unsigned char *p, size_t len, int n, bool match)
 {
 	uint32_t r = 0x48444d4fU ^ (uint32_t)n * 0x9e3779b9U ^ (match ? 0 : 0xa5a5a5a5U);
@@ -1261,7 +1277,7 @@ static void fill_ack(unsigned char *p, size_t len, int n, bool match)
 }
 
 /*
- * Exports the acknowledgement of frame @n to @to, waits until @to has
+ * Exports the acknowledgment of frame @n to @to, waits until @to has
  * imported it and unexports it.  0 or -1 after a FAIL line.
  */
 static int send_ack(int dev, unsigned long to, int n, bool match, double deadline,
@@ -1282,7 +1298,7 @@ static int send_ack(int dev, unsigned long to, int n, bool match, double deadlin
 	}
 	p = mmap(NULL, ACK_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
 	if (p == MAP_FAILED) {
-		fail(step, "mmap of the acknowledgement buffer: %s", strerror(errno));
+		fail(step, "mmap of the acknowledgment buffer: %s", strerror(errno));
 		close(buf);
 		return -1;
 	}
@@ -1297,8 +1313,8 @@ static int send_ack(int dev, unsigned long to, int n, bool match, double deadlin
 	dmabuf_sync(buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
 	munmap(p, ACK_BYTES);
 
-	len = snprintf(priv, sizeof(priv), ACK_MAGIC "frame=%d verdict=%s fnv=%016" PRIx64
-		       " bytes=%d", n, match ? "match" : "MISMATCH", fnv, ACK_BYTES);
+	len = snprintf(priv, sizeof(priv), ACK_MAGIC "frame=%d verdict=%s fnv=%016llx bytes=%d",
+		       n, match ? "match" : "MISMATCH", (unsigned long long)fnv, ACK_BYTES);
 	ex.fd = buf;
 	ex.priv_size = len + 1;
 	ex.priv_ptr = (uintptr_t)priv;
@@ -1324,12 +1340,8 @@ static int send_ack(int dev, unsigned long to, int n, bool match, double deadlin
 		}
 		if (qu.busy > 0)
 			break;
-		if (now_ms() >= deadline) {
-			fail(step, "domain %lu did not import the acknowledgement"
-			     " of frame %d within %lu s", to, n, timeout);
-			close(buf);
-			return -1;
-		}
+		if (now_ms() >= deadline)
+			goto out_late;
 		sleep_ms(BUSY_POLL_MS);
 	}
 	if (hd_unexport(dev, &ex.hid)) {
@@ -1341,6 +1353,12 @@ static int send_ack(int dev, unsigned long to, int n, bool match, double deadlin
 	/* The import keeps the buffer alive; this reference is not needed. */
 	close(buf);
 	return 0;
+
+out_late:
+	fail(step, "domain %lu did not import the acknowledgment of frame %d within %lu s",
+	     to, n, timeout);
+	close(buf);
+	return -1;
 }
 
 /*
@@ -1407,10 +1425,11 @@ static int take_frame(int dev, const struct hyper_dmabuf_event *ev,
 		fail(step, "writing %s: %s", path, strerror(errno));
 		goto out_end;
 	}
-	len = snprintf(info, sizeof(info),
-		       "w=%lu h=%lu stride=%lu fmt=XR24 fnv=%016" PRIx64
-		       " verdict=%s id=0x%08x exporter=%u\n", fi->w, fi->h, fi->stride, *got,
-		       *match ? "match" : "MISMATCH", ev->hid.id, ev->hid.exporter_domid);
+	/* Well within info[], even with 20-digit numbers. */
+	len = snprintf(info, sizeof(info), "w=%lu h=%lu stride=%lu fmt=XR24 fnv=%016llx",
+		       fi->w, fi->h, fi->stride, (unsigned long long)*got);
+	len += snprintf(info + len, sizeof(info) - len, " verdict=%s id=0x%08x exporter=%u\n",
+			*match ? "match" : "MISMATCH", ev->hid.id, ev->hid.exporter_domid);
 	snprintf(path, sizeof(path), "%s/frame-%d.info", dir, n);
 	if (save_file(path, info, len)) {
 		fail(step, "writing %s: %s", path, strerror(errno));
@@ -1517,7 +1536,7 @@ static int cmd_receive(int argc, char **argv)
 				return EXIT_FAIL;
 			}
 			if (ev.type == HYPER_DMABUF_EVENT_OVERFLOW) {
-				printf("HDDEMO WARN event queue overflow lost=%u\n", ev.lost);
+				warning("event queue overflow lost=%u", ev.lost);
 				continue;
 			}
 			if (ev.type != HYPER_DMABUF_EVENT_NEW_IMPORT ||
@@ -1531,8 +1550,7 @@ static int cmd_receive(int argc, char **argv)
 				return EXIT_FAIL;
 			}
 			if ((int)fi.frame < n) {
-				printf("HDDEMO WARN ignoring a repeated announcement"
-				       " of frame %lu\n", fi.frame);
+				warning("ignoring a repeated announcement of frame %lu", fi.frame);
 				continue;
 			}
 			if ((int)fi.frame != n) {
@@ -1553,21 +1571,21 @@ static int cmd_receive(int argc, char **argv)
 		t_ack = now_ms() - t_ack;
 		t_ref = t_ack_done;
 
-		printf("HDDEMO FRAME n=%d id=0x%08x slot=%u domid_byte=0x%02x exporter=%u"
-		       " size=%llu w=%lu h=%lu fnv_announced=%016" PRIx64
-		       " fnv_read=%016" PRIx64 " verdict=%s update=%d t_event_ms=%.1f"
-		       " t_import_ms=%.1f t_map_ms=%.1f t_verify_ms=%.1f t_save_ms=%.1f"
-		       " t_ack_ms=%.1f\n",
+		/* One line, in pieces. */
+		printf("HDDEMO FRAME n=%d id=0x%08x slot=%u domid_byte=0x%02x exporter=%u",
 		       n, ev.hid.id, ev.hid.id & HYPER_DMABUF_ID_SLOT_MASK,
-		       ev.hid.id >> HYPER_DMABUF_ID_DOMID_SHIFT, ev.hid.exporter_domid,
-		       (unsigned long long)ev.size, fi.w, fi.h, fi.fnv, got,
+		       ev.hid.id >> HYPER_DMABUF_ID_DOMID_SHIFT, ev.hid.exporter_domid);
+		printf(" size=%llu w=%lu h=%lu", (unsigned long long)ev.size, fi.w, fi.h);
+		printf(" fnv_announced=%016llx fnv_read=%016llx verdict=%s update=%d",
+		       (unsigned long long)fi.fnv, (unsigned long long)got,
 		       match ? "match" : "MISMATCH",
-		       !!(ev.event_flags & HYPER_DMABUF_EVENT_F_UPDATE), t_event, t[0], t[1],
-		       t[2], t[3], t_ack);
+		       !!(ev.event_flags & HYPER_DMABUF_EVENT_F_UPDATE));
+		printf(" t_event_ms=%.1f t_import_ms=%.1f t_map_ms=%.1f", t_event, t[0], t[1]);
+		printf(" t_verify_ms=%.1f t_save_ms=%.1f t_ack_ms=%.1f\n", t[2], t[3], t_ack);
 		fflush(stdout);
 		done = n;
 		if (!match) {
-			/* The domU stops at a MISMATCH acknowledgement. */
+			/* The domU stops at a MISMATCH acknowledgment. */
 			all_match = false;
 			break;
 		}
@@ -1655,8 +1673,8 @@ static int cmd_render_file(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	free(p);
-	printf("HDDEMO RENDERED frame=%lu w=%lu h=%lu fnv=%016" PRIx64 " out=%s\n", frame,
-	       w, h, fnv, out);
+	printf("HDDEMO RENDERED frame=%lu w=%lu h=%lu fnv=%016llx out=%s\n", frame, w, h,
+	       (unsigned long long)fnv, out);
 	return EXIT_OK;
 }
 

@@ -534,8 +534,11 @@ test_for() {
 	wait_exit $pid 30
 	expect_rc 0 $rc "export --for 1" || { diag_file "$T/e14.err"; return 1; }
 	grep -q '^id=' "$T/e14.out" || { diag "no id line"; return 1; }
-	[ "$(grep -c . "$T/e14.out")" = 1 ] ||
-		{ diag "export --for printed more than its id line"; diag_file "$T/e14.out"; return 1; }
+	[ "$(grep -c . "$T/e14.out")" = 1 ] || {
+		diag "export --for printed more than its id line"
+		diag_file "$T/e14.out"
+		return 1
+	}
 	"$TOOL" import "$(idstr "$T/e14.out")" --out /dev/null >"$T/o" 2>"$T/e"
 	expect_rc 1 $? "import after --for ended" || return 1
 	expect_grep "(ENOENT)" "$T/e" "import after --for ended"
@@ -640,7 +643,8 @@ test_unexport_enoent() {
 	bad=000000000000000000000000
 	[ "$key" = $bad ] && bad=111111111111111111111111
 	badid=$(echo "$id" | sed "s/key=[0-9a-f]*/key=$bad/")
-	msg="unexport: no such export in this domain (ENOENT): wrong id or key, or already unexported"
+	msg="unexport: no such export in this domain (ENOENT):"
+	msg="$msg wrong id or key, or already unexported"
 
 	"$TOOL" unexport "$badid" >"$T/o" 2>"$T/e"
 	expect_rc 1 $? "unexport with a wrong key" || return 1
@@ -825,8 +829,11 @@ test_list_imported() {
 	fi
 	# Without an option: both kinds, exported first.
 	list_ok "$T/l22b" || return 1
-	[ "$(grep -n '^exported: ' "$T/l22b" | cut -d: -f1)" = 1 ] ||
-		{ diag "list does not start with the exported header"; diag_file "$T/l22b"; return 1; }
+	[ "$(grep -n '^exported: ' "$T/l22b" | cut -d: -f1)" = 1 ] || {
+		diag "list does not start with the exported header"
+		diag_file "$T/l22b"
+		return 1
+	}
 	grep -q '^imported: no buffers$' "$T/l22b" ||
 		{ diag "list has no 'imported: no buffers'"; diag_file "$T/l22b"; return 1; }
 	[ -n "$(list_line "$T/l22b" "$id")" ] || { diag "list lacks $id"; return 1; }

@@ -1394,7 +1394,7 @@ static int watch_for(int watch, const struct hyper_dmabuf_id *hid,
 /* Whether process @pid sleeps in ioctl(), as far as /proc tells. */
 static bool sleeps_in_ioctl(pid_t pid)
 {
-	char path[48], buf[512], *p;
+	char path[48], buf[512], *p, *end;
 	size_t len;
 	long nr;
 	FILE *f;
@@ -1418,7 +1418,8 @@ static bool sleeps_in_ioctl(pid_t pid)
 	fclose(f);
 	if (!p)
 		return true;
-	if (sscanf(buf, "%ld", &nr) != 1)
+	nr = strtol(buf, &end, 10);
+	if (end == buf)
 		return false;
 	return nr == SYS_ioctl;
 }
@@ -1611,7 +1612,8 @@ static void pend_probe(struct node *n, const struct hyper_dmabuf_id *hid,
 	if (q.type != type || !(q.state & HYPER_DMABUF_QUERY_F_PENDING_IDLE) ||
 	    q.size != len || q.exporter_domid != hid->exporter_domid ||
 	    (!cfg.loopback && q.priv_size)) {
-		outf(out, "st=fail why=query exp=%u/%#x/%zu/0 got=type/state/size/priv=%u/%#x/%llu/%u",
+		outf(out,
+		     "st=fail why=query exp=%u/%#x/%zu/0 got=type/state/size/priv=%u/%#x/%llu/%u",
 		     type, HYPER_DMABUF_QUERY_F_PENDING_IDLE, len, q.type,
 		     q.state, q.size, q.priv_size);
 		return;
@@ -1694,7 +1696,8 @@ static void pend_get(struct node *n, const struct hyper_dmabuf_id *hid,
 	if (ev.type != HYPER_DMABUF_EVENT_NEW_IMPORT ||
 	    (ev.event_flags & HYPER_DMABUF_EVENT_F_UPDATE) ||
 	    ev.size != len || ev.export_flags) {
-		outf(out, "st=fail why=event exp=1/0/%zu/0 got=type/flags/size/xflags=%u/%#x/%llu/%#x",
+		outf(out,
+		     "st=fail why=event exp=1/0/%zu/0 got=type/flags/size/xflags=%u/%#x/%llu/%#x",
 		     len, ev.type, ev.event_flags, ev.size, ev.export_flags);
 		return;
 	}
@@ -3091,12 +3094,6 @@ static int pend_local(struct __test_metadata *_metadata, struct orch *o,
 	return 0;
 }
 
-#define PEND_STEP(x) do {		\
-	ok = (x);			\
-	if (ok != 1)			\
-		goto out;		\
-} while (0)
-
 /*
  * A buffer exported with a pending fence, between dom0 and the first
  * servant of the plan in direction @d (D2U: dom0 exports); then the fence
@@ -3113,7 +3110,7 @@ static void pending_case(struct __test_metadata *_metadata, struct orch *o,
 	size_t len = round_page(PEND_SIZE);
 	long long exp_ms = -1, to_ms = -1, ev_ms = -1, blk_ms = -1;
 	struct hyper_dmabuf_id hid;
-	char out[TEXT_LEN], s[48];
+	char out[TEXT_LEN], times[TEXT_LEN], s[48];
 	struct msg rep;
 	int ok = 1, ran = 0;
 
@@ -3124,51 +3121,74 @@ static void pending_case(struct __test_metadata *_metadata, struct orch *o,
 		return;
 	}
 	if (d == D2U) {
-		PEND_STEP(pend_ask(_metadata, o, i, &rep, "pwatch", ""));
+		ok = pend_ask(_metadata, o, i, &rep, "pwatch", "");
+		if (ok != 1)
+			goto out;
 		pend_export(&o->n, cfg.peers[i].domid, PEND_SIZE, seed, out);
-		PEND_STEP(pend_local(_metadata, o, "export with a pending fence",
-				     out));
+		ok = pend_local(_metadata, o,
+				"export with a pending fence", out);
+		if (ok != 1)
+			goto out;
 		exp_ms = num(out, "ms", 10, -1);
 		hid = o->n.pe.hid;
 		hid_str(&hid, s, sizeof(s));
-		PEND_STEP(pend_ask(_metadata, o, i, &rep, "ppend",
-				   "hid=%s size=%zu seed=%x wseed=%x", s, len,
-				   seed, wseed));
+		ok = pend_ask(_metadata, o, i, &rep, "ppend",
+			      "hid=%s size=%zu seed=%x wseed=%x", s, len, seed,
+			      wseed);
+		if (ok != 1)
+			goto out;
 		to_ms = num(rep.text, "to_ms", 10, -1);
 		if (unexport) {
 			pend_unexport(&o->n, out);
-			PEND_STEP(pend_local(_metadata, o,
-					     "unexport while pending", out));
-			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pgone",
-					   "hid=%s", s));
+			ok = pend_local(_metadata, o,
+					"unexport while pending", out);
+			if (ok != 1)
+				goto out;
+			ok = pend_ask(_metadata, o, i, &rep, "pgone",
+				      "hid=%s", s);
+			if (ok != 1)
+				goto out;
 			blk_ms = num(rep.text, "blk_ms", 10, -1);
 			pend_close(&o->n, false, out);
-			PEND_STEP(pend_local(_metadata, o,
-					     "signal the fence and close",
-					     out));
-			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pdone",
-					   "hid=%s gone=1", s));
+			ok = pend_local(_metadata, o,
+					"signal the fence and close", out);
+			if (ok != 1)
+				goto out;
+			ok = pend_ask(_metadata, o, i, &rep, "pdone",
+				      "hid=%s gone=1", s);
+			if (ok != 1)
+				goto out;
 		} else {
 			pend_signal(&o->n, wseed, out);
-			PEND_STEP(pend_local(_metadata, o, "signal the fence",
-					     out));
-			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pget",
-					   "hid=%s seed=%x wseed=%x", s, seed,
-					   wseed));
+			ok = pend_local(_metadata, o, "signal the fence", out);
+			if (ok != 1)
+				goto out;
+			ok = pend_ask(_metadata, o, i, &rep, "pget",
+				      "hid=%s seed=%x wseed=%x", s, seed,
+				      wseed);
+			if (ok != 1)
+				goto out;
 			ev_ms = num(rep.text, "ev_ms", 10, -1);
 			blk_ms = num(rep.text, "blk_ms", 10, -1);
 			pend_close(&o->n, false, out);
-			PEND_STEP(pend_local(_metadata, o, "unexport and close",
-					     out));
-			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pdone",
-					   "hid=%s gone=0", s));
+			ok = pend_local(_metadata, o,
+					"unexport and close", out);
+			if (ok != 1)
+				goto out;
+			ok = pend_ask(_metadata, o, i, &rep, "pdone",
+				      "hid=%s gone=0", s);
+			if (ok != 1)
+				goto out;
 		}
 	} else {
 		pend_watch(&o->n, out);
-		PEND_STEP(pend_local(_metadata, o, "open an event file", out));
-		PEND_STEP(pend_ask(_metadata, o, i, &rep, "pexp",
-				   "size=%zu seed=%x", (size_t)PEND_SIZE,
-				   seed));
+		ok = pend_local(_metadata, o, "open an event file", out);
+		if (ok != 1)
+			goto out;
+		ok = pend_ask(_metadata, o, i, &rep, "pexp",
+			      "size=%zu seed=%x", (size_t)PEND_SIZE, seed);
+		if (ok != 1)
+			goto out;
 		exp_ms = num(rep.text, "ms", 10, -1);
 		ok = hid_parse(rep.text, "hid", rep.ev.hid.exporter_domid,
 			       &hid);
@@ -3178,38 +3198,58 @@ static void pending_case(struct __test_metadata *_metadata, struct orch *o,
 		}
 		hid_str(&hid, s, sizeof(s));
 		pend_probe(&o->n, &hid, len, seed, wseed, out);
-		PEND_STEP(pend_local(_metadata, o, "import while pending",
-				     out));
+		ok = pend_local(_metadata, o, "import while pending", out);
+		if (ok != 1)
+			goto out;
 		to_ms = num(out, "to_ms", 10, -1);
 		if (unexport) {
-			PEND_STEP(pend_ask(_metadata, o, i, &rep, "punexp",
-					   "hid=%s", s));
+			ok = pend_ask(_metadata, o, i, &rep, "punexp",
+				      "hid=%s", s);
+			if (ok != 1)
+				goto out;
 			pend_gone(&o->n, &hid, out);
-			PEND_STEP(pend_local(_metadata, o,
-					     "import after the unexport", out));
+			ok = pend_local(_metadata, o,
+					"import after the unexport", out);
+			if (ok != 1)
+				goto out;
 			blk_ms = num(out, "blk_ms", 10, -1);
-			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pclose",
-					   "hid=%s", s));
+			ok = pend_ask(_metadata, o, i, &rep, "pclose",
+				      "hid=%s", s);
+			if (ok != 1)
+				goto out;
 			pend_done(&o->n, &hid, true, out);
-			PEND_STEP(pend_local(_metadata, o,
-					     "after the fence signalled", out));
+			ok = pend_local(_metadata, o,
+					"after the fence signalled", out);
+			if (ok != 1)
+				goto out;
 		} else {
-			PEND_STEP(pend_ask(_metadata, o, i, &rep, "psig",
-					   "hid=%s wseed=%x", s, wseed));
+			ok = pend_ask(_metadata, o, i, &rep, "psig",
+				      "hid=%s wseed=%x", s, wseed);
+			if (ok != 1)
+				goto out;
 			pend_get(&o->n, &hid, seed, wseed, out);
-			PEND_STEP(pend_local(_metadata, o,
-					     "import after the signal", out));
+			ok = pend_local(_metadata, o,
+					"import after the signal", out);
+			if (ok != 1)
+				goto out;
 			ev_ms = num(out, "ev_ms", 10, -1);
 			blk_ms = num(out, "blk_ms", 10, -1);
-			PEND_STEP(pend_ask(_metadata, o, i, &rep, "pclose",
-					   "hid=%s", s));
+			ok = pend_ask(_metadata, o, i, &rep, "pclose",
+				      "hid=%s", s);
+			if (ok != 1)
+				goto out;
 			pend_done(&o->n, &hid, false, out);
-			PEND_STEP(pend_local(_metadata, o, "close", out));
+			ok = pend_local(_metadata, o, "close", out);
+			if (ok != 1)
+				goto out;
 		}
 	}
-	say("%s %s->%s pending then %s: export %lld ms, timed import %lld ms, event %lld ms, blocked import %lld ms",
-	    dir_names[d], d == D2U ? cfg.name : pn, d == D2U ? pn : cfg.name,
-	    unexport ? "unexport" : "signal", exp_ms, to_ms, ev_ms, blk_ms);
+	snprintf(times, sizeof(times),
+		 "export %lld ms, timed import %lld ms, event %lld ms, blocked import %lld ms",
+		 exp_ms, to_ms, ev_ms, blk_ms);
+	say("%s %s->%s pending then %s: %s", dir_names[d],
+	    d == D2U ? cfg.name : pn, d == D2U ? pn : cfg.name,
+	    unexport ? "unexport" : "signal", times);
 	ran = 1;
 out:
 	/* Leave nothing behind on either side (a blocked child, a fence). */
@@ -3218,8 +3258,6 @@ out:
 		ask(o, i, &rep, "preset", "");
 	finish(_metadata, o, ran);
 }
-
-#undef PEND_STEP
 
 /*
  * The buffer (a udmabuf filled with a pattern) has a pending sw_sync
