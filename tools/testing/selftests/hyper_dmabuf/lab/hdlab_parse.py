@@ -121,27 +121,35 @@ def parse_boot(log, boot, results):
                 # 6.1's harness names no skipped test: take its RUN line's.
                 if not g[2] and t.get('run'):
                     g = g[:2] + (t['run'],) + g[3:]
-                t['seen'].append(g + (t.get('diag', ''),))
+                t['seen'].append(g + (t.get('diag', ''), t.get('said', '')))
                 t['diag'] = ''
+                t['said'] = ''
                 t['run'] = ''
             elif re.match(r'^#\s+RUN\s', tl):
                 t['diag'] = ''
+                t['said'] = ''
                 t['run'] = tl.split()[2] if len(tl.split()) > 2 else ''
             elif tl.startswith('# ') and not re.match(r'^#\s+(OK|FAIL|SKIP)\s', tl):
                 # The harness's assertion messages explain a failure.
                 if 'Expected' not in t.get('diag', ''):
                     t['diag'] = tl[2:].strip()[:200]
+                t['said'] = t.get('said', '') + ' ' + tl[2:].strip()
         elif kind == 'EXIT' and len(f) > 4:
             t = tap.setdefault((f[2], f[3]), {'plan': None, 'seen': [], 'rc': None})
             t['rc'] = int(f[4]) if f[4].strip().lstrip('-').isdigit() else -1
     for (dom, prog), t in sorted(tap.items()):
-        for res, num, desc, directive, dkind, diag in t['seen']:
+        for res, num, desc, directive, dkind, diag, said in t['seen']:
             if dkind == 'SKIP':
                 emit('SKIP', dom, f'{prog}: {desc or num}', directive.lstrip('# ').strip())
             elif res == 'ok':
                 emit('PASS', dom, f'{prog}: {desc or num}')
             else:
-                emit('FAIL', dom, f'{prog}: {desc or num}', diag)
+                # A cross-domain test that failed while talking to a
+                # domain of the plan: that domain dying explains it.
+                peers = [d for d in sorted(expected) if d != dom and
+                         re.search(r'(?<![\w-])' + re.escape(d) + r'(?![\w-])', said)]
+                emit('FAIL', dom, f'{prog}: {desc or num}', diag,
+                     peers[0] if peers else None)
         problems = []
         if t['rc'] is None:
             problems.append('no exit status (domain died?)')
