@@ -2427,7 +2427,7 @@ static void greet(struct orch *o)
 {
 	struct shared *sh = cfg.sh;
 	struct cmd c[MAX_PEERS];
-	double t0 = now_s(), end, next = 0;
+	double t0 = now_s(), end, next = 0, alive_at = t0 + 5;
 	int i, left, ret, wait = GREETED_S;
 	struct msg m;
 
@@ -2456,7 +2456,20 @@ static void greet(struct orch *o)
 					say("hello to %s (domain %u): %s",
 					    cfg.peers[i].name,
 					    cfg.peers[i].domid, strerror(-ret));
+				/*
+				 * A domain that died (e.g. killed by the
+				 * emulator) is not waited for.
+				 */
+				if (now_s() >= alive_at &&
+				    !domain_alive(cfg.peers[i].domid)) {
+					say("%s (domain %u) is gone",
+					    cfg.peers[i].name,
+					    cfg.peers[i].domid);
+					sh->absent[i] = 2;
+				}
 			}
+			if (now_s() >= alive_at)
+				alive_at = now_s() + 5;
 			next = now_s() + 1;
 		}
 		if (!next_msg(&o->n, &m, next < end ? next : end))
