@@ -24,13 +24,18 @@
  * re-export replaces the fence, and when the export is withdrawn.  Since
  * the callback runs and is removed under the fence's lock, once
  * dma_fence_remove_callback() returns the callback is not running; at
- * most fence_work is still queued.  Withdrawing paths therefore
- * cancel_work_sync() it, without core->lock, before dropping the table
- * reference, and the work only ever acts on the state it finds under
- * core->lock: it announces only if exp->fence is still set and signalled.
+ * most fence_work is still queued.  Withdrawing paths therefore cancel it
+ * (hyper_dmabuf_exp_cancel_works()), without core->lock, before dropping
+ * the table reference, and the work only ever acts on the state it finds
+ * under core->lock: it announces only if exp->fence is still set and
+ * signalled.
  * If the callback cannot be added, the work polls the fence for at most
  * core->fence_fallback_ms and then announces anyway: loopback importers
  * share the reservation object and still see the fences themselves.
+ * An EXPORT message that cannot be sent (ring full, channel down) is owed
+ * (exp->announce_owed) and retried by exp->announce_work every second
+ * while the export stands: a peer told the buffer was pending must not
+ * wait for an announcement that never comes.
  *
  * Locking: core->lock (a mutex) serialises all of the above and every
  * backend call; the id stack and each event queue have their own spinlock,
@@ -354,6 +359,7 @@ static void hyper_dmabuf_fence_drop(struct hyper_dmabuf_exp *exp)
 	struct dma_fence *fence = exp->fence;
 
 	lockdep_assert_held(&core->lock);
+	exp->announce_owed = false;
 	if (!fence)
 		return;
 	/* False: it ran already, under the fence lock taken here too. */
@@ -400,11 +406,37 @@ static void hyper_dmabuf_exp_announce(struct hyper_dmabuf_exp *exp)
 				      exp->priv_size, exp->announced);
 	} else if (hyper_dmabuf_send(core, exp->remote_domid,
 				     HYPER_DMABUF_OP_EXPORT, &exp->hid, exp)) {
-		pr_warn_ratelimited("hyper_dmabuf: could not announce id %#x to domain %u\n",
+		pr_warn_ratelimited("hyper_dmabuf: could not announce id %#x to domain %u, will retry\n",
 				    exp->hid.id, exp->remote_domid);
+		exp->announce_owed = true;
+		queue_delayed_work(core->wq, &exp->announce_work, HZ);
 		return;
 	}
+	exp->announce_owed = false;
 	exp->announced = true;
+}
+
+/* Retry an announcement that could not be sent, until it is or not owed. */
+static void hyper_dmabuf_announce_work(struct work_struct *work)
+{
+	struct hyper_dmabuf_exp *exp =
+		container_of(to_delayed_work(work), typeof(*exp),
+			     announce_work);
+
+	mutex_lock(&exp->core->lock);
+	if (exp->announce_owed)
+		hyper_dmabuf_exp_announce(exp);
+	mutex_unlock(&exp->core->lock);
+}
+
+/*
+ * Wait for the works that may announce @exp; called without core->lock,
+ * after hyper_dmabuf_fence_drop() made sure they find nothing to do.
+ */
+static void hyper_dmabuf_exp_cancel_works(struct hyper_dmabuf_exp *exp)
+{
+	cancel_work_sync(&exp->fence_work);
+	cancel_delayed_work_sync(&exp->announce_work);
 }
 
 /*
@@ -570,6 +602,7 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	INIT_DELAYED_WORK(&exp->unexport_work, hyper_dmabuf_unexport_work);
 	INIT_LIST_HEAD(&exp->gone_link);
 	INIT_WORK(&exp->fence_work, hyper_dmabuf_fence_work);
+	INIT_DELAYED_WORK(&exp->announce_work, hyper_dmabuf_announce_work);
 
 	if (!exp->loopback && !ops) {
 		ret = -ENODEV;
@@ -665,7 +698,11 @@ static int hyper_dmabuf_unexport_hid(struct hyper_dmabuf_file *file,
 	}
 	hyper_dmabuf_exp_detach(exp);
 	hyper_dmabuf_fence_drop(exp);
-	if (delay_ms) {
+	/*
+	 * The delay gives importers time to finish; a remote peer that only
+	 * heard of the buffer as pending has none, so it is told at once.
+	 */
+	if (delay_ms && (exp->loopback || exp->announced)) {
 		/*
 		 * The work inherits the table reference; keep one for
 		 * cancelling the fence work below.
@@ -677,7 +714,7 @@ static int hyper_dmabuf_unexport_hid(struct hyper_dmabuf_file *file,
 		hyper_dmabuf_exp_withdraw(exp);
 	}
 	mutex_unlock(&core->lock);
-	cancel_work_sync(&exp->fence_work);
+	hyper_dmabuf_exp_cancel_works(exp);
 	hyper_dmabuf_exp_put(exp);
 	return 0;
 }
@@ -717,6 +754,8 @@ int hyper_dmabuf_unexport_any(struct hyper_dmabuf_file *file,
  * hyper_dmabuf_list() - ids of this domain's exports or of its imports
  * @core: core instance
  * @type: %HYPER_DMABUF_TYPE_EXPORTED or %HYPER_DMABUF_TYPE_IMPORTED
+ * @mine: if not NULL, only the exports of this file come with their key;
+ *	the keys of other files' exports are zeroed
  * @hids: receives at most @count ids (may be NULL if @count is 0)
  * @count: capacity of @hids
  * @total: set to the number of such buffers
@@ -724,6 +763,7 @@ int hyper_dmabuf_unexport_any(struct hyper_dmabuf_file *file,
  * Return: 0, or -EINVAL for an unknown @type.
  */
 int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
+		      const struct hyper_dmabuf_file *mine,
 		      struct hyper_dmabuf_id *hids, u32 count, u32 *total)
 {
 	struct hyper_dmabuf_exp *exp;
@@ -738,8 +778,12 @@ int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
 	mutex_lock(&core->lock);
 	if (type == HYPER_DMABUF_TYPE_EXPORTED) {
 		xa_for_each(&core->exports, index, exp) {
-			if (n < count)
+			if (n < count) {
 				hids[n] = exp->hid;
+				if (mine && exp->owner != mine)
+					memset(hids[n].key, 0,
+					       sizeof(hids[n].key));
+			}
 			n++;
 		}
 	} else {
@@ -768,6 +812,7 @@ static void hyper_dmabuf_imp_changed(struct hyper_dmabuf_core *core)
 static void hyper_dmabuf_imp_free(struct hyper_dmabuf_core *core,
 				  struct hyper_dmabuf_imp *imp)
 {
+	lockdep_assert_held(&core->lock);
 	if (imp->pending)
 		hyper_dmabuf_imp_changed(core);
 	hash_del(&imp->node);
@@ -1203,7 +1248,7 @@ int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 	mutex_lock(&core->lock);
 	exp = hyper_dmabuf_exp_lookup(core, &q->hid);
 	if (exp) {
-		if (exp->fence)
+		if (exp->fence || exp->announce_owed)
 			q->state |= HYPER_DMABUF_QUERY_F_PENDING_IDLE;
 		q->type = HYPER_DMABUF_TYPE_EXPORTED;
 		q->flags = exp->flags;
@@ -1246,6 +1291,7 @@ hyper_dmabuf_rx_new(struct hyper_dmabuf_core *core,
 {
 	struct hyper_dmabuf_imp *imp;
 
+	lockdep_assert_held(&core->lock);
 	imp = kzalloc(sizeof(*imp), GFP_KERNEL);
 	if (!imp)
 		return HYPER_DMABUF_DROP_NOMEM;
@@ -1345,7 +1391,8 @@ hyper_dmabuf_rx_sync(struct hyper_dmabuf_core *core,
 
 	switch (msg->op) {
 	case HYPER_DMABUF_OP_IMPORTED:
-		if (exp->unexport_pending)
+		/* A buffer only announced as pending cannot be mapped yet. */
+		if (exp->unexport_pending || !exp->announced)
 			return HYPER_DMABUF_DROP_STATE;
 		kref_get(&exp->kref);
 		exp->importers++;
@@ -1474,7 +1521,7 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 		unsigned int refs = exp->gone_refs;
 
 		list_del_init(&exp->gone_link);
-		cancel_work_sync(&exp->fence_work);
+		hyper_dmabuf_exp_cancel_works(exp);
 		while (refs--)
 			hyper_dmabuf_exp_put(exp);
 	}
@@ -1529,7 +1576,7 @@ void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file)
 
 	list_for_each_entry_safe(exp, tmp, &dead, owner_link) {
 		list_del_init(&exp->owner_link);
-		cancel_work_sync(&exp->fence_work);
+		hyper_dmabuf_exp_cancel_works(exp);
 		hyper_dmabuf_exp_put(exp);
 	}
 }

@@ -105,9 +105,10 @@ enum hyper_dmabuf_msg_op {
  * @id: buffer id
  * @exporter_domid: exporter of the buffer
  * @key: key of the buffer
- * @flags: HYPER_DMABUF_EXPORT_* flags (EXPORT only, else zero)
+ * @flags: HYPER_DMABUF_EXPORT_* flags (EXPORT and PENDING, else zero)
  * @priv_size: bytes of @priv in use (EXPORT only, else zero)
- * @buf_size: buffer size in bytes, page aligned (EXPORT only, else zero)
+ * @buf_size: buffer size in bytes, page aligned (EXPORT and PENDING, else
+ *	zero)
  * @ref: backend reference of the shared pages (EXPORT only, else zero)
  * @reserved: zero
  * @priv: private data, zero beyond @priv_size
@@ -241,11 +242,10 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @drops: dropped messages per &enum hyper_dmabuf_drop_reason
  * @debugfs: debugfs directory or NULL
  * @wq: workqueue of the announcements deferred until fences signal
- * @fence_wait: woken when an export stops waiting for its fences, and
- *	when a buffer announced as pending by another domain is announced or
- *	withdrawn
+ * @fence_wait: importers wait here: woken when an export stops waiting
+ *	for its fences, and when a buffer announced as pending by another
+ *	domain is announced or withdrawn
  * @imp_gen: bumped (core lock) whenever such a pending buffer changes
- *	(announced or cancelled); importers wait here
  * @nr_pending_idle: exports waiting for their fences, for debugfs
  * @nr_fences_held: fence references held by the core, for debugfs
  * @fence_fallback_ms: bound of the fallback wait,
@@ -319,6 +319,9 @@ struct hyper_dmabuf_file {
  * @fence_work: announces the export once @fence has signalled
  * @announced: the export was announced at least once (core lock)
  * @pending_sent: the peer was told of the export as pending (core lock)
+ * @announce_owed: an announcement could not be sent; @announce_work
+ *	retries it (core lock)
+ * @announce_work: retries an owed announcement
  * @gone: hyper_dmabuf_core_peer_gone() took this export (core lock)
  * @gone_refs: references hyper_dmabuf_core_peer_gone() drops (core lock)
  * @gone_link: entry in hyper_dmabuf_core_peer_gone()'s list
@@ -347,6 +350,8 @@ struct hyper_dmabuf_exp {
 	struct work_struct fence_work;
 	bool announced;
 	bool pending_sent;
+	bool announce_owed;
+	struct delayed_work announce_work;
 	bool gone;
 	unsigned int gone_refs;
 	struct list_head gone_link;
@@ -411,6 +416,7 @@ int hyper_dmabuf_unexport_any(struct hyper_dmabuf_file *file,
 int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 		       struct hyper_dmabuf_query *q, void *priv);
 int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
+		      const struct hyper_dmabuf_file *mine,
 		      struct hyper_dmabuf_id *hids, u32 count, u32 *total);
 int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 			 const void *buf, size_t len);

@@ -140,14 +140,18 @@ static int hyper_dmabuf_ioctl_query(struct hyper_dmabuf_file *file,
 static int hyper_dmabuf_ioctl_list(struct hyper_dmabuf_file *file,
 				   struct hyper_dmabuf_list *arg)
 {
+	const struct hyper_dmabuf_file *mine = file;
 	struct hyper_dmabuf_id *hids = NULL;
 	u32 n, total;
 	int ret;
 
 	if (arg->pad)
 		return -EINVAL;
+	/* Keys of other processes' exports only for the administrator. */
+	if (capable(CAP_SYS_ADMIN))
+		mine = NULL;
 	/* Size the copy from a first count; the second pass is the answer. */
-	ret = hyper_dmabuf_list(file->core, arg->type, NULL, 0, &total);
+	ret = hyper_dmabuf_list(file->core, arg->type, NULL, NULL, 0, &total);
 	if (ret)
 		return ret;
 	n = min(arg->count, total);
@@ -156,7 +160,7 @@ static int hyper_dmabuf_ioctl_list(struct hyper_dmabuf_file *file,
 		if (!hids)
 			return -ENOMEM;
 	}
-	ret = hyper_dmabuf_list(file->core, arg->type, hids, n, &total);
+	ret = hyper_dmabuf_list(file->core, arg->type, mine, hids, n, &total);
 	n = min(n, total);
 	if (!ret && n && copy_to_user(u64_to_user_ptr(arg->hids_ptr), hids,
 				      array_size(n, sizeof(*hids))))

@@ -1424,6 +1424,11 @@ static int test_rx_msg(struct hyper_dmabuf_core *core,
 	return hyper_dmabuf_core_rx(core, TEST_PEER_DOMID, &wire, sizeof(wire));
 }
 
+/*
+ * An import blocked in another thread.  Its timeout must be finite: the
+ * test waits for it on every path (test_blocked_end()), so that the thread
+ * never outlives the core it sleeps on.
+ */
 struct test_blocked {
 	struct test_ctx *ctx;
 	struct hyper_dmabuf_id hid;
@@ -1448,14 +1453,25 @@ static int test_blocked_import(void *data)
 static void test_blocked_start(struct kunit *test, struct test_blocked *b)
 {
 	struct task_struct *t;
+	int i;
 
 	init_completion(&b->started);
 	init_completion(&b->done);
+	KUNIT_ASSERT_NE(test, b->timeout_ms, 0U);
 	t = kthread_run(test_blocked_import, b, "hd-test-import");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
 	wait_for_completion(&b->started);
-	/* Let it reach the wait; its outcome does not depend on this. */
-	msleep(50);
+	/* Until it sleeps in the import, so that a wake-up is what ends it. */
+	for (i = 0; i < 2000 && !waitqueue_active(&b->ctx->core->fence_wait) &&
+	     !completion_done(&b->done); i++)
+		usleep_range(1000, 2000);
+	KUNIT_EXPECT_TRUE(test, waitqueue_active(&b->ctx->core->fence_wait));
+}
+
+/* Wait for the blocked import to return (bounded by its own timeout). */
+static void test_blocked_end(struct test_blocked *b)
+{
+	wait_for_completion(&b->done);
 }
 
 /*
@@ -1510,6 +1526,7 @@ static void hyper_dmabuf_test_pending_remote(struct kunit *test)
 
 	/* A blocked importer completes when the announcement comes. */
 	b.hid = m->msg.hid;
+	b.timeout_ms = 5000;
 	test_blocked_start(test, &b);
 	KUNIT_EXPECT_FALSE(test, completion_done(&b.done));
 	/* An announcement with other sizes or flags is refused. */
@@ -1520,9 +1537,12 @@ static void hyper_dmabuf_test_pending_remote(struct kunit *test)
 			-EINVAL);
 	KUNIT_EXPECT_FALSE(test, completion_done(&b.done));
 	m->msg = m->announce;
-	KUNIT_ASSERT_EQ(test,
+	t0 = jiffies;
+	KUNIT_EXPECT_EQ(test,
 			test_rx_msg(core, &m->msg, HYPER_DMABUF_OP_EXPORT), 0);
-	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&b.done, 5 * HZ));
+	test_blocked_end(&b);
+	/* Woken by the announcement, not by its timeout. */
+	KUNIT_EXPECT_LT(test, jiffies_to_msecs(jiffies - t0), 4000U);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(b.dmabuf));
 	KUNIT_EXPECT_EQ(test, fake.mapped, 1U);
 	/* Its event is the first announcement, not an update. */
@@ -1552,10 +1572,10 @@ static void hyper_dmabuf_test_pending_withdrawn(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, test_rx_msg(core, &msg, HYPER_DMABUF_OP_PENDING),
 			0);
 	b.hid = msg.hid;
-	b.timeout_ms = 10000;
+	b.timeout_ms = 5000;
 	test_blocked_start(test, &b);
 	test_rx(test, core, HYPER_DMABUF_OP_UNEXPORT, &msg.hid, 0);
-	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&b.done, 5 * HZ));
+	test_blocked_end(&b);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(b.dmabuf), -ENOENT);
 	KUNIT_EXPECT_TRUE(test, hash_empty(core->imports));
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
@@ -1565,7 +1585,7 @@ static void hyper_dmabuf_test_pending_withdrawn(struct kunit *test)
 			0);
 	test_blocked_start(test, &b);
 	hyper_dmabuf_core_peer_gone(core, TEST_PEER_DOMID);
-	KUNIT_ASSERT_TRUE(test, wait_for_completion_timeout(&b.done, 5 * HZ));
+	test_blocked_end(&b);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(b.dmabuf), -ENOENT);
 	KUNIT_EXPECT_TRUE(test, hash_empty(core->imports));
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
@@ -1580,7 +1600,9 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 	struct hyper_dmabuf_file *other;
 	struct hyper_dmabuf_id hids[4], a, b;
 	struct hyper_dmabuf_msg msg;
+	struct dma_buf *imp;
 	u32 total;
+	int i;
 
 	other = kunit_kzalloc(test, sizeof(*other), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, other);
@@ -1593,22 +1615,38 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 						  HYPER_DMABUF_DOMID_SELF, 0,
 						  NULL, 0, &b), 0);
 
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_list(core, 0, NULL, 0, &total),
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_list(core, 0, NULL, NULL, 0, &total),
 			-EINVAL);
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_list(core, 3, NULL, 0, &total),
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_list(core, 3, NULL, NULL, 0, &total),
 			-EINVAL);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
-						HYPER_DMABUF_TYPE_EXPORTED,
+						HYPER_DMABUF_TYPE_EXPORTED, NULL,
 						NULL, 0, &total), 0);
 	KUNIT_EXPECT_EQ(test, total, 2U);
 	memset(hids, 0, sizeof(hids));
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
-						HYPER_DMABUF_TYPE_EXPORTED,
+						HYPER_DMABUF_TYPE_EXPORTED, NULL,
 						hids, 1, &total), 0);
 	KUNIT_EXPECT_EQ(test, total, 2U);
 	KUNIT_EXPECT_TRUE(test,
 			  test_hid_eq(&hids[0], &a) || test_hid_eq(&hids[0], &b));
 	KUNIT_EXPECT_EQ(test, hids[1].id, 0U);
+
+	/* Without privilege, only the caller's own exports keep their key. */
+	memset(hids, 0, sizeof(hids));
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
+						HYPER_DMABUF_TYPE_EXPORTED,
+						ctx->file, hids, 4, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 2U);
+	for (i = 0; i < 2; i++) {
+		if (hids[i].id == a.id) {
+			KUNIT_EXPECT_TRUE(test, test_hid_eq(&hids[i], &a));
+		} else {
+			KUNIT_EXPECT_EQ(test, hids[i].id, b.id);
+			KUNIT_EXPECT_EQ(test, hids[i].key[0] | hids[i].key[1] |
+					hids[i].key[2], 0U);
+		}
+	}
 
 	/* Another file's export: only with the any-file variant. */
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &b, 0), -ENOENT);
@@ -1616,10 +1654,27 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport_any(ctx->file, &b, 0),
 			-ENOENT);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
-						HYPER_DMABUF_TYPE_EXPORTED,
+						HYPER_DMABUF_TYPE_EXPORTED, NULL,
 						hids, 4, &total), 0);
 	KUNIT_EXPECT_EQ(test, total, 1U);
 	KUNIT_EXPECT_TRUE(test, test_hid_eq(&hids[0], &a));
+
+	/* Unexported but still imported: listed, not unexportable again. */
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(other, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &b), 0);
+	imp = hyper_dmabuf_import(ctx->file, &b, O_RDONLY);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(other, &b, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport_any(ctx->file, &b, 0),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 2U);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
+						HYPER_DMABUF_TYPE_EXPORTED, NULL,
+						hids, 4, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 2U);
+	test_put(imp);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
 	hyper_dmabuf_file_release(other);
 
 	/* Remote buffers, pending ones included. */
@@ -1628,15 +1683,81 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, test_rx_msg(core, &msg, HYPER_DMABUF_OP_PENDING),
 			0);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
-						HYPER_DMABUF_TYPE_IMPORTED,
+						HYPER_DMABUF_TYPE_IMPORTED, NULL,
 						hids, 4, &total), 0);
 	KUNIT_EXPECT_EQ(test, total, 1U);
 	KUNIT_EXPECT_TRUE(test, test_hid_eq(&hids[0], &msg.hid));
 	test_rx(test, core, HYPER_DMABUF_OP_UNEXPORT, &msg.hid, 0);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
-						HYPER_DMABUF_TYPE_IMPORTED,
+						HYPER_DMABUF_TYPE_IMPORTED, NULL,
 						hids, 4, &total), 0);
 	KUNIT_EXPECT_EQ(test, total, 0U);
+}
+
+/* Wait up to 3 s for the fake backend to have sent @op last. */
+static bool test_wait_sent(u16 op)
+{
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		if (le16_to_cpu(READ_ONCE(fake.last.op)) == op)
+			return true;
+		msleep(10);
+	}
+	return false;
+}
+
+/*
+ * An announcement that cannot be sent after a PENDING notice is owed and
+ * retried: the peer must not wait for ever.  Withdrawing ends the retries.
+ */
+static void hyper_dmabuf_test_announce_retry(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_id hid;
+	struct dma_fence *fence;
+	unsigned int sent;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid), 0);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_PENDING);
+	fake.fail_send = -ETIMEDOUT;
+	test_fence_done(fence);
+	test_settle(test, core);
+	/* Still pending idle on this side, as on the peer's. */
+	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid),
+			HYPER_DMABUF_QUERY_F_PENDING_IDLE);
+	KUNIT_EXPECT_EQ(test, fake.sent, 1U);
+	fake.fail_send = 0;
+	KUNIT_EXPECT_TRUE(test, test_wait_sent(HYPER_DMABUF_OP_EXPORT));
+	KUNIT_EXPECT_EQ(test, fake.sent, 2U);
+	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid), 0U);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+
+	/* Owed, then unexported: UNEXPORT, and no announcement after it. */
+	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid), 0);
+	fake.fail_send = -ETIMEDOUT;
+	test_fence_done(fence);
+	test_settle(test, core);
+	fake.fail_send = 0;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_UNEXPORT);
+	sent = fake.sent;
+	msleep(1500);
+	KUNIT_EXPECT_EQ(test, fake.sent, sent);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	test_expect_idle(test, core);
 }
 
 /* ---- private data ----------------------------------------------------- */
@@ -1838,6 +1959,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_fence_remote),
 	KUNIT_CASE(hyper_dmabuf_test_pending_remote),
 	KUNIT_CASE(hyper_dmabuf_test_pending_withdrawn),
+	KUNIT_CASE(hyper_dmabuf_test_announce_retry),
 	KUNIT_CASE(hyper_dmabuf_test_list_unexport_any),
 	KUNIT_CASE(hyper_dmabuf_test_benchmark),
 	{}

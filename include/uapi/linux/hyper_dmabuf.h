@@ -56,12 +56,16 @@
  * once, without waiting.  The announcement (the NEW_IMPORT event and
  * importability, in this domain for loopback, in the peer domain for a
  * remote export) follows when the last of those fences signals.  A remote
- * peer is told at once that the id is pending, so that until then a query
- * reports %HYPER_DMABUF_QUERY_F_PENDING_IDLE on both sides and an import
- * waits (see &struct hyper_dmabuf_import).  A re-export collects the fences
- * pending at that time and is announced again when they signal.  An
+ * peer is told at once that the id is pending, so that until the first
+ * announcement a query reports %HYPER_DMABUF_QUERY_F_PENDING_IDLE on both
+ * sides and an import waits (see &struct hyper_dmabuf_import).  A
+ * re-export collects the fences pending at that time and is announced
+ * again (an update event) when they signal; a peer that already imported
+ * the buffer keeps its import meanwhile, while loopback imports wait.  An
  * unexport, or closing the exporting file, while fences are pending
- * cancels the announcement.
+ * cancels the announcement.  The pages of a remote export are shared at
+ * export time: waiting for idle orders the exchange between cooperating
+ * domains, it does not protect the buffer from a hostile peer.
  */
 
 /**
@@ -186,11 +190,14 @@ struct hyper_dmabuf_export {
  *	0 to wait without limit; ignored with %HYPER_DMABUF_IMPORT_NONBLOCK
  *
  * An import of a buffer whose fences have not signalled yet waits until
- * the export is announced (or unexported: -ENOENT).  For a remote buffer
- * this holds once the exporting domain has sent its pending notice, which
- * it does at export time; before that the id is unknown here (-ENOENT).
- * The wait is
- * interruptible: -ERESTARTSYS without a timeout, -EINTR with one.  It
+ * the export is announced (or unexported, or its domain goes away:
+ * -ENOENT).  For a remote buffer this holds once the exporting domain has
+ * sent its pending notice, which it does at export time; before that the
+ * id is unknown here (-ENOENT).  Without a timeout the wait lasts as long
+ * as the exporter's fences, so importers of remote buffers should set
+ * one; the first version of this structure (no timeout) waits without
+ * limit too.  The wait is interruptible: -ERESTARTSYS without a timeout,
+ * -EINTR with one.  It
  * fails with -ETIMEDOUT after @timeout_ms and with -EAGAIN at once with
  * %HYPER_DMABUF_IMPORT_NONBLOCK.  @flags and @timeout_ms were added in the
  * second version of the structure; older userspace passes the 32-byte
@@ -299,15 +306,20 @@ struct hyper_dmabuf_query {
  * @hids_ptr: in: user array of &struct hyper_dmabuf_id receiving the ids
  *	(may be 0 when @count is 0)
  * @type: in: &enum hyper_dmabuf_buf_type: the exports of this domain
- *	(made through any of its files) or the buffers other domains
- *	announced to it (including those still waiting for their fences)
+ *	(made through any of its files, including unexported ones that are
+ *	still imported or within their unexport delay) or the buffers other
+ *	domains exported to it (including those still waiting for their
+ *	fences, and withdrawn ones that are still imported here)
  * @count: in: number of entries @hids_ptr can hold; out: number of
  *	entries written, at most the value passed in
  * @total: out: number of such buffers, which may exceed @count
  * @pad: in: must be zero
  *
  * The ids come in no particular order and describe one moment; use
- * HYPER_DMABUF_IOCTL_QUERY for the details of each.
+ * HYPER_DMABUF_IOCTL_QUERY for the details of each.  Without
+ * CAP_SYS_ADMIN, the key of an export made through another file
+ * descriptor is returned as zero: the id and exporter domid name it, the
+ * key that opens it stays with its owner (and its peer).
  */
 struct hyper_dmabuf_list {
 	__u64 hids_ptr;
@@ -422,7 +434,7 @@ struct hyper_dmabuf_event {
  * DOC: HYPER_DMABUF_IOCTL_LIST - list the ids of exported or imported buffers
  *
  * Takes &struct hyper_dmabuf_list.  Errors: -EINVAL (bad type or padding),
- * -EFAULT (@hids_ptr not writable for @count entries).
+ * -EFAULT (@hids_ptr not writable for the entries to write).
  */
 #define HYPER_DMABUF_IOCTL_LIST		_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x4, \
 					      struct hyper_dmabuf_list)
