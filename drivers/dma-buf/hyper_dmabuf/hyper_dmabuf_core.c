@@ -33,9 +33,10 @@
  * core->fence_fallback_ms and then announces anyway: loopback importers
  * share the reservation object and still see the fences themselves.
  * An EXPORT message that cannot be sent (ring full, channel down) is owed
- * (exp->announce_owed) and retried by exp->announce_work every second
- * while the export stands: a peer told the buffer was pending must not
- * wait for an announcement that never comes.
+ * (exp->announce_owed) and retried by exp->announce_work, after 1 s, then
+ * backing off to HYPER_DMABUF_ANNOUNCE_RETRY_MAX, while the export stands:
+ * a peer told the buffer was pending must not wait for an announcement
+ * that never comes.
  *
  * Locking: core->lock (a mutex) serialises all of the above and every
  * backend call; the id stack and each event queue have their own spinlock,
@@ -63,6 +64,9 @@
 #include "hyper_dmabuf_drv.h"
 
 MODULE_IMPORT_NS(DMA_BUF);
+
+/* Longest delay between two tries of an owed announcement. */
+#define HYPER_DMABUF_ANNOUNCE_RETRY_MAX	(64 * HZ)
 
 /**
  * struct hyper_dmabuf_lbuf - local dma-buf created by an import
@@ -408,8 +412,16 @@ static void hyper_dmabuf_exp_announce(struct hyper_dmabuf_exp *exp)
 				     HYPER_DMABUF_OP_EXPORT, &exp->hid, exp)) {
 		pr_warn_ratelimited("hyper_dmabuf: could not announce id %#x to domain %u, will retry\n",
 				    exp->hid.id, exp->remote_domid);
+		/*
+		 * A send to a full ring waits under core->lock: back off,
+		 * so that a peer that stopped reading cannot keep it held.
+		 */
+		exp->announce_delay = exp->announce_owed ?
+			min(2 * exp->announce_delay,
+			    HYPER_DMABUF_ANNOUNCE_RETRY_MAX) : HZ;
 		exp->announce_owed = true;
-		queue_delayed_work(core->wq, &exp->announce_work, HZ);
+		queue_delayed_work(core->wq, &exp->announce_work,
+				   exp->announce_delay);
 		return;
 	}
 	exp->announce_owed = false;

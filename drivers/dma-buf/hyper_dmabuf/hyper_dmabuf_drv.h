@@ -322,6 +322,7 @@ struct hyper_dmabuf_file {
  * @announce_owed: an announcement could not be sent; @announce_work
  *	retries it (core lock)
  * @announce_work: retries an owed announcement
+ * @announce_delay: delay before the next try, in jiffies (core lock)
  * @gone: hyper_dmabuf_core_peer_gone() took this export (core lock)
  * @gone_refs: references hyper_dmabuf_core_peer_gone() drops (core lock)
  * @gone_link: entry in hyper_dmabuf_core_peer_gone()'s list
@@ -352,6 +353,7 @@ struct hyper_dmabuf_exp {
 	bool pending_sent;
 	bool announce_owed;
 	struct delayed_work announce_work;
+	unsigned long announce_delay;
 	bool gone;
 	unsigned int gone_refs;
 	struct list_head gone_link;
