@@ -89,9 +89,6 @@
 /* What follows FRAME_MAGIC in the private data of a frame. */
 #define FRAME_FIELDS	"frame=%d frames=%lu w=%lu h=%lu stride=%lu fmt=XR24 fnv=%016llx domid=%lu"
 
-#define FNV_BASIS	0xcbf29ce484222325ULL
-#define FNV_PRIME	0x100000001b3ULL
-
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 /*
  * printf format checking.  Userspace has no __printf() (compiler_attributes.h)
@@ -155,47 +152,6 @@ static PRINTF_FMT(1, 2) void warning(const char *fmt, ...)
 	vprintf(fmt, ap);
 	va_end(ap);
 	putchar('\n');
-}
-
-static uint64_t fnv1a64(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	uint64_t h = FNV_BASIS;
-
-	while (n--) {
-		h ^= *c++;
-		h *= FNV_PRIME;
-	}
-	return h;
-}
-
-static int dmabuf_sync(int fd, __u64 flags)
-{
-	struct dma_buf_sync sync = { .flags = flags };
-	int ret;
-
-	do {
-		ret = ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
-	} while (ret && (errno == EINTR || errno == EAGAIN));
-	return ret;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
 }
 
 /* Writes @len bytes to a new file @path; -1 with errno on failure. */

@@ -7,6 +7,8 @@
  * when either is missing.  Counters are read from debugfs.
  */
 #define _GNU_SOURCE
+/* Before <sys/mman.h>, which defines the MFD_* flags only if unset. */
+#include <linux/memfd.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +27,6 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/hyper_dmabuf.h>
-#include <linux/memfd.h>
 #include <linux/udmabuf.h>
 #include <drm/drm.h>
 #include <drm/drm_mode.h>

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers shared by the hyper_dmabuf selftests: real dma-bufs from the
- * system dma-heap, from udmabuf and from vgem.
+ * Helpers shared by the hyper_dmabuf selftests, the tool and the demo:
+ * real dma-bufs from the system dma-heap, from udmabuf and from vgem; CPU
+ * access syncs, FNV-1a 64, writes that survive EINTR.
+ *
+ * Include it before <sys/mman.h>: it includes linux/memfd.h, whose MFD_*
+ * glibc's sys/mman.h then leaves alone.
  */
 #ifndef HYPER_DMABUF_HELPERS_H
 #define HYPER_DMABUF_HELPERS_H
@@ -214,6 +218,50 @@ static inline int hd_counter(const char *name)
 		n = -1;
 	fclose(f);
 	return n;
+}
+
+/* FNV-1a 64 of @len bytes at @p. */
+static inline __u64 fnv1a64(const void *p, size_t len)
+{
+	const unsigned char *c = p;
+	__u64 h = 0xcbf29ce484222325ULL;	/* offset basis */
+
+	while (len--) {
+		h ^= *c++;
+		h *= 0x100000001b3ULL;		/* FNV prime */
+	}
+	return h;
+}
+
+/* DMA_BUF_IOCTL_SYNC with @flags, retried on EINTR and EAGAIN. */
+static inline int dmabuf_sync(int fd, __u64 flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+	int ret;
+
+	do {
+		ret = ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
+	} while (ret && (errno == EINTR || errno == EAGAIN));
+	return ret;
+}
+
+/* Writes all @len bytes at @buf to @fd: 0, or -1 with errno. */
+static inline int write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= n;
+	}
+	return 0;
 }
 
 /* A byte pattern that differs between offsets and between seeds. */

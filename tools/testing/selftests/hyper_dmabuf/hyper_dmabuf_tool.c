@@ -12,6 +12,9 @@
  * by the driver (a driver older than this tool: list, unexport).
  */
 #define _GNU_SOURCE
+/* First: it includes linux/memfd.h, which glibc's sys/mman.h tolerates. */
+#include "hyper_dmabuf_helpers.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -698,20 +701,6 @@ err:
 
 /* ---- helpers ------------------------------------------------------------ */
 
-#define FNV64_OFFSET	0xcbf29ce484222325ULL
-#define FNV64_PRIME	0x100000001b3ULL
-
-static __u64 fnv1a64(const unsigned char *p, size_t len)
-{
-	__u64 h = FNV64_OFFSET;
-
-	while (len--) {
-		h ^= *p++;
-		h *= FNV64_PRIME;
-	}
-	return h;
-}
-
 static void print_hid(FILE *f, const struct hyper_dmabuf_id *hid)
 {
 	fprintf(f, "id=0x%08x domid=%u key=%08x%08x%08x",
@@ -757,33 +746,6 @@ static __s64 now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (__s64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int dmabuf_sync(int fd, __u64 flags)
-{
-	struct dma_buf_sync sync = { .flags = flags };
-	int ret;
-
-	do {
-		ret = ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync);
-	} while (ret && (errno == EINTR || errno == EAGAIN));
-	return ret;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
 }
 
 /* Size of a dma-buf (dma-bufs support SEEK_END). */

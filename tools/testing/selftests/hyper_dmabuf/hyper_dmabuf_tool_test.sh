@@ -214,6 +214,25 @@ list_line() {
 	grep -F -e " $2 " "$1" | head -n 1
 }
 
+# import_gone IDSTR WHAT: the import of IDSTR fails with ENOENT.
+import_gone() {
+	"$TOOL" import "$1" --out /dev/null >"$T/o" 2>"$T/e"
+	expect_rc 1 $? "$2" || return 1
+	expect_grep "(ENOENT)" "$T/e" "$2"
+}
+
+# export_ends NAME OPTION: "export self ... OPTION 1" (--keep or --for),
+# output in $T/NAME.out and .err, must end by itself, status 0, after its
+# id line.
+export_ends() {
+	"$TOOL" export self $ALLOC 4096 "$2" 1 >"$T/$1.out" 2>"$T/$1.err" &
+	pid=$!
+	track $pid
+	wait_exit $pid 30
+	expect_rc 0 $rc "export $2 1" || { diag_file "$T/$1.err"; return 1; }
+	grep -q '^id=' "$T/$1.out" || { diag "no id line"; return 1; }
+}
+
 # Source of a new buffer: a udmabuf if possible, else the system heap.
 ALLOC=
 [ -c "$UDMABUF" ] && ALLOC=--alloc
@@ -497,9 +516,7 @@ test_unexport_after() {
 	wait_exit $pid 30
 	expect_rc 0 $rc "export --unexport-after" || { diag_file "$T/e8.err"; return 1; }
 	expect_grep "unexported $id" "$T/e8.out" "export --unexport-after" || return 1
-	"$TOOL" import "$id" --out /dev/null >"$T/o" 2>"$T/e"
-	expect_rc 1 $? "import after the unexport" || return 1
-	expect_grep "(ENOENT)" "$T/e" "import after the unexport"
+	import_gone "$id" "import after the unexport"
 }
 
 test_sigterm_unexports() {
@@ -508,40 +525,24 @@ test_sigterm_unexports() {
 	id=$(idstr "$T/e9.out")
 	stop $pid
 	expect_rc 0 $rc "export after SIGTERM" || return 1
-	"$TOOL" import "$id" --out /dev/null >"$T/o" 2>"$T/e"
-	expect_rc 1 $? "import after the exporter ended" || return 1
-	expect_grep "(ENOENT)" "$T/e" "import after the exporter ended"
+	import_gone "$id" "import after the exporter ended"
 }
 
 test_keep() {
 	need_alloc || return
-	"$TOOL" export self $ALLOC 4096 --keep 1 >"$T/e10.out" 2>"$T/e10.err" &
-	pid=$!
-	track $pid
-	wait_exit $pid 30
-	expect_rc 0 $rc "export --keep 1" || { diag_file "$T/e10.err"; return 1; }
-	grep -q '^id=' "$T/e10.out" || { diag "no id line"; return 1; }
-	"$TOOL" import "$(idstr "$T/e10.out")" --out /dev/null >"$T/o" 2>"$T/e"
-	expect_rc 1 $? "import after --keep ended" || return 1
-	expect_grep "(ENOENT)" "$T/e" "import after --keep ended"
+	export_ends e10 --keep || return 1
+	import_gone "$(idstr "$T/e10.out")" "import after --keep ended"
 }
 
 test_for() {
 	need_alloc || return
-	"$TOOL" export self $ALLOC 4096 --for 1 >"$T/e14.out" 2>"$T/e14.err" &
-	pid=$!
-	track $pid
-	wait_exit $pid 30
-	expect_rc 0 $rc "export --for 1" || { diag_file "$T/e14.err"; return 1; }
-	grep -q '^id=' "$T/e14.out" || { diag "no id line"; return 1; }
+	export_ends e14 --for || return 1
 	[ "$(grep -c . "$T/e14.out")" = 1 ] || {
 		diag "export --for printed more than its id line"
 		diag_file "$T/e14.out"
 		return 1
 	}
-	"$TOOL" import "$(idstr "$T/e14.out")" --out /dev/null >"$T/o" 2>"$T/e"
-	expect_rc 1 $? "import after --for ended" || return 1
-	expect_grep "(ENOENT)" "$T/e" "import after --for ended"
+	import_gone "$(idstr "$T/e14.out")" "import after --for ended"
 }
 
 # export, then find the buffer with list, query, import and watch.
@@ -627,9 +628,7 @@ test_unexport_elsewhere() {
 	list_ok "$T/l16" --exported || return 1
 	[ -z "$(list_line "$T/l16" "$id")" ] ||
 		{ diag "list still shows $id"; diag_file "$T/l16"; return 1; }
-	"$TOOL" import "$id" --out /dev/null >"$T/o" 2>"$T/e"
-	expect_rc 1 $? "import after the unexport" || return 1
-	expect_grep "(ENOENT)" "$T/e" "import after the unexport" || return 1
+	import_gone "$id" "import after the unexport" || return 1
 	"$TOOL" query "$id" >"$T/o" 2>"$T/e"
 	expect_rc 1 $? "query after the unexport" || return 1
 	expect_grep "(ENOENT)" "$T/e" "query after the unexport"
@@ -677,9 +676,7 @@ test_unexport_delay() {
 	expect_grep "unexported $id delay_ms=10000" "$T/u18.out" "unexport --delay" ||
 		return 1
 	# Within the delay: no longer importable.
-	"$TOOL" import "$id" --out /dev/null >"$T/o" 2>"$T/e"
-	expect_rc 1 $? "import during the unexport delay" || return 1
-	expect_grep "(ENOENT)" "$T/e" "import during the unexport delay" || return 1
+	import_gone "$id" "import during the unexport delay" || return 1
 	# The exporter sees unexport_pending and ends by itself ...
 	wait_exit $pid 8
 	expect_rc 0 $rc "export after the delayed unexport" || return 1
@@ -722,9 +719,7 @@ test_slot_reuse() {
 	[ "$(field key "$T/e19.out")" != "$(field key "$T/e20.out")" ] ||
 		{ diag "reused id got the same key: $b"; return 1; }
 	# The stale name opens nothing; the new one is listed.
-	"$TOOL" import "$a" --out /dev/null >"$T/o" 2>"$T/e"
-	expect_rc 1 $? "import of the stale id and key" || return 1
-	expect_grep "(ENOENT)" "$T/e" "import of the stale id and key" || return 1
+	import_gone "$a" "import of the stale id and key" || return 1
 	"$TOOL" unexport "$a" >"$T/o" 2>"$T/e"
 	expect_rc 1 $? "unexport of the stale id and key" || return 1
 	expect_grep "(ENOENT)" "$T/e" "unexport of the stale id and key" || return 1

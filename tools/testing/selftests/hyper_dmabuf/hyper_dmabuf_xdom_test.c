@@ -1509,6 +1509,101 @@ static void pend_imp_reset(struct pend_imp *p)
 	p->watch = -1;
 }
 
+/*
+ * An import of @hid (see pimport()) that must fail with @err: true, or
+ * false with "why=@what" in @out.  *@ms: the time taken.
+ */
+static bool pimport_fails(int dev, const struct hyper_dmabuf_id *hid,
+			  __u32 flags, __u32 timeout_ms, int guard_s,
+			  int err, const char *what, int *ms, char *out)
+{
+	int fd;
+
+	fd = pimport(dev, hid, flags, timeout_ms, guard_s, ms);
+	if (fd >= 0)
+		close(fd);
+	if (fd == -err)
+		return true;
+	outf(out, "st=fail why=%s exp=%s got=%s ms=%d", what, ename(err),
+	     res_name(fd), *ms);
+	return false;
+}
+
+/*
+ * No event for @hid is queued on @watch, nor an overflow: true, or false
+ * with "why=@what" (an event for @hid came) or the read error in @out.
+ */
+static bool no_event(int watch, const struct hyper_dmabuf_id *hid,
+		     const char *what, char *out)
+{
+	struct hyper_dmabuf_event ev;
+	bool ovf = false;
+	int ret;
+
+	ret = watch_for(watch, hid, 0, &ev, &ovf);
+	if (ret > 0)
+		outf(out, "st=fail why=%s flags=%#x", what, ev.event_flags);
+	else if (ret)
+		outf(out, "st=fail why=event_read err=%s", ename(-ret));
+	else if (ovf)
+		outf(out, "st=fail why=event_overflow");
+	return !ret && !ovf;
+}
+
+/* Importer: a child left asleep in the import of @hid is there. */
+static bool pend_blocked(struct pend_imp *p, const struct hyper_dmabuf_id *hid,
+			 char *out)
+{
+	if (p->watch >= 0 && p->child && hid_eq(hid, &p->hid))
+		return true;
+	outf(out, "st=fail why=no_ppend");
+	return false;
+}
+
+/*
+ * The blocked import's result within PEND_CHILD_S: errno @err (0: an fd)
+ * is expected.  True, or false with the failure in @out.
+ */
+static bool pend_woke(struct pend_imp *p, int err, struct child_res *r,
+		      char *out)
+{
+	if (child_result(p, PEND_CHILD_S * 1000, r)) {
+		if (err)
+			outf(out, "st=fail why=blocked_import exp=%s got=asleep_%ds",
+			     ename(err), PEND_CHILD_S);
+		else
+			outf(out, "st=fail why=blocked_import_still_asleep_%ds",
+			     PEND_CHILD_S);
+		return false;
+	}
+	if (r->err == err)
+		return true;
+	outf(out, "st=fail why=blocked_import exp=%s got=%s ms=%d",
+	     err ? ename(err) : "fd", r->err ? ename(r->err) : "fd", r->ms);
+	return false;
+}
+
+/* The counters are back at @base, else the difference in @out. */
+static void ctrs_back(const struct ctrs *base, char *out)
+{
+	struct ctrs now;
+	char d[OUT_LEN];
+
+	if (!ctrs_settle(base, &now)) {
+		ctrs_diff(base, &now, d, sizeof(d));
+		outf(out, "st=fail why=counters now/before: %s", d);
+	}
+}
+
+/* Exporter: an export that still waits for its fence is there. */
+static bool pend_exported(const struct pend_exp *e, char *out)
+{
+	if (e->exported && !e->signalled && !e->unexported)
+		return true;
+	outf(out, "st=fail why=no_pending_export");
+	return false;
+}
+
 /* Unexport (unless done), signal the fence (unless done), close. */
 static int pend_exp_close(struct node *n)
 {
@@ -1565,12 +1660,10 @@ static void pend_probe(struct node *n, const struct hyper_dmabuf_id *hid,
 	__u32 type = cfg.loopback ? HYPER_DMABUF_TYPE_EXPORTED :
 				    HYPER_DMABUF_TYPE_IMPORTED;
 	struct pend_imp *p = &n->pi;
-	struct hyper_dmabuf_event ev;
 	struct hyper_dmabuf_query q;
 	struct child_res r = { .off = -1 };
 	struct pollfd pf;
-	bool ovf = false;
-	int fd, ms, to_ms, ret;
+	int ms, to_ms, ret;
 	double end;
 
 	if (p->watch < 0 || p->child) {
@@ -1580,24 +1673,12 @@ static void pend_probe(struct node *n, const struct hyper_dmabuf_id *hid,
 	p->hid = *hid;
 	p->len = len;
 	/* The pending notice went out before the message with the id. */
-	fd = pimport(n->dev, hid, HYPER_DMABUF_IMPORT_NONBLOCK, 0, GUARD_S,
-		     &ms);
-	if (fd >= 0)
-		close(fd);
-	if (fd != -EAGAIN) {
-		outf(out, "st=fail why=nonblock_import exp=EAGAIN got=%s ms=%d",
-		     res_name(fd), ms);
+	if (!pimport_fails(n->dev, hid, HYPER_DMABUF_IMPORT_NONBLOCK, 0,
+			   GUARD_S, EAGAIN, "nonblock_import", &ms, out) ||
+	    !pimport_fails(n->dev, hid, 0, PEND_TIMEOUT_MS,
+			   PEND_TIMEOUT_MS / 1000 + GUARD_S, ETIMEDOUT,
+			   "timed_import", &to_ms, out))
 		return;
-	}
-	fd = pimport(n->dev, hid, 0, PEND_TIMEOUT_MS,
-		     PEND_TIMEOUT_MS / 1000 + GUARD_S, &to_ms);
-	if (fd >= 0)
-		close(fd);
-	if (fd != -ETIMEDOUT) {
-		outf(out, "st=fail why=timed_import exp=ETIMEDOUT got=%s ms=%d",
-		     res_name(fd), to_ms);
-		return;
-	}
 	if (to_ms < PEND_MIN_MS || to_ms > PEND_MAX_MS) {
 		outf(out, "st=fail why=timed_import_ms exp=%d..%d got=%d",
 		     PEND_MIN_MS, PEND_MAX_MS, to_ms);
@@ -1618,20 +1699,8 @@ static void pend_probe(struct node *n, const struct hyper_dmabuf_id *hid,
 		     q.state, q.size, q.priv_size);
 		return;
 	}
-	ret = watch_for(p->watch, hid, 0, &ev, &ovf);
-	if (ret) {
-		if (ret > 0)
-			outf(out, "st=fail why=event_while_pending flags=%#x",
-			     ev.event_flags);
-		else
-			outf(out, "st=fail why=event_read err=%s",
-			     ename(-ret));
+	if (!no_event(p->watch, hid, "event_while_pending", out))
 		return;
-	}
-	if (ovf) {
-		outf(out, "st=fail why=event_overflow");
-		return;
-	}
 	/* A blocking import now sleeps until the announcement. */
 	ret = child_start(p, n->dev, hid, len, seed, wseed);
 	if (ret) {
@@ -1681,10 +1750,8 @@ static void pend_get(struct node *n, const struct hyper_dmabuf_id *hid,
 	double t0 = now_s();
 	void *m;
 
-	if (p->watch < 0 || !p->child || !hid_eq(hid, &p->hid)) {
-		outf(out, "st=fail why=no_ppend");
+	if (!pend_blocked(p, hid, out))
 		return;
-	}
 	ret = watch_for(p->watch, hid, PEND_EVENT_S * 1000, &ev, &ovf);
 	ev_ms = ms_since(t0);
 	if (ret <= 0) {
@@ -1707,17 +1774,8 @@ static void pend_get(struct node *n, const struct hyper_dmabuf_id *hid,
 		     strlen(priv), ev.priv_size);
 		return;
 	}
-	ret = child_result(p, PEND_CHILD_S * 1000, &r);
-	if (ret) {
-		outf(out, "st=fail why=blocked_import_still_asleep_%ds",
-		     PEND_CHILD_S);
+	if (!pend_woke(p, 0, &r, out))
 		return;
-	}
-	if (r.err) {
-		outf(out, "st=fail why=blocked_import exp=fd got=%s ms=%d",
-		     ename(r.err), r.ms);
-		return;
-	}
 	if (r.off != (long long)len) {
 		outf(out, "st=fail why=blocked_import_data off=%lld exp=final_pattern got=%s",
 		     r.off, r.off < 0 ? "no_mmap" :
@@ -1771,49 +1829,22 @@ static void pend_get(struct node *n, const struct hyper_dmabuf_id *hid,
 static void pend_absent(struct node *n, const struct hyper_dmabuf_id *hid,
 			char *out)
 {
-	struct hyper_dmabuf_event ev;
 	struct hyper_dmabuf_query q;
-	bool ovf = false;
-	int fd, ms, ret;
+	int ms, ret;
 
-	fd = pimport(n->dev, hid, HYPER_DMABUF_IMPORT_NONBLOCK, 0, GUARD_S,
-		     &ms);
-	if (fd >= 0)
-		close(fd);
-	if (fd != -ENOENT) {
-		outf(out, "st=fail why=nonblock_import exp=ENOENT got=%s ms=%d",
-		     res_name(fd), ms);
+	if (!pimport_fails(n->dev, hid, HYPER_DMABUF_IMPORT_NONBLOCK, 0,
+			   GUARD_S, ENOENT, "nonblock_import", &ms, out) ||
+	    !pimport_fails(n->dev, hid, 0, 1000, 1 + GUARD_S, ENOENT,
+			   "timed_import", &ms, out))
 		return;
-	}
-	fd = pimport(n->dev, hid, 0, 1000, 1 + GUARD_S, &ms);
-	if (fd >= 0)
-		close(fd);
-	if (fd != -ENOENT) {
-		outf(out, "st=fail why=timed_import exp=ENOENT got=%s ms=%d",
-		     res_name(fd), ms);
-		return;
-	}
 	ret = pquery(n->dev, hid, &q);
 	if (ret != -ENOENT) {
 		outf(out, "st=fail why=query exp=ENOENT got=%s state=%#x",
 		     ename(-ret), q.state);
 		return;
 	}
-	ret = watch_for(n->pi.watch, hid, 0, &ev, &ovf);
-	if (ret) {
-		if (ret > 0)
-			outf(out, "st=fail why=event_for_withdrawn flags=%#x",
-			     ev.event_flags);
-		else
-			outf(out, "st=fail why=event_read err=%s",
-			     ename(-ret));
-		return;
-	}
-	if (ovf) {
-		outf(out, "st=fail why=event_overflow");
-		return;
-	}
-	outf(out, "st=ok");
+	if (no_event(n->pi.watch, hid, "event_for_withdrawn", out))
+		outf(out, "st=ok");
 }
 
 /* Importer, after the unexport of a buffer still waiting for its fence. */
@@ -1822,23 +1853,9 @@ static void pend_gone(struct node *n, const struct hyper_dmabuf_id *hid,
 {
 	struct pend_imp *p = &n->pi;
 	struct child_res r;
-	int ret;
 
-	if (p->watch < 0 || !p->child || !hid_eq(hid, &p->hid)) {
-		outf(out, "st=fail why=no_ppend");
+	if (!pend_blocked(p, hid, out) || !pend_woke(p, ENOENT, &r, out))
 		return;
-	}
-	ret = child_result(p, PEND_CHILD_S * 1000, &r);
-	if (ret) {
-		outf(out, "st=fail why=blocked_import exp=ENOENT got=asleep_%ds",
-		     PEND_CHILD_S);
-		return;
-	}
-	if (r.err != ENOENT) {
-		outf(out, "st=fail why=blocked_import exp=ENOENT got=%s ms=%d",
-		     r.err ? ename(r.err) : "fd", r.ms);
-		return;
-	}
 	pend_absent(n, hid, out);
 	if (!strncmp(out, "st=ok", 5))
 		outf(out, "st=ok blk_ms=%d", r.ms);
@@ -1853,8 +1870,6 @@ static void pend_done(struct node *n, const struct hyper_dmabuf_id *hid,
 		      bool gone, char *out)
 {
 	struct pend_imp *p = &n->pi;
-	struct ctrs now;
-	char d[OUT_LEN];
 
 	if (p->watch < 0 || !hid_eq(hid, &p->hid)) {
 		outf(out, "st=fail why=no_ppend");
@@ -1867,12 +1882,8 @@ static void pend_done(struct node *n, const struct hyper_dmabuf_id *hid,
 		pend_absent(n, hid, out);
 	}
 	pend_imp_reset(p);
-	if (strncmp(out, "st=ok", 5))
-		return;
-	if (!ctrs_settle(&p->base, &now)) {
-		ctrs_diff(&p->base, &now, d, sizeof(d));
-		outf(out, "st=fail why=counters now/before: %s", d);
-	}
+	if (!strncmp(out, "st=ok", 5))
+		ctrs_back(&p->base, out);
 }
 
 /*
@@ -1964,10 +1975,8 @@ static void pend_signal(struct node *n, __u32 wseed, char *out)
 	__u32 one = 1;
 	int ret, v;
 
-	if (!e->exported || e->signalled || e->unexported) {
-		outf(out, "st=fail why=no_pending_export");
+	if (!pend_exported(e, out))
 		return;
-	}
 	/* No DMA_BUF_IOCTL_SYNC: it would wait for the fence. */
 	ret = buf_fill(e->buf, e->len, wseed);
 	if (ret) {
@@ -2009,10 +2018,8 @@ static void pend_unexport(struct node *n, char *out)
 	struct pend_exp *e = &n->pe;
 	int ret;
 
-	if (!e->exported || e->signalled || e->unexported) {
-		outf(out, "st=fail why=no_pending_export");
+	if (!pend_exported(e, out))
 		return;
-	}
 	ret = hd_unexport(n->dev, &e->hid);
 	e->unexported = true;
 	if (ret)
@@ -2025,8 +2032,6 @@ static void pend_unexport(struct node *n, char *out)
 static void pend_close(struct node *n, bool settle, char *out)
 {
 	struct pend_exp *e = &n->pe;
-	struct ctrs now;
-	char d[OUT_LEN];
 	int ret;
 
 	if (!e->exported) {
@@ -2039,10 +2044,8 @@ static void pend_close(struct node *n, bool settle, char *out)
 		return;
 	}
 	outf(out, "st=ok");
-	if (settle && !ctrs_settle(&e->base, &now)) {
-		ctrs_diff(&e->base, &now, d, sizeof(d));
-		outf(out, "st=fail why=counters now/before: %s", d);
-	}
+	if (settle)
+		ctrs_back(&e->base, out);
 }
 
 /* Serve the commands above; false if @cmd is none of them. */
@@ -3151,48 +3154,37 @@ static void pending_case(struct __test_metadata *_metadata, struct orch *o,
 		if (ok != 1)
 			goto out;
 		to_ms = num(rep.text, "to_ms", 10, -1);
-		if (unexport) {
+		if (unexport)
 			pend_unexport(&o->n, out);
-			ok = pend_local(_metadata, o,
-					"unexport while pending", out);
-			if (ok != 1)
-				goto out;
+		else
+			pend_signal(&o->n, wseed, out);
+		ok = pend_local(_metadata, o, unexport ?
+				"unexport while pending" : "signal the fence",
+				out);
+		if (ok != 1)
+			goto out;
+		if (unexport)
 			ok = pend_ask(_metadata, o, i, &rep, "pgone",
 				      "hid=%s", s);
-			if (ok != 1)
-				goto out;
-			blk_ms = num(rep.text, "blk_ms", 10, -1);
-			pend_close(&o->n, false, out);
-			ok = pend_local(_metadata, o,
-					"signal the fence and close", out);
-			if (ok != 1)
-				goto out;
-			ok = pend_ask(_metadata, o, i, &rep, "pdone",
-				      "hid=%s gone=1", s);
-			if (ok != 1)
-				goto out;
-		} else {
-			pend_signal(&o->n, wseed, out);
-			ok = pend_local(_metadata, o, "signal the fence", out);
-			if (ok != 1)
-				goto out;
+		else
 			ok = pend_ask(_metadata, o, i, &rep, "pget",
 				      "hid=%s seed=%x wseed=%x", s, seed,
 				      wseed);
-			if (ok != 1)
-				goto out;
-			ev_ms = num(rep.text, "ev_ms", 10, -1);
-			blk_ms = num(rep.text, "blk_ms", 10, -1);
-			pend_close(&o->n, false, out);
-			ok = pend_local(_metadata, o,
-					"unexport and close", out);
-			if (ok != 1)
-				goto out;
-			ok = pend_ask(_metadata, o, i, &rep, "pdone",
-				      "hid=%s gone=0", s);
-			if (ok != 1)
-				goto out;
-		}
+		if (ok != 1)
+			goto out;
+		/* No ev_ms= after an unexport: it stays -1. */
+		ev_ms = num(rep.text, "ev_ms", 10, -1);
+		blk_ms = num(rep.text, "blk_ms", 10, -1);
+		pend_close(&o->n, false, out);
+		ok = pend_local(_metadata, o, unexport ?
+				"signal the fence and close" :
+				"unexport and close", out);
+		if (ok != 1)
+			goto out;
+		ok = pend_ask(_metadata, o, i, &rep, "pdone",
+			      "hid=%s gone=%d", s, unexport);
+		if (ok != 1)
+			goto out;
 	} else {
 		pend_watch(&o->n, out);
 		ok = pend_local(_metadata, o, "open an event file", out);
@@ -3215,47 +3207,33 @@ static void pending_case(struct __test_metadata *_metadata, struct orch *o,
 		if (ok != 1)
 			goto out;
 		to_ms = num(out, "to_ms", 10, -1);
-		if (unexport) {
+		if (unexport)
 			ok = pend_ask(_metadata, o, i, &rep, "punexp",
 				      "hid=%s", s);
-			if (ok != 1)
-				goto out;
-			pend_gone(&o->n, &hid, out);
-			ok = pend_local(_metadata, o,
-					"import after the unexport", out);
-			if (ok != 1)
-				goto out;
-			blk_ms = num(out, "blk_ms", 10, -1);
-			ok = pend_ask(_metadata, o, i, &rep, "pclose",
-				      "hid=%s", s);
-			if (ok != 1)
-				goto out;
-			pend_done(&o->n, &hid, true, out);
-			ok = pend_local(_metadata, o,
-					"after the fence signalled", out);
-			if (ok != 1)
-				goto out;
-		} else {
+		else
 			ok = pend_ask(_metadata, o, i, &rep, "psig",
 				      "hid=%s wseed=%x", s, wseed);
-			if (ok != 1)
-				goto out;
+		if (ok != 1)
+			goto out;
+		if (unexport)
+			pend_gone(&o->n, &hid, out);
+		else
 			pend_get(&o->n, &hid, seed, wseed, out);
-			ok = pend_local(_metadata, o,
-					"import after the signal", out);
-			if (ok != 1)
-				goto out;
-			ev_ms = num(out, "ev_ms", 10, -1);
-			blk_ms = num(out, "blk_ms", 10, -1);
-			ok = pend_ask(_metadata, o, i, &rep, "pclose",
-				      "hid=%s", s);
-			if (ok != 1)
-				goto out;
-			pend_done(&o->n, &hid, false, out);
-			ok = pend_local(_metadata, o, "close", out);
-			if (ok != 1)
-				goto out;
-		}
+		ok = pend_local(_metadata, o, unexport ?
+				"import after the unexport" :
+				"import after the signal", out);
+		if (ok != 1)
+			goto out;
+		ev_ms = num(out, "ev_ms", 10, -1);
+		blk_ms = num(out, "blk_ms", 10, -1);
+		ok = pend_ask(_metadata, o, i, &rep, "pclose", "hid=%s", s);
+		if (ok != 1)
+			goto out;
+		pend_done(&o->n, &hid, unexport, out);
+		ok = pend_local(_metadata, o, unexport ?
+				"after the fence signalled" : "close", out);
+		if (ok != 1)
+			goto out;
 	}
 	snprintf(times, sizeof(times),
 		 "export %lld ms, timed import %lld ms, event %lld ms, blocked import %lld ms",
