@@ -1450,6 +1450,13 @@ static int test_blocked_import(void *data)
 	return 0;
 }
 
+static bool test_importer_asleep(struct test_blocked *b)
+{
+	/* Polled by the test: no barrier needed against the sleeper. */
+	return waitqueue_active(&b->ctx->core->fence_wait) &&
+	       !completion_done(&b->done);
+}
+
 static void test_blocked_start(struct kunit *test, struct test_blocked *b)
 {
 	struct task_struct *t;
@@ -1462,10 +1469,9 @@ static void test_blocked_start(struct kunit *test, struct test_blocked *b)
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
 	wait_for_completion(&b->started);
 	/* Until it sleeps in the import, so that a wake-up is what ends it. */
-	for (i = 0; i < 2000 && !waitqueue_active(&b->ctx->core->fence_wait) &&
-	     !completion_done(&b->done); i++)
+	for (i = 0; i < 2000 && !test_importer_asleep(b); i++)
 		usleep_range(1000, 2000);
-	KUNIT_EXPECT_TRUE(test, waitqueue_active(&b->ctx->core->fence_wait));
+	KUNIT_EXPECT_TRUE(test, test_importer_asleep(b));
 }
 
 /* Wait for the blocked import to return (bounded by its own timeout). */
@@ -1702,7 +1708,7 @@ static bool test_wait_sent(u16 op)
 	for (i = 0; i < 300; i++) {
 		if (le16_to_cpu(READ_ONCE(fake.last.op)) == op)
 			return true;
-		msleep(10);
+		usleep_range(10000, 20000);
 	}
 	return false;
 }
