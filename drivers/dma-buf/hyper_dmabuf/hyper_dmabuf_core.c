@@ -33,7 +33,7 @@
  * core->fence_fallback_ms and then announces anyway: loopback importers
  * share the reservation object and still see the fences themselves.
  * An EXPORT message that cannot be sent (ring full, channel down) is owed
- * (exp->announce_owed) and retried by exp->announce_work, after 1 s, then
+ * (exp->announce_delay is set) and retried by exp->announce_work, after 1 s, then
  * backing off to HYPER_DMABUF_ANNOUNCE_RETRY_MAX, while the export stands:
  * a peer told the buffer was pending must not wait for an announcement
  * that never comes.
@@ -353,6 +353,18 @@ static void hyper_dmabuf_fence_cb(struct dma_fence *fence,
 }
 
 /*
+ * A buffer importers may wait for (a loopback export pending idle, or a
+ * remote one announced as pending) was announced or withdrawn: waiters
+ * look it up again.
+ */
+static void hyper_dmabuf_wake_importers(struct hyper_dmabuf_core *core)
+{
+	lockdep_assert_held(&core->lock);
+	WRITE_ONCE(core->wait_gen, core->wait_gen + 1);
+	wake_up_all(&core->fence_wait);
+}
+
+/*
  * Stop waiting for exp->fence: remove the callback and drop the reference.
  * After this the callback does not run any more; fence_work may still be
  * queued and finds nothing to do.
@@ -363,7 +375,7 @@ static void hyper_dmabuf_fence_drop(struct hyper_dmabuf_exp *exp)
 	struct dma_fence *fence = exp->fence;
 
 	lockdep_assert_held(&core->lock);
-	exp->announce_owed = false;
+	exp->announce_delay = 0;
 	if (!fence)
 		return;
 	/* False: it ran already, under the fence lock taken here too. */
@@ -373,7 +385,7 @@ static void hyper_dmabuf_fence_drop(struct hyper_dmabuf_exp *exp)
 	exp->fence_fallback = false;
 	WRITE_ONCE(exp->fence, NULL);
 	atomic_dec(&core->nr_pending_idle);
-	wake_up_all(&core->fence_wait);
+	hyper_dmabuf_wake_importers(core);
 	hyper_dmabuf_fence_put(core, fence);
 }
 
@@ -416,15 +428,14 @@ static void hyper_dmabuf_exp_announce(struct hyper_dmabuf_exp *exp)
 		 * A send to a full ring waits under core->lock: back off,
 		 * so that a peer that stopped reading cannot keep it held.
 		 */
-		exp->announce_delay = exp->announce_owed ?
+		exp->announce_delay = exp->announce_delay ?
 			min(2 * exp->announce_delay,
 			    HYPER_DMABUF_ANNOUNCE_RETRY_MAX) : HZ;
-		exp->announce_owed = true;
 		queue_delayed_work(core->wq, &exp->announce_work,
 				   exp->announce_delay);
 		return;
 	}
-	exp->announce_owed = false;
+	exp->announce_delay = 0;
 	exp->announced = true;
 }
 
@@ -436,7 +447,7 @@ static void hyper_dmabuf_announce_work(struct work_struct *work)
 			     announce_work);
 
 	mutex_lock(&exp->core->lock);
-	if (exp->announce_owed)
+	if (exp->announce_delay)
 		hyper_dmabuf_exp_announce(exp);
 	mutex_unlock(&exp->core->lock);
 }
@@ -812,21 +823,13 @@ int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
 
 /* ---- buffers announced by other domains ------------------------------ */
 
-/* Wake importers waiting for a buffer announced as pending. */
-static void hyper_dmabuf_imp_changed(struct hyper_dmabuf_core *core)
-{
-	lockdep_assert_held(&core->lock);
-	WRITE_ONCE(core->imp_gen, core->imp_gen + 1);
-	wake_up_all(&core->fence_wait);
-}
-
 /* Forget a buffer announced by another domain. */
 static void hyper_dmabuf_imp_free(struct hyper_dmabuf_core *core,
 				  struct hyper_dmabuf_imp *imp)
 {
 	lockdep_assert_held(&core->lock);
 	if (imp->pending)
-		hyper_dmabuf_imp_changed(core);
+		hyper_dmabuf_wake_importers(core);
 	hash_del(&imp->node);
 	module_put(core->backend->owner);
 	kfree(imp);
@@ -1080,12 +1083,6 @@ err_unmap:
 	return ret;
 }
 
-/* A waiter's condition: the export was announced or withdrawn. */
-static bool hyper_dmabuf_exp_settled(struct hyper_dmabuf_exp *exp)
-{
-	return !READ_ONCE(exp->fence) || READ_ONCE(exp->unexport_pending);
-}
-
 /**
  * hyper_dmabuf_import() - create a local dma-buf for a shared buffer
  * @file: importing file
@@ -1133,6 +1130,7 @@ struct dma_buf *hyper_dmabuf_import_wait(struct hyper_dmabuf_file *file,
 	struct hyper_dmabuf_imp *imp = NULL;
 	struct dma_buf *dmabuf;
 	unsigned int gen;
+	bool pending;
 	u32 exp_flags;
 	int ret;
 
@@ -1153,19 +1151,7 @@ retry:
 			ret = -ENOENT;
 			goto err_unlock;
 		}
-		if (exp->fence) {
-			if (flags & HYPER_DMABUF_IMPORT_NONBLOCK) {
-				ret = -EAGAIN;
-				goto err_unlock;
-			}
-			kref_get(&exp->kref);
-			mutex_unlock(&core->lock);
-			left = wait_event_interruptible_timeout(core->fence_wait,
-								hyper_dmabuf_exp_settled(exp),
-								left);
-			hyper_dmabuf_exp_put(exp);
-			goto waited;
-		}
+		pending = exp->fence;
 		exp_flags = exp->flags;
 		exp_info.size = exp->dmabuf->size;
 		exp_info.resv = exp->dmabuf->resv;
@@ -1176,22 +1162,30 @@ retry:
 			ret = -ENOENT;
 			goto err_unlock;
 		}
-		if (imp->pending) {
-			if (flags & HYPER_DMABUF_IMPORT_NONBLOCK) {
-				ret = -EAGAIN;
-				goto err_unlock;
-			}
-			/* Announced, withdrawn or forgotten: look again. */
-			gen = core->imp_gen;
-			mutex_unlock(&core->lock);
-			left = wait_event_interruptible_timeout(core->fence_wait,
-								READ_ONCE(core->imp_gen) != gen,
-								left);
-			goto waited;
-		}
+		pending = imp->pending;
 		exp_flags = imp->flags;
 		exp_info.size = imp->size;
 		exp_info.ops = &hyper_dmabuf_rm_ops;
+	}
+	if (pending) {
+		if (flags & HYPER_DMABUF_IMPORT_NONBLOCK) {
+			ret = -EAGAIN;
+			goto err_unlock;
+		}
+		/* Announced, withdrawn or forgotten: look it up again. */
+		gen = core->wait_gen;
+		mutex_unlock(&core->lock);
+		left = wait_event_interruptible_timeout(core->fence_wait,
+							READ_ONCE(core->wait_gen) != gen,
+							left);
+		if (left > 0)
+			goto retry;
+		if (!left)
+			ret = -ETIMEDOUT;
+		else
+			ret = timeout_ms ? -EINTR : -ERESTARTSYS;
+		kfree(lbuf);
+		return ERR_PTR(ret);
 	}
 	if (acc != O_RDONLY && !(exp_flags & HYPER_DMABUF_EXPORT_RDWR)) {
 		ret = -EACCES;
@@ -1220,16 +1214,6 @@ retry:
 	list_add(&lbuf->file_link, &file->imports);
 	mutex_unlock(&core->lock);
 	return dmabuf;
-
-waited:
-	if (left > 0)
-		goto retry;
-	if (!left)
-		ret = -ETIMEDOUT;
-	else
-		ret = timeout_ms ? -EINTR : -ERESTARTSYS;
-	kfree(lbuf);
-	return ERR_PTR(ret);
 
 err_put_imp:
 	/* Not unexported: checked above, and core->lock was held since. */
@@ -1260,7 +1244,7 @@ int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 	mutex_lock(&core->lock);
 	exp = hyper_dmabuf_exp_lookup(core, &q->hid);
 	if (exp) {
-		if (exp->fence || exp->announce_owed)
+		if (exp->fence || exp->announce_delay)
 			q->state |= HYPER_DMABUF_QUERY_F_PENDING_IDLE;
 		q->type = HYPER_DMABUF_TYPE_EXPORTED;
 		q->flags = exp->flags;
@@ -1354,7 +1338,7 @@ hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 				      imp->priv, imp->priv_size, !imp->pending);
 		if (imp->pending) {
 			imp->pending = false;
-			hyper_dmabuf_imp_changed(core);
+			hyper_dmabuf_wake_importers(core);
 		}
 		return HYPER_DMABUF_DROP_MAX;
 	}

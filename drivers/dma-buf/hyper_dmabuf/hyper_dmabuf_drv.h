@@ -245,7 +245,8 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @fence_wait: importers wait here: woken when an export stops waiting
  *	for its fences, and when a buffer announced as pending by another
  *	domain is announced or withdrawn
- * @imp_gen: bumped (core lock) whenever such a pending buffer changes
+ * @wait_gen: bumped (core lock) whenever a buffer importers may wait for
+ *	is announced or withdrawn
  * @nr_pending_idle: exports waiting for their fences, for debugfs
  * @nr_fences_held: fence references held by the core, for debugfs
  * @fence_fallback_ms: bound of the fallback wait,
@@ -267,7 +268,7 @@ struct hyper_dmabuf_core {
 	struct dentry *debugfs;
 	struct workqueue_struct *wq;
 	wait_queue_head_t fence_wait;
-	unsigned int imp_gen;
+	unsigned int wait_gen;
 	atomic_t nr_pending_idle;
 	atomic_t nr_fences_held;
 	unsigned int fence_fallback_ms;
@@ -319,10 +320,9 @@ struct hyper_dmabuf_file {
  * @fence_work: announces the export once @fence has signalled
  * @announced: the export was announced at least once (core lock)
  * @pending_sent: the peer was told of the export as pending (core lock)
- * @announce_owed: an announcement could not be sent; @announce_work
- *	retries it (core lock)
- * @announce_work: retries an owed announcement
- * @announce_delay: delay before the next try, in jiffies (core lock)
+ * @announce_work: retries an announcement that could not be sent
+ * @announce_delay: while such an announcement is owed, the delay before
+ *	the next try, in jiffies; 0 otherwise (core lock)
  * @gone: hyper_dmabuf_core_peer_gone() took this export (core lock)
  * @gone_refs: references hyper_dmabuf_core_peer_gone() drops (core lock)
  * @gone_link: entry in hyper_dmabuf_core_peer_gone()'s list
@@ -351,7 +351,6 @@ struct hyper_dmabuf_exp {
 	struct work_struct fence_work;
 	bool announced;
 	bool pending_sent;
-	bool announce_owed;
 	struct delayed_work announce_work;
 	unsigned long announce_delay;
 	bool gone;

@@ -186,6 +186,18 @@ static void hdx_close_port(evtchn_port_t port)
 	HYPERVISOR_event_channel_op(EVTCHNOP_close, &close);
 }
 
+/* Bind @port to @handler; the port is closed if that fails. */
+static int hdx_bind_port(evtchn_port_t port, irq_handler_t handler,
+			 const char *name, struct hdx_chan *chan)
+{
+	int irq;
+
+	irq = bind_evtchn_to_irqhandler_lateeoi(port, handler, 0, name, chan);
+	if (irq < 0)
+		hdx_close_port(port);
+	return irq;
+}
+
 /* Tear down both rings and withdraw the offer; chan->lock held. */
 static void hdx_chan_reset(struct hdx_chan *chan)
 {
@@ -254,12 +266,9 @@ static int hdx_chan_offer(struct hdx_chan *chan)
 	ret = HYPERVISOR_event_channel_op(EVTCHNOP_alloc_unbound, &alloc);
 	if (ret)
 		goto err_reset;
-	ret = bind_evtchn_to_irqhandler_lateeoi(alloc.port, hdx_tx_irq, 0,
-						"hyper_dmabuf-tx", chan);
-	if (ret < 0) {
-		hdx_close_port(alloc.port);
+	ret = hdx_bind_port(alloc.port, hdx_tx_irq, "hyper_dmabuf-tx", chan);
+	if (ret < 0)
 		goto err_reset;
-	}
 	chan->tx_irq = ret;
 	chan->nonce = get_random_u64();
 	snprintf(chan->offer, sizeof(chan->offer), "1 %u %u %llx",
@@ -307,12 +316,10 @@ static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
 	ret = HYPERVISOR_event_channel_op(EVTCHNOP_bind_interdomain, &bind);
 	if (ret)
 		return ret;
-	ret = bind_evtchn_to_irqhandler_lateeoi(bind.local_port, hdx_rx_irq, 0,
-						"hyper_dmabuf-rx", chan);
-	if (ret < 0) {
-		hdx_close_port(bind.local_port);
+	ret = hdx_bind_port(bind.local_port, hdx_rx_irq, "hyper_dmabuf-rx",
+			    chan);
+	if (ret < 0)
 		return ret;
-	}
 	chan->rx_irq = ret;
 	chan->peer_nonce = off->nonce;
 	WRITE_ONCE(chan->state, HDX_CONNECTED);

@@ -112,9 +112,8 @@ export HYPER_DMABUF_XDOM_PEERS="${peers# }"
 export HYPER_DMABUF_VICTIM_KERNEL=/hdlab/bzImage
 export HYPER_DMABUF_VICTIM_RAMDISK=/hdlab/domU.cpio.gz
 if [ -n "$HDLAB_DEMO" ]; then
-	export HDLAB_TESTS=hyper_dmabuf:hyper_dmabuf_demo.sh
-	export HYPER_DMABUF_DEMO_PEER="${peers# }"
-	export HYPER_DMABUF_DEMO_PEER="${HYPER_DMABUF_DEMO_PEER%:*}"
+	peer=${peers# }
+	export HYPER_DMABUF_DEMO_PEER=${peer%:*}	# NAME:DOMID
 	export HYPER_DMABUF_DEMO_SERIAL=/dev/ttyS1
 fi
 

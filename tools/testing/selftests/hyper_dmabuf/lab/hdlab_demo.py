@@ -163,12 +163,12 @@ def main(argv):
             rows.append(('FAIL', f'demo: host: {name} received',
                          f'{len(pixels)} bytes for {w}x{h}'))
             continue
-        same = fnv1a64(pixels) == want
+        got = fnv1a64(pixels)
         png(path, w, h, pixels)
         pictures.append(path)
-        rows.append(('PASS' if same else 'FAIL',
+        rows.append(('PASS' if got == want else 'FAIL',
                      f'demo: host: {name}.png has the pixels the domU announced',
-                     f'{path}' if same else f'checksum differs: {fnv1a64(pixels):016x}'))
+                     path if got == want else f'checksum differs: {got:016x}'))
     if err or not frames:
         rows.append(('FAIL', 'demo: host: frames received over the second serial port',
                      f'{err or "no frame"}; file {serial}'))

@@ -60,7 +60,7 @@ elif [ "$HDLAB_ROLE" = serve ]; then
 	done
 else
 	[ -n "$HDLAB_NAME" ] || HDLAB_NAME=domU
-	[ "$HDLAB_ROLE" = demo ] && export HDLAB_TESTS=hyper_dmabuf:hyper_dmabuf_demo.sh
+	[ "$HDLAB_ROLE" = demo ] && export HDLAB_DEMO=1
 	/hdlab/run-tests.sh "$HDLAB_NAME"
 fi
 hdlab_halt

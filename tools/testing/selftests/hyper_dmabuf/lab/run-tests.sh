@@ -54,9 +54,13 @@ done
 # A domU serves the cross-domain test first: dom0 orchestrates it after its
 # own single-domain tests, so no domain gets another domain's buffers (and
 # their events) while its single-domain tests run.
-# HDLAB_TESTS (same format) replaces the list: the demo boot runs only
-# hyper_dmabuf_demo.sh.
-list=${HDLAB_TESTS:-$(cat /hdlab/tests/kselftest-list.txt)}
+# The demo boot (HDLAB_DEMO, in dom0 and its domU) runs only the demo's
+# exchange.
+if [ -n "$HDLAB_DEMO" ]; then
+	list=hyper_dmabuf:hyper_dmabuf_demo.sh
+else
+	list=$(cat /hdlab/tests/kselftest-list.txt)
+fi
 if [ "$name" != dom0 ]; then
 	list="$(echo "$list" | grep xdom_test) $(echo "$list" | grep -v xdom_test)"
 fi
