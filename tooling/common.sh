@@ -4,7 +4,6 @@
 HD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HD_BUILD=${HDLAB_BUILD:-$HD_REPO/build}
 HD_KSRC=$HD_BUILD/linux
-HD_TARBALL=/usr/src/linux-source-6.1.tar.xz
 
 # Identity and dates used for every generated commit, so that the
 # generated series and the base commit are byte-for-byte reproducible.
@@ -48,16 +47,54 @@ hd_stage() {
 	echo "[stage] $1 ..."
 }
 
-# Make $HD_KSRC a git repository holding the pristine base as one commit,
-# tagged "base". Reused when it already holds the recorded version.
-hd_base_tree() {
-	local want have
+# The base: Debian's linux-source-7.3 (trixie-backports). It is fetched
+# with a private apt configuration under build/apt, so the machine's own
+# sources never list trixie; apt still checks the archive's signature.
+hd_fetch_base() {
+	local pkg want dir list mirror deb
+	pkg=$(hd_base_field package)
 	want=$(hd_base_field version)
-	[ -r "$HD_TARBALL" ] || hd_die "$HD_TARBALL missing: install linux-source-6.1 (tooling/hdlab deps)"
-	have=$(dpkg-query -W -f '${Version}' linux-source-6.1 2>/dev/null)
-	if [ "$have" != "$want" ]; then
-		echo "WARNING: linux-source-6.1 is $have, tooling/base-version records $want" >&2
+	dir=$HD_BUILD/apt
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/deb"
+	# The mirror the machine's own (uncommented) sources name.
+	mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v '^[[:space:]]*#' |
+		grep -oE 'https?://[^ ]*/debian/?( |$)' | head -n1)
+	mirror=${mirror% }
+	mirror=${mirror%/}
+	[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+	list=$dir/sources.list
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $(hd_base_field suite) main" > "$list"
+	APT_OPTS=(-o Dir::Etc::SourceList="$list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
+		-o APT::Sandbox::User=root)
+	deb=$(ls "$dir"/deb/"${pkg}"_*.deb 2>/dev/null | head -n1)
+	if [ -z "$deb" ]; then
+		hd_log "fetching $pkg from $mirror $(hd_base_field suite)"
+		apt-get -q "${APT_OPTS[@]}" update > "$dir/update.log" 2>&1 ||
+			{ tail "$dir/update.log"; hd_die "apt-get update (private list for $pkg) failed"; }
+		(cd "$dir/deb" && apt-get -q "${APT_OPTS[@]}" download "$pkg") > "$dir/download.log" 2>&1 ||
+			{ tail "$dir/download.log"; hd_die "apt-get download $pkg failed"; }
+		deb=$(ls "$dir"/deb/"${pkg}"_*.deb | head -n1)
 	fi
+	HD_BASE_HAVE=$(dpkg-deb -f "$deb" Version)
+	if [ "$HD_BASE_HAVE" != "$want" ]; then
+		echo "WARNING: apt served $pkg $HD_BASE_HAVE, tooling/base-version records $want; the series may not apply" >&2
+	fi
+	HD_TARBALL=$dir/src/usr/src/$pkg.tar.xz
+	if [ ! -r "$HD_TARBALL" ] || [ "$(cat "$dir/src.stamp" 2>/dev/null)" != "$HD_BASE_HAVE" ]; then
+		rm -rf "$dir/src"
+		dpkg-deb -x "$deb" "$dir/src" || hd_die "dpkg-deb -x $deb failed"
+		echo "$HD_BASE_HAVE" > "$dir/src.stamp"
+	fi
+}
+
+# Make $HD_KSRC a git repository holding the pristine base as one commit,
+# tagged "base". Reused when it already holds the fetched version.
+hd_base_tree() {
+	local have
+	hd_fetch_base
+	have=$HD_BASE_HAVE
 	if [ -d "$HD_KSRC/.git" ] && git -C "$HD_KSRC" rev-parse -q --verify base >/dev/null &&
 	   [ "$(cat "$HD_BUILD/base.stamp" 2>/dev/null)" = "$have" ]; then
 		return 0
@@ -70,7 +107,7 @@ hd_base_tree() {
 	git -C "$HD_KSRC" config core.autocrlf false
 	# Debian's tarball carries a .gitignore that ignores the top level.
 	git -C "$HD_KSRC" add -A -f
-	git -C "$HD_KSRC" commit -q -m "base: Debian linux-source-6.1 $have"
+	git -C "$HD_KSRC" commit -q -m "base: Debian $(hd_base_field package) $have"
 	git -C "$HD_KSRC" tag -f base >/dev/null
 	echo "$have" > "$HD_BUILD/base.stamp"
 }

@@ -100,8 +100,7 @@ int hyper_dmabuf_register_backend(const struct hyper_dmabuf_backend_ops *ops);
 void hyper_dmabuf_unregister_backend(const struct hyper_dmabuf_backend_ops *ops);
 void hyper_dmabuf_backend_rx(u32 sender_domid, const void *msg, size_t len);
 void hyper_dmabuf_backend_peer_gone(u32 domid);
-int hyper_dmabuf_sgt_pages(struct sg_table *sgt, unsigned int nr_pages,
-			   struct page **pages);
+int hyper_dmabuf_sgt_check(struct sg_table *sgt, unsigned int nr_pages);
 void hyper_dmabuf_backend_count_grants(int delta);
 void hyper_dmabuf_backend_count_mapped_pages(int delta);
 

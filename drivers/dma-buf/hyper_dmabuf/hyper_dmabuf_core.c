@@ -63,7 +63,7 @@
 
 #include "hyper_dmabuf_drv.h"
 
-MODULE_IMPORT_NS(DMA_BUF);
+MODULE_IMPORT_NS("DMA_BUF");
 
 /* Longest delay between two tries of an owed announcement. */
 #define HYPER_DMABUF_ANNOUNCE_RETRY_MAX	(64 * HZ)
@@ -224,7 +224,7 @@ static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
 	lockdep_assert_held(&core->lock);
 	if (!core->backend)
 		return -ENODEV;
-	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	buf = kzalloc_obj(*buf, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 	msg = &buf->msg;
@@ -609,7 +609,7 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		return 0;
 	}
 
-	exp = kzalloc(sizeof(*exp), GFP_KERNEL);
+	exp = kzalloc_obj(*exp, GFP_KERNEL);
 	if (!exp) {
 		ret = -ENOMEM;
 		goto err_unlock;
@@ -973,7 +973,7 @@ hyper_dmabuf_rm_map(struct dma_buf_attachment *attach,
 	struct sg_table *sgt;
 	int ret;
 
-	sgt = kzalloc(sizeof(*sgt), GFP_KERNEL);
+	sgt = kzalloc_obj(*sgt, GFP_KERNEL);
 	if (!sgt)
 		return ERR_PTR(-ENOMEM);
 	ret = sg_alloc_table_from_pages(sgt, map->pages, map->nr_pages, 0,
@@ -1138,7 +1138,7 @@ struct dma_buf *hyper_dmabuf_import_wait(struct hyper_dmabuf_file *file,
 	    hid->pad || flags & ~HYPER_DMABUF_IMPORT_VALID_FLAGS)
 		return ERR_PTR(-EINVAL);
 
-	lbuf = kzalloc(sizeof(*lbuf), GFP_KERNEL);
+	lbuf = kzalloc_obj(*lbuf, GFP_KERNEL);
 	if (!lbuf)
 		return ERR_PTR(-ENOMEM);
 	lbuf->core = core;
@@ -1288,7 +1288,7 @@ hyper_dmabuf_rx_new(struct hyper_dmabuf_core *core,
 	struct hyper_dmabuf_imp *imp;
 
 	lockdep_assert_held(&core->lock);
-	imp = kzalloc(sizeof(*imp), GFP_KERNEL);
+	imp = kzalloc_obj(*imp, GFP_KERNEL);
 	if (!imp)
 		return HYPER_DMABUF_DROP_NOMEM;
 	if (!try_module_get(core->backend->owner)) {
@@ -1426,7 +1426,7 @@ int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 	struct hyper_dmabuf_exp *put = NULL;
 	struct hyper_dmabuf_msg *msg;
 
-	msg = kmalloc(sizeof(*msg), GFP_KERNEL);
+	msg = kmalloc_obj(*msg, GFP_KERNEL);
 	if (!msg) {
 		atomic_inc(&core->drops[HYPER_DMABUF_DROP_NOMEM]);
 		return -EINVAL;
@@ -1685,52 +1685,34 @@ void hyper_dmabuf_backend_count_mapped_pages(int delta)
 EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_count_mapped_pages);
 
 /**
- * hyper_dmabuf_sgt_pages() - the pages behind a mapping with physical
- *	DMA addresses
- * @sgt: table mapped for a device whose DMA addresses are physical
- *	addresses (no IOMMU, no bounce buffer)
+ * hyper_dmabuf_sgt_check() - check that a mapped table can be granted
+ * @sgt: the table of an attachment, mapped for a device of the backend
  * @nr_pages: pages the buffer has
- * @pages: receives @nr_pages pages, each with a reference taken
  *
- * The table's page links are not used: CONFIG_DMABUF_DEBUG scrambles them
- * for importers.  Memory without struct pages (device memory, iomem)
- * cannot be shared.
+ * Only the DMA addresses are looked at: the page links of an importer's
+ * table belong to the exporter (and CONFIG_DMABUF_DEBUG hides them).
  *
- * Return: 0, or -EOPNOTSUPP if an address is not page aligned or not RAM
- * with a struct page, or if the table does not cover exactly @nr_pages
- * pages; no reference is held then.
+ * Return: 0 if every DMA segment starts and ends on a page boundary and
+ * the segments cover exactly @nr_pages pages, -EOPNOTSUPP otherwise.
  */
-int hyper_dmabuf_sgt_pages(struct sg_table *sgt, unsigned int nr_pages,
-			   struct page **pages)
+int hyper_dmabuf_sgt_check(struct sg_table *sgt, unsigned int nr_pages)
 {
 	struct scatterlist *sg;
-	unsigned int got = 0, k;
+	unsigned int got = 0;
 	int i;
 
 	for_each_sgtable_dma_sg(sgt, sg, i) {
 		dma_addr_t addr = sg_dma_address(sg);
 		unsigned int len = sg_dma_len(sg);
 
-		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len) ||
+		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len) || !len ||
 		    len >> PAGE_SHIFT > nr_pages - got)
-			goto err_put;
-		for (k = 0; k < len >> PAGE_SHIFT; k++) {
-			unsigned long pfn = PHYS_PFN(addr) + k;
-
-			if (!pfn_valid(pfn))
-				goto err_put;
-			pages[got] = pfn_to_page(pfn);
-			get_page(pages[got++]);
-		}
+			return -EOPNOTSUPP;
+		got += len >> PAGE_SHIFT;
 	}
-	if (got == nr_pages)
-		return 0;
-err_put:
-	while (got--)
-		put_page(pages[got]);
-	return -EOPNOTSUPP;
+	return got == nr_pages ? 0 : -EOPNOTSUPP;
 }
-EXPORT_SYMBOL_GPL(hyper_dmabuf_sgt_pages);
+EXPORT_SYMBOL_GPL(hyper_dmabuf_sgt_check);
 
 /* ---- setup and debugfs ------------------------------------------------ */
 

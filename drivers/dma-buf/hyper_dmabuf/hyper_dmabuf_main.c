@@ -20,7 +20,7 @@
 
 #include "hyper_dmabuf_drv.h"
 
-MODULE_IMPORT_NS(DMA_BUF);
+MODULE_IMPORT_NS("DMA_BUF");
 
 static struct hyper_dmabuf_core hyper_dmabuf_dev_core;
 
@@ -78,7 +78,7 @@ static int hyper_dmabuf_open(struct inode *inode, struct file *filp)
 {
 	struct hyper_dmabuf_file *file;
 
-	file = kvzalloc(sizeof(*file), GFP_KERNEL);
+	file = kvzalloc_obj(*file, GFP_KERNEL);
 	if (!file)
 		return -ENOMEM;
 	hyper_dmabuf_file_open(&hyper_dmabuf_dev_core, file);
@@ -296,7 +296,6 @@ static const struct file_operations hyper_dmabuf_fops = {
 	.poll = hyper_dmabuf_poll,
 	.unlocked_ioctl = hyper_dmabuf_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
-	.llseek = no_llseek,
 };
 
 static struct miscdevice hyper_dmabuf_miscdev = {

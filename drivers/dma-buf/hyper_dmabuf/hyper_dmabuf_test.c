@@ -23,7 +23,7 @@
 
 #include "hyper_dmabuf_drv.h"
 
-MODULE_IMPORT_NS(DMA_BUF);
+MODULE_IMPORT_NS("DMA_BUF");
 
 #define TEST_LOCAL_DOMID	3
 #define TEST_PEER_DOMID		7
@@ -799,57 +799,43 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, -EINVAL);
 }
 
-/* The pages behind a physical mapping; memory without pages is refused. */
-static void hyper_dmabuf_test_sgt_pages(struct kunit *test)
+/*
+ * A mapped table is granted page by page from its DMA addresses: segments
+ * must be page aligned and cover the buffer exactly.  No struct page is
+ * needed, so none is referenced.
+ */
+static void hyper_dmabuf_test_sgt_check(struct kunit *test)
 {
-	struct page *pages[2], *got[3];
 	struct scatterlist *sg;
 	struct sg_table sgt;
-	unsigned int i;
 
-	for (i = 0; i < 2; i++) {
-		pages[i] = alloc_page(GFP_KERNEL);
-		KUNIT_ASSERT_NOT_NULL(test, pages[i]);
-	}
 	KUNIT_ASSERT_EQ(test, sg_alloc_table(&sgt, 2, GFP_KERNEL), 0);
-	/* Two segments of one page each. */
+	/* Two segments: one page, then two pages. */
 	sg = sgt.sgl;
-	sg_dma_address(sg) = page_to_phys(pages[0]);
+	sg_dma_address(sg) = 0x100000;
 	sg_dma_len(sg) = PAGE_SIZE;
 	sg = sg_next(sg);
-	sg_dma_address(sg) = page_to_phys(pages[1]);
-	sg_dma_len(sg) = PAGE_SIZE;
+	sg_dma_address(sg) = 0x200000;
+	sg_dma_len(sg) = 2 * PAGE_SIZE;
 	sgt.nents = 2;
 
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 2, got), 0);
-	KUNIT_EXPECT_PTR_EQ(test, got[0], pages[0]);
-	KUNIT_EXPECT_PTR_EQ(test, got[1], pages[1]);
-	KUNIT_EXPECT_EQ(test, page_count(pages[0]), 2);
-	put_page(got[0]);
-	put_page(got[1]);
-
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 3), 0);
 	/* A table that does not cover the buffer exactly. */
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 3, got),
-			-EOPNOTSUPP);
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 1, got),
-			-EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 4), -EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 2), -EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 0), -EOPNOTSUPP);
 	/* An address inside a page. */
-	sg_dma_address(sg) = page_to_phys(pages[1]) + 64;
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 2, got),
-			-EOPNOTSUPP);
-#ifdef MAX_PHYSMEM_BITS
-	/* Device memory: an address with no struct page. */
-	sg_dma_address(sg) = (dma_addr_t)1 << (MAX_PHYSMEM_BITS - 1);
-	KUNIT_EXPECT_FALSE(test, pfn_valid(PHYS_PFN(sg_dma_address(sg))));
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_pages(&sgt, 2, got),
-			-EOPNOTSUPP);
-#endif
-	/* No reference is left behind by a refusal. */
-	KUNIT_EXPECT_EQ(test, page_count(pages[0]), 1);
+	sg_dma_address(sg) = 0x200000 + 64;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 3), -EOPNOTSUPP);
+	/* A length that ends inside a page. */
+	sg_dma_address(sg) = 0x200000;
+	sg_dma_len(sg) = PAGE_SIZE + 64;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 3), -EOPNOTSUPP);
+	/* An empty segment. */
+	sg_dma_len(sg) = 0;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 1), -EOPNOTSUPP);
 
 	sg_free_table(&sgt);
-	for (i = 0; i < 2; i++)
-		__free_page(pages[i]);
 }
 
 /* A lost peer: exports to it are withdrawn, its announcements forgotten. */
@@ -973,7 +959,7 @@ static struct dma_fence *test_fence_attach(struct kunit *test,
 	struct dma_fence *fence;
 	int ret;
 
-	fence = kzalloc(sizeof(*fence), GFP_KERNEL);
+	fence = kzalloc_obj(*fence, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, fence);
 	dma_fence_init(fence, &test_fence_ops, &test_fence_lock,
 		       dma_fence_context_alloc(1), 1);
@@ -1952,7 +1938,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_lookup_exports),
 	KUNIT_CASE(hyper_dmabuf_test_remote_export),
 	KUNIT_CASE(hyper_dmabuf_test_peer_gone),
-	KUNIT_CASE(hyper_dmabuf_test_sgt_pages),
+	KUNIT_CASE(hyper_dmabuf_test_sgt_check),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_event_overflow),

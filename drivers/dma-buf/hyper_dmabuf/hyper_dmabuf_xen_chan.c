@@ -350,7 +350,7 @@ static void hdx_drain_work(struct work_struct *work)
 			more = true;
 			break;
 		}
-		m = kmalloc(sizeof(*m), GFP_KERNEL);
+		m = kmalloc_obj(*m, GFP_KERNEL);
 		if (!m) {
 			more = true;
 			break;
@@ -483,7 +483,7 @@ static struct hdx_chan *hdx_chan_get(u32 peer)
 	chan = hdx_chan_find(peer);
 	if (chan || hdx.stopping)
 		goto out_unlock;
-	chan = kzalloc(sizeof(*chan), GFP_KERNEL);
+	chan = kzalloc_obj(*chan, GFP_KERNEL);
 	if (!chan)
 		goto out_unlock;
 	chan->peer = peer;
@@ -554,7 +554,7 @@ static int hdx_wait_connected(struct hdx_chan *chan)
 /* Checks and offer of hdx_init_channel(); returns the channel or ERR_PTR. */
 static struct hdx_chan *hdx_chan_start_offer(u32 domid)
 {
-	char node[16], allow[HDX_PATH_LEN];
+	char node[16], allow[HDX_PATH_LEN + sizeof("/allow")];
 	struct hdx_chan *chan;
 	int ret = 0;
 
@@ -744,7 +744,7 @@ static void hdx_dom0_watch_cb(struct xenbus_watch *watch, const char *path,
 	if (!path[n]) {
 		/* A domain came or went: its channel and its offers. */
 		hdx_chan_lookup(domid, false);
-		jw = kzalloc(sizeof(*jw), GFP_KERNEL);
+		jw = kzalloc_obj(*jw, GFP_KERNEL);
 		if (jw) {
 			INIT_WORK(&jw->work, hdx_janitor_work);
 			jw->dead = domid;

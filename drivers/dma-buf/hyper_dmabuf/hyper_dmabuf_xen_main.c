@@ -68,4 +68,4 @@ module_exit(hdx_exit);
 
 MODULE_DESCRIPTION("hyper_dmabuf Xen backend: share dma-bufs between Xen domains");
 MODULE_LICENSE("GPL");
-MODULE_IMPORT_NS(DMA_BUF);
+MODULE_IMPORT_NS("DMA_BUF");

@@ -2,23 +2,26 @@
 /*
  * hyper_dmabuf: Xen backend, granting buffer pages and mapping them
  *
- * Exporter: the buffer's frames are found by attaching to the dma-buf with
- * a device of this driver whose DMA operations are the identity: they
- * report each segment's physical address and never bounce.  Two other
- * routes were weighed.  A mapping for a device that uses the platform's
- * DMA operations is unusable in a PV domain: swiotlb-xen bounces any
- * segment whose pages are not contiguous in machine memory, and the grants
- * would then cover the bounce copy instead of the buffer.  A kernel
- * mapping (dma_buf_vmap()) is not offered by every producer: udmabuf has no
- * vmap in 6.1.  The sg_table's page links cannot be used either, since
- * CONFIG_DMABUF_DEBUG scrambles them; its DMA addresses are what this
- * device's operations put there.  The attachment stays mapped while the
- * buffer is shared, which keeps the pages of exporters that could move
- * them in place.  Addresses that are not RAM with a struct page (device
- * memory, iomem) make the export fail.  Every page holds a reference while
- * granted; gnttab_end_foreign_access() drops it only once the peer has
- * unmapped the page, so a page is never freed while another domain can
- * touch it.
+ * Exporter: the buffer's frames are found the way a device would find
+ * them: the backend attaches to the dma-buf with a device of its own, which
+ * uses the platform's DMA operations, maps the attachment and derives each
+ * page's frame from its DMA address.  No struct page of the exporter is
+ * looked at or referenced: the memory belongs to the dma-buf's exporter,
+ * and only the dma-buf itself keeps it.  The share holds a reference to the
+ * dma-buf and keeps the attachment mapped until every grant has really
+ * ended, that is until the peer has unmapped every page, not merely until
+ * gnttab_end_foreign_access() was called; grants still in use are retried
+ * from a delayed work, and the module cannot be unloaded meanwhile.
+ *
+ * A DMA address is a guest physical address in auto-translated (PVH, HVM)
+ * domains and in PV domains without swiotlb-xen, and a machine (bus)
+ * address in PV domains that use swiotlb-xen (dom0); which one is found
+ * once, by mapping a page of our own.  swiotlb-xen bounces a segment whose
+ * pages are not contiguous in machine memory, and the grants would then
+ * cover the bounce copy: a second attachment is mapped at export time and
+ * must give the very same addresses (a bounce slot is never handed out
+ * twice), otherwise the export fails with -EOPNOTSUPP.  Addresses that are
+ * not RAM of this domain (device memory) are refused the same way.
  *
  * Importer: the grants are mapped in batches into ballooned pages, which
  * the core wraps in a local dma-buf.  In a PV domain foreign frames cannot
@@ -33,7 +36,10 @@
  */
 #include <linux/debugfs.h>
 #include <linux/dma-buf.h>
-#include <linux/dma-map-ops.h>
+#include <linux/dma-direct.h>
+#include <linux/dma-mapping.h>
+#include <linux/module.h>
+#include <linux/workqueue.h>
 #include <linux/fs.h>
 #include <linux/iosys-map.h>
 #include <linux/kref.h>
@@ -45,6 +51,7 @@
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include <xen/grant_table.h>
+#include <xen/features.h>
 #include <xen/page.h>
 #include <xen/xen.h>
 #include <asm/xen/hypercall.h>
@@ -56,11 +63,15 @@
 #define HDX_UNMAP_BATCH	16
 
 struct hdx_share {
+	struct dma_buf *dmabuf;
 	struct dma_buf_attachment *attach;
 	struct sg_table *sgt;
 	unsigned int nr_pages;
 	unsigned int nr_dir;
-	struct page **pages;
+	/* grants still in use after hdx_unshare(), retried by hdx_reap_fn() */
+	unsigned int nr_live;
+	unsigned int reap_tries;
+	struct list_head reap_link;
 	grant_ref_t *refs;
 	struct page **dir;
 	grant_ref_t *dir_refs;
@@ -101,58 +112,57 @@ struct hdx_pte_list {
 /* ---- exporter ----------------------------------------------------------- */
 
 static struct platform_device *hdx_pdev;
+/* DMA addresses of hdx_pdev are machine addresses (PV with swiotlb-xen). */
+static bool hdx_dma_is_bus;
 
-/* Identity DMA operations: the "bus" address is the physical address. */
-static int hdx_dma_map_sg(struct device *dev, struct scatterlist *sgl,
-			  int nents, enum dma_data_direction dir,
-			  unsigned long attrs)
+/*
+ * Shares whose grants the peer still maps, retried by hdx_reap_work; each
+ * holds a reference on this module.
+ */
+static LIST_HEAD(hdx_reap_list);
+static DEFINE_SPINLOCK(hdx_reap_lock); /* protects hdx_reap_list */
+static void hdx_reap_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(hdx_reap_work, hdx_reap_fn);
+
+/* Find out once what a DMA address of hdx_pdev means, with a page of ours. */
+static int hdx_dma_probe(void)
 {
-	struct scatterlist *sg;
-	int i;
+	struct page *probe[8];
+	int i, n, ret = 0;
 
-	for_each_sg(sgl, sg, nents, i) {
-		sg_dma_address(sg) = sg_phys(sg);
-		sg_dma_len(sg) = sg->length;
+	hdx_dma_is_bus = false;
+	if (xen_feature(XENFEAT_auto_translated_physmap))
+		return 0;
+	/* Find a page whose frame differs from its pfn, so the two differ. */
+	for (n = 0; n < ARRAY_SIZE(probe); n++) {
+		unsigned long pfn;
+		dma_addr_t addr;
+
+		probe[n] = alloc_page(GFP_KERNEL);
+		if (!probe[n]) {
+			ret = -ENOMEM;
+			break;
+		}
+		pfn = page_to_pfn(probe[n]);
+		if (pfn_to_bfn(pfn) == pfn)
+			continue;
+		addr = dma_map_page(&hdx_pdev->dev, probe[n], 0, PAGE_SIZE,
+				    DMA_TO_DEVICE);
+		if (dma_mapping_error(&hdx_pdev->dev, addr)) {
+			ret = -EIO;
+		} else {
+			hdx_dma_is_bus = PHYS_PFN(addr) == pfn_to_bfn(pfn);
+			dma_unmap_page(&hdx_pdev->dev, addr, PAGE_SIZE,
+				       DMA_TO_DEVICE);
+		}
+		n++;
+		break;
 	}
-	return nents;
+	for (i = 0; i < n && i < ARRAY_SIZE(probe); i++)
+		if (probe[i])
+			__free_page(probe[i]);
+	return ret;
 }
-
-static void hdx_dma_unmap_sg(struct device *dev, struct scatterlist *sgl,
-			     int nents, enum dma_data_direction dir,
-			     unsigned long attrs)
-{
-}
-
-static dma_addr_t hdx_dma_map_page(struct device *dev, struct page *page,
-				   unsigned long offset, size_t size,
-				   enum dma_data_direction dir,
-				   unsigned long attrs)
-{
-	return page_to_phys(page) + offset;
-}
-
-static void hdx_dma_unmap_page(struct device *dev, dma_addr_t addr,
-			       size_t size, enum dma_data_direction dir,
-			       unsigned long attrs)
-{
-}
-
-/* Device memory has no page that could be granted. */
-static dma_addr_t hdx_dma_map_resource(struct device *dev,
-				       phys_addr_t phys, size_t size,
-				       enum dma_data_direction dir,
-				       unsigned long attrs)
-{
-	return DMA_MAPPING_ERROR;
-}
-
-static const struct dma_map_ops hdx_dma_ops = {
-	.map_sg = hdx_dma_map_sg,
-	.unmap_sg = hdx_dma_unmap_sg,
-	.map_page = hdx_dma_map_page,
-	.unmap_page = hdx_dma_unmap_page,
-	.map_resource = hdx_dma_map_resource,
-};
 
 /**
  * hdx_shm_init() - create the device exporters map their buffers for
@@ -168,19 +178,25 @@ int hdx_shm_init(void)
 	if (IS_ERR(hdx_pdev))
 		return PTR_ERR(hdx_pdev);
 	ret = dma_coerce_mask_and_coherent(&hdx_pdev->dev, DMA_BIT_MASK(64));
+	if (!ret)
+		ret = hdx_dma_probe();
 	if (ret) {
 		platform_device_unregister(hdx_pdev);
 		return ret;
 	}
-	set_dma_ops(&hdx_pdev->dev, &hdx_dma_ops);
 	return 0;
 }
 
 /**
  * hdx_shm_exit() - undo hdx_shm_init()
+ *
+ * Called only once every share has ended: a share whose grants are still
+ * in use holds a reference on the module.
  */
 void hdx_shm_exit(void)
 {
+	cancel_delayed_work_sync(&hdx_reap_work);
+	WARN_ON(!list_empty(&hdx_reap_list));
 	platform_device_unregister(hdx_pdev);
 }
 
@@ -198,7 +214,7 @@ struct hdx_check {
 
 static int hdx_check_open(struct inode *inode, struct file *file)
 {
-	struct hdx_check *c = kzalloc(sizeof(*c), GFP_KERNEL);
+	struct hdx_check *c = kzalloc_obj(*c, GFP_KERNEL);
 
 	file->private_data = c;
 	return c ? 0 : -ENOMEM;
@@ -221,28 +237,28 @@ static int hdx_check_buf(struct dma_buf *dmabuf, struct hdx_check *c)
 	const u8 *p;
 	int ret, k;
 
-	ret = dma_buf_vmap(dmabuf, &map);
+	ret = dma_buf_vmap_unlocked(dmabuf, &map);
 	if (ret)
 		return ret;
 	if (map.is_iomem) {
-		dma_buf_vunmap(dmabuf, &map);
+		dma_buf_vunmap_unlocked(dmabuf, &map);
 		return -EOPNOTSUPP;
 	}
 	for (p = map.vaddr, i = 0; i < dmabuf->size; i++)
 		hash = (hash ^ p[i]) * 0x100000001b3ULL;
-	dma_buf_vunmap(dmabuf, &map);
+	dma_buf_vunmap_unlocked(dmabuf, &map);
 
 	attach = dma_buf_attach(dmabuf, &hdx_pdev->dev);
 	if (IS_ERR(attach))
 		return PTR_ERR(attach);
-	sgt = dma_buf_map_attachment(attach, DMA_TO_DEVICE);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
 	if (IS_ERR(sgt)) {
 		dma_buf_detach(dmabuf, attach);
 		return PTR_ERR(sgt);
 	}
 	for_each_sgtable_dma_sg(sgt, sg, k)
 		sg_bytes += sg_dma_len(sg);
-	dma_buf_unmap_attachment(attach, sgt, DMA_TO_DEVICE);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
 	dma_buf_detach(dmabuf, attach);
 
 	c->len = scnprintf(c->text, sizeof(c->text),
@@ -298,7 +314,6 @@ void hdx_shm_debugfs(struct dentry *dir)
 
 static void hdx_share_free(struct hdx_share *sh)
 {
-	kvfree(sh->pages);
 	kvfree(sh->refs);
 	kfree(sh->dir);
 	kfree(sh->dir_refs);
@@ -322,22 +337,108 @@ static void hdx_fill_dir(struct hdx_share *sh)
 	}
 }
 
+/* The grant frame of a page-aligned DMA address of hdx_pdev, or 0. */
+static unsigned long hdx_dma_to_gfn(dma_addr_t addr)
+{
+	unsigned long pfn;
+
+	if (hdx_dma_is_bus) {
+		pfn = bfn_to_pfn(PHYS_PFN(addr));
+		/* A frame that is not ours has no pfn mapping back to it. */
+		if (pfn_to_bfn(pfn) != PHYS_PFN(addr))
+			return 0;
+	} else {
+		pfn = PHYS_PFN(dma_to_phys(&hdx_pdev->dev, addr));
+	}
+	if (!pfn_valid(pfn))
+		return 0;
+	return pfn_to_gfn(pfn);
+}
+
+/*
+ * A second mapping of the buffer for the same device must give the same
+ * addresses: a bounce buffer slot is never given out twice at once.
+ */
+static int hdx_check_not_bounced(struct hdx_share *sh)
+{
+	struct dma_buf_attachment *attach;
+	struct scatterlist *a, *b;
+	struct sg_table *sgt;
+	int ret = 0, i;
+
+	attach = dma_buf_attach(sh->dmabuf, &hdx_pdev->dev);
+	if (IS_ERR(attach))
+		return PTR_ERR(attach);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	if (IS_ERR(sgt)) {
+		ret = PTR_ERR(sgt);
+		goto detach;
+	}
+	if (sgt->nents != sh->sgt->nents) {
+		ret = -EOPNOTSUPP;
+		goto unmap;
+	}
+	b = sgt->sgl;
+	for_each_sgtable_dma_sg(sh->sgt, a, i) {
+		if (sg_dma_address(a) != sg_dma_address(b) ||
+		    sg_dma_len(a) != sg_dma_len(b)) {
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		b = sg_next(b);
+	}
+unmap:
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+detach:
+	dma_buf_detach(sh->dmabuf, attach);
+	return ret;
+}
+
+/* Grant every page of the mapped attachment, in order. */
+static int hdx_grant_pages(struct hdx_share *sh, u32 domid, bool rw,
+			   unsigned int *granted)
+{
+	struct sg_dma_page_iter it;
+	unsigned long gfn;
+	int ret;
+
+	*granted = 0;
+	for_each_sgtable_dma_page(sh->sgt, &it, 0) {
+		if (*granted == sh->nr_pages)
+			return -EOPNOTSUPP;
+		gfn = hdx_dma_to_gfn(sg_page_iter_dma_address(&it));
+		if (!gfn)
+			return -EOPNOTSUPP;
+		ret = gnttab_grant_foreign_access(domid, gfn, !rw);
+		if (ret < 0)
+			return ret;
+		sh->refs[(*granted)++] = ret;
+	}
+	return *granted == sh->nr_pages ? 0 : -EOPNOTSUPP;
+}
+
+/* The attachment must be page aligned and cover the buffer exactly. */
+static int hdx_check_sgt(struct hdx_share *sh)
+{
+	return hyper_dmabuf_sgt_check(sh->sgt, sh->nr_pages);
+}
+
 /**
  * hdx_share() - grant the pages of a dma-buf to a domain
  * @domid: importing domain
- * @dmabuf: buffer to share; a reference is held by the caller throughout
+ * @dmabuf: buffer to share; the share takes a reference of its own
  * @rw: grant write access too
  * @out: receives the handle and the page directory's grant reference
  *
  * Return: 0, -EINVAL for a size that is not page aligned, -EFBIG above the
  * largest buffer a message can announce, -EOPNOTSUPP for a buffer that is
- * not RAM with struct pages, an error of the dma-buf's exporter, -ENOMEM,
- * or -ENOSPC when the grant table is full.
+ * not RAM of this domain or would be bounced, an error of the dma-buf's
+ * exporter, -ENOMEM, or -ENOSPC when the grant table is full.
  */
 int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	      struct hyper_dmabuf_share *out)
 {
-	unsigned int i, granted = 0, got = 0, d, dir_alloc = 0, dir_granted = 0;
+	unsigned int i, granted = 0, d, dir_alloc = 0, dir_granted = 0;
 	struct hdx_share *sh;
 	int ret;
 
@@ -346,48 +447,46 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	if (dmabuf->size > HYPER_DMABUF_MAX_BUF_SIZE)
 		return -EFBIG;
 
-	sh = kzalloc(sizeof(*sh), GFP_KERNEL);
+	sh = kzalloc_obj(*sh, GFP_KERNEL);
 	if (!sh)
 		return -ENOMEM;
 	sh->nr_pages = dmabuf->size >> PAGE_SHIFT;
 	sh->nr_dir = DIV_ROUND_UP(sh->nr_pages, HDX_DIR_REFS);
-	sh->pages = kvcalloc(sh->nr_pages, sizeof(*sh->pages), GFP_KERNEL);
 	sh->refs = kvcalloc(sh->nr_pages, sizeof(*sh->refs), GFP_KERNEL);
 	sh->dir = kcalloc(sh->nr_dir, sizeof(*sh->dir), GFP_KERNEL);
 	sh->dir_refs = kcalloc(sh->nr_dir, sizeof(*sh->dir_refs), GFP_KERNEL);
-	if (!sh->pages || !sh->refs || !sh->dir || !sh->dir_refs) {
+	if (!sh->refs || !sh->dir || !sh->dir_refs) {
 		ret = -ENOMEM;
-		goto err_free;
+		goto free_share;
 	}
 
+	get_dma_buf(dmabuf);
+	sh->dmabuf = dmabuf;
 	sh->attach = dma_buf_attach(dmabuf, &hdx_pdev->dev);
 	if (IS_ERR(sh->attach)) {
 		ret = PTR_ERR(sh->attach);
-		goto err_free;
+		goto put_buf;
 	}
-	sh->sgt = dma_buf_map_attachment(sh->attach, DMA_BIDIRECTIONAL);
+	sh->sgt = dma_buf_map_attachment_unlocked(sh->attach,
+						  DMA_BIDIRECTIONAL);
 	if (IS_ERR(sh->sgt)) {
 		ret = PTR_ERR(sh->sgt);
-		goto err_detach;
+		goto detach;
 	}
-	ret = hyper_dmabuf_sgt_pages(sh->sgt, sh->nr_pages, sh->pages);
+	ret = hdx_check_sgt(sh);
+	if (!ret)
+		ret = hdx_check_not_bounced(sh);
 	if (ret)
-		goto err_unmap;
-	got = sh->nr_pages;
+		goto unmap;
 
-	for (granted = 0; granted < sh->nr_pages; granted++) {
-		ret = gnttab_grant_foreign_access(domid,
-						  xen_page_to_gfn(sh->pages[granted]),
-						  !rw);
-		if (ret < 0)
-			goto err_end;
-		sh->refs[granted] = ret;
-	}
+	ret = hdx_grant_pages(sh, domid, rw, &granted);
+	if (ret)
+		goto end_access;
 	for (dir_alloc = 0; dir_alloc < sh->nr_dir; dir_alloc++) {
 		sh->dir[dir_alloc] = alloc_page(GFP_KERNEL | __GFP_ZERO);
 		if (!sh->dir[dir_alloc]) {
 			ret = -ENOMEM;
-			goto err_end;
+			goto end_access;
 		}
 	}
 	for (dir_granted = 0; dir_granted < sh->nr_dir; dir_granted++) {
@@ -395,7 +494,7 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 						  xen_page_to_gfn(sh->dir[dir_granted]),
 						  1);
 		if (ret < 0)
-			goto err_end;
+			goto end_access;
 		sh->dir_refs[dir_granted] = ret;
 	}
 	hdx_fill_dir(sh);
@@ -405,7 +504,7 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	out->ref = sh->dir_refs[0];
 	return 0;
 
-err_end:
+end_access:
 	/* The peer has not been told about any of these grants yet. */
 	for (d = 0; d < dir_alloc; d++) {
 		if (d < dir_granted)
@@ -413,19 +512,88 @@ err_end:
 		else
 			__free_page(sh->dir[d]);
 	}
-	for (i = 0; i < got; i++) {
-		if (i < granted)
-			gnttab_end_foreign_access(sh->refs[i], sh->pages[i]);
-		else
-			put_page(sh->pages[i]);
-	}
-err_unmap:
-	dma_buf_unmap_attachment(sh->attach, sh->sgt, DMA_BIDIRECTIONAL);
-err_detach:
+	for (i = 0; i < granted; i++)
+		gnttab_end_foreign_access(sh->refs[i], NULL);
+unmap:
+	dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
+					  DMA_BIDIRECTIONAL);
+detach:
 	dma_buf_detach(dmabuf, sh->attach);
-err_free:
+put_buf:
+	dma_buf_put(dmabuf);
+free_share:
 	hdx_share_free(sh);
 	return ret;
+}
+
+/*
+ * End every grant of @sh that the peer no longer maps.  Return: true once
+ * all of them have ended; the buffer may then be let go.
+ */
+static bool hdx_share_try_end(struct hdx_share *sh)
+{
+	unsigned int i, ended = 0;
+
+	for (i = 0; i < sh->nr_dir; i++) {
+		if (!sh->dir_refs[i])
+			continue;
+		if (gnttab_try_end_foreign_access(sh->dir_refs[i])) {
+			sh->dir_refs[i] = 0;
+			__free_page(sh->dir[i]);
+			ended++;
+		}
+	}
+	for (i = 0; i < sh->nr_pages; i++) {
+		if (!sh->refs[i])
+			continue;
+		if (gnttab_try_end_foreign_access(sh->refs[i])) {
+			sh->refs[i] = 0;
+			ended++;
+		}
+	}
+	sh->nr_live -= ended;
+	hyper_dmabuf_backend_count_grants(-(int)ended);
+	return !sh->nr_live;
+}
+
+/* Let go of the buffer: its grants have all ended. */
+static void hdx_share_release(struct hdx_share *sh)
+{
+	dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
+					  DMA_BIDIRECTIONAL);
+	dma_buf_detach(sh->dmabuf, sh->attach);
+	dma_buf_put(sh->dmabuf);
+	hdx_share_free(sh);
+}
+
+static void hdx_reap_fn(struct work_struct *work)
+{
+	struct hdx_share *sh, *tmp;
+	unsigned long delay = 0;
+	LIST_HEAD(done);
+
+	spin_lock(&hdx_reap_lock);
+	list_splice_init(&hdx_reap_list, &done);
+	spin_unlock(&hdx_reap_lock);
+
+	list_for_each_entry_safe(sh, tmp, &done, reap_link) {
+		if (hdx_share_try_end(sh)) {
+			list_del(&sh->reap_link);
+			hdx_share_release(sh);
+			module_put(THIS_MODULE);
+			continue;
+		}
+		/* 100 ms, doubling up to 10 s. */
+		sh->reap_tries = min(sh->reap_tries + 1, 7U);
+		delay = max(delay, msecs_to_jiffies(min(100U << sh->reap_tries,
+							10000U)));
+	}
+	if (list_empty(&done))
+		return;
+	spin_lock(&hdx_reap_lock);
+	list_splice(&done, &hdx_reap_list);
+	spin_unlock(&hdx_reap_lock);
+	mod_delayed_work(system_wq, &hdx_reap_work, delay);
 }
 
 /**
@@ -433,21 +601,24 @@ err_free:
  * @domid: importing domain
  * @handle: &hyper_dmabuf_share.handle
  *
- * Pages the peer still maps stay allocated until it unmaps them.
+ * Grants the peer still maps stay, and so do the dma-buf reference and the
+ * attachment that keep the buffer's memory, until the peer unmaps them; the
+ * grant counter counts them until then.
  */
 void hdx_unshare(u32 domid, void *handle)
 {
 	struct hdx_share *sh = handle;
-	unsigned int i;
 
-	for (i = 0; i < sh->nr_dir; i++)
-		gnttab_end_foreign_access(sh->dir_refs[i], sh->dir[i]);
-	for (i = 0; i < sh->nr_pages; i++)
-		gnttab_end_foreign_access(sh->refs[i], sh->pages[i]);
-	hyper_dmabuf_backend_count_grants(-(int)(sh->nr_pages + sh->nr_dir));
-	dma_buf_unmap_attachment(sh->attach, sh->sgt, DMA_BIDIRECTIONAL);
-	dma_buf_detach(sh->attach->dmabuf, sh->attach);
-	hdx_share_free(sh);
+	sh->nr_live = sh->nr_pages + sh->nr_dir;
+	if (hdx_share_try_end(sh)) {
+		hdx_share_release(sh);
+		return;
+	}
+	__module_get(THIS_MODULE);
+	spin_lock(&hdx_reap_lock);
+	list_add_tail(&sh->reap_link, &hdx_reap_list);
+	spin_unlock(&hdx_reap_lock);
+	mod_delayed_work(system_wq, &hdx_reap_work, msecs_to_jiffies(100));
 }
 
 /* ---- importer: kernel mapping --------------------------------------------- */
@@ -601,7 +772,7 @@ int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
 
 	if (!nr_pages || (u64)nr_pages << PAGE_SHIFT > HYPER_DMABUF_MAX_BUF_SIZE)
 		return -EBADMSG;
-	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	m = kzalloc_obj(*m, GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;
 	m->domid = domid;
@@ -825,7 +996,7 @@ int hdx_mmap(void *handle, struct vm_area_struct *vma)
 	if (!m->rw || !(vma->vm_flags & VM_WRITE))
 		flags |= GNTMAP_readonly;
 
-	v = kzalloc(sizeof(*v), GFP_KERNEL);
+	v = kzalloc_obj(*v, GFP_KERNEL);
 	if (!v)
 		return -ENOMEM;
 	kref_init(&v->kref);
@@ -838,10 +1009,10 @@ int hdx_mmap(void *handle, struct vm_area_struct *vma)
 		goto err_free;
 	}
 
-	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP |
-			 VM_DONTCOPY;
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP |
+		     VM_DONTCOPY);
 	if (flags & GNTMAP_readonly)
-		vma->vm_flags &= ~VM_MAYWRITE;
+		vm_flags_clear(vma, VM_MAYWRITE);
 	ret = mmu_interval_notifier_insert_locked(&v->notifier, vma->vm_mm,
 						  vma->vm_start,
 						  n << PAGE_SHIFT,

@@ -447,7 +447,7 @@ TEST_F(hd, id_reuse_new_key)
 
 TEST_F(hd, wrong_key_or_domain)
 {
-	struct hyper_dmabuf_id hid, bad;
+	struct hyper_dmabuf_id hid = {}, bad;
 	struct hyper_dmabuf_query q;
 
 	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, NULL, 0, &hid));
