@@ -1120,9 +1120,9 @@ static void hyper_dmabuf_test_fence_cancel(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	test_expect_idle(test, core);
-	spin_lock_irqsave(fence->lock, irqflags);
+	dma_fence_lock_irqsave(fence, irqflags);
 	no_cb = list_empty(&fence->cb_list);
-	spin_unlock_irqrestore(fence->lock, irqflags);
+	dma_fence_unlock_irqrestore(fence, irqflags);
 	KUNIT_EXPECT_TRUE(test, no_cb);
 
 	/* Delayed unexport: cancelled at once too. */

@@ -15,13 +15,18 @@
  *
  * A DMA address is a guest physical address in auto-translated (PVH, HVM)
  * domains and in PV domains without swiotlb-xen, and a machine (bus)
- * address in PV domains that use swiotlb-xen (dom0); which one is found
- * once, by mapping a page of our own.  swiotlb-xen bounces a segment whose
- * pages are not contiguous in machine memory, and the grants would then
- * cover the bounce copy: a second attachment is mapped at export time and
- * must give the very same addresses (a bounce slot is never handed out
- * twice), otherwise the export fails with -EOPNOTSUPP.  Addresses that are
- * not RAM of this domain (device memory) are refused the same way.
+ * address in PV domains that use swiotlb-xen (dom0, or a domU with
+ * pcifront); which one is found once at load, by mapping a page of our
+ * own, and the backend refuses to load if it is neither.  Each frame must
+ * be RAM of this domain: device memory, identity-mapped, foreign or
+ * ballooned frames make the export fail with -EOPNOTSUPP.  swiotlb-xen
+ * bounces a segment whose pages are not contiguous in machine memory, and
+ * the grants would then cover the bounce copy: a second attachment is
+ * mapped at export time and must give the very same addresses (a bounce
+ * slot is never handed out twice at once), otherwise the export fails with
+ * -EOPNOTSUPP.  Such a buffer cannot be shared from that domain.  The
+ * mappings are made DMA_TO_DEVICE whatever the access: the grants do not
+ * depend on it, and an unmap then never copies anything back.
  *
  * Importer: the grants are mapped in batches into ballooned pages, which
  * the core wraps in a local dma-buf.  In a PV domain foreign frames cannot
@@ -72,6 +77,7 @@ struct hdx_share {
 	unsigned int nr_live;
 	unsigned int reap_tries;
 	struct list_head reap_link;
+	u32 domid;
 	grant_ref_t *refs;
 	struct page **dir;
 	grant_ref_t *dir_refs;
@@ -123,44 +129,57 @@ static LIST_HEAD(hdx_reap_list);
 static DEFINE_SPINLOCK(hdx_reap_lock); /* protects hdx_reap_list */
 static void hdx_reap_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(hdx_reap_work, hdx_reap_fn);
+struct hdx_share;
+static void hdx_share_end(struct hdx_share *sh, unsigned int nr_live);
 
-/* Find out once what a DMA address of hdx_pdev means, with a page of ours. */
+/*
+ * Find out once what a DMA address of hdx_pdev means, with a page of ours
+ * whose machine frame differs from its pfn: its DMA address must be one or
+ * the other, or the backend refuses to load.
+ */
 static int hdx_dma_probe(void)
 {
-	struct page *probe[8];
-	int i, n, ret = 0;
+	struct page *probe[8] = {};
+	unsigned long pfn = 0;
+	dma_addr_t addr;
+	int i, ret;
 
 	hdx_dma_is_bus = false;
 	if (xen_feature(XENFEAT_auto_translated_physmap))
 		return 0;
-	/* Find a page whose frame differs from its pfn, so the two differ. */
-	for (n = 0; n < ARRAY_SIZE(probe); n++) {
-		unsigned long pfn;
-		dma_addr_t addr;
-
-		probe[n] = alloc_page(GFP_KERNEL);
-		if (!probe[n]) {
+	for (i = 0; i < ARRAY_SIZE(probe); i++) {
+		probe[i] = alloc_page(GFP_KERNEL);
+		if (!probe[i]) {
 			ret = -ENOMEM;
+			goto free_pages;
+		}
+		pfn = page_to_pfn(probe[i]);
+		if (pfn_to_bfn(pfn) != pfn)
 			break;
-		}
-		pfn = page_to_pfn(probe[n]);
-		if (pfn_to_bfn(pfn) == pfn)
-			continue;
-		addr = dma_map_page(&hdx_pdev->dev, probe[n], 0, PAGE_SIZE,
-				    DMA_TO_DEVICE);
-		if (dma_mapping_error(&hdx_pdev->dev, addr)) {
-			ret = -EIO;
-		} else {
-			hdx_dma_is_bus = PHYS_PFN(addr) == pfn_to_bfn(pfn);
-			dma_unmap_page(&hdx_pdev->dev, addr, PAGE_SIZE,
-				       DMA_TO_DEVICE);
-		}
-		n++;
-		break;
 	}
-	for (i = 0; i < n && i < ARRAY_SIZE(probe); i++)
+	if (i == ARRAY_SIZE(probe)) {
+		ret = -ENODEV;
+		goto free_pages;
+	}
+	addr = dma_map_page(&hdx_pdev->dev, probe[i], 0, PAGE_SIZE,
+			    DMA_TO_DEVICE);
+	if (dma_mapping_error(&hdx_pdev->dev, addr)) {
+		ret = -EIO;
+		goto free_pages;
+	}
+	ret = 0;
+	if (PHYS_PFN(addr) == pfn_to_bfn(pfn))
+		hdx_dma_is_bus = true;
+	else if (PHYS_PFN(addr) != pfn)
+		ret = -ENODEV;
+	dma_unmap_page(&hdx_pdev->dev, addr, PAGE_SIZE, DMA_TO_DEVICE);
+free_pages:
+	for (i = 0; i < ARRAY_SIZE(probe); i++)
 		if (probe[i])
 			__free_page(probe[i]);
+	if (ret)
+		pr_err("hyper_dmabuf_xen: cannot tell what DMA addresses are (%d)\n",
+		       ret);
 	return ret;
 }
 
@@ -337,21 +356,28 @@ static void hdx_fill_dir(struct hdx_share *sh)
 	}
 }
 
-/* The grant frame of a page-aligned DMA address of hdx_pdev, or 0. */
+/*
+ * The grant frame of a page-aligned DMA address of hdx_pdev, or 0 if it is
+ * not RAM of this domain: device memory, an identity-mapped or foreign
+ * frame, a ballooned-out pfn.
+ */
 static unsigned long hdx_dma_to_gfn(dma_addr_t addr)
 {
 	unsigned long pfn;
 
-	if (hdx_dma_is_bus) {
-		pfn = bfn_to_pfn(PHYS_PFN(addr));
-		/* A frame that is not ours has no pfn mapping back to it. */
-		if (pfn_to_bfn(pfn) != PHYS_PFN(addr))
-			return 0;
-	} else {
+	if (hdx_dma_is_bus)
+		pfn = bfn_to_local_pfn(PHYS_PFN(addr));
+	else
 		pfn = PHYS_PFN(dma_to_phys(&hdx_pdev->dev, addr));
-	}
-	if (!pfn_valid(pfn))
+	if (!pfn_valid(pfn) || !page_is_ram(pfn))
 		return 0;
+	if (xen_pv_domain()) {
+		unsigned long mfn = __pfn_to_mfn(pfn);
+
+		if (mfn == INVALID_P2M_ENTRY ||
+		    (mfn & (FOREIGN_FRAME_BIT | IDENTITY_FRAME_BIT)))
+			return 0;
+	}
 	return pfn_to_gfn(pfn);
 }
 
@@ -369,7 +395,7 @@ static int hdx_check_not_bounced(struct hdx_share *sh)
 	attach = dma_buf_attach(sh->dmabuf, &hdx_pdev->dev);
 	if (IS_ERR(attach))
 		return PTR_ERR(attach);
-	sgt = dma_buf_map_attachment_unlocked(attach, DMA_BIDIRECTIONAL);
+	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
 	if (IS_ERR(sgt)) {
 		ret = PTR_ERR(sgt);
 		goto detach;
@@ -388,7 +414,7 @@ static int hdx_check_not_bounced(struct hdx_share *sh)
 		b = sg_next(b);
 	}
 unmap:
-	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_BIDIRECTIONAL);
+	dma_buf_unmap_attachment_unlocked(attach, sgt, DMA_TO_DEVICE);
 detach:
 	dma_buf_detach(sh->dmabuf, attach);
 	return ret;
@@ -438,7 +464,7 @@ static int hdx_check_sgt(struct hdx_share *sh)
 int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	      struct hyper_dmabuf_share *out)
 {
-	unsigned int i, granted = 0, d, dir_alloc = 0, dir_granted = 0;
+	unsigned int granted = 0, d, dir_alloc = 0, dir_granted = 0;
 	struct hdx_share *sh;
 	int ret;
 
@@ -450,6 +476,7 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	sh = kzalloc_obj(*sh, GFP_KERNEL);
 	if (!sh)
 		return -ENOMEM;
+	sh->domid = domid;
 	sh->nr_pages = dmabuf->size >> PAGE_SHIFT;
 	sh->nr_dir = DIV_ROUND_UP(sh->nr_pages, HDX_DIR_REFS);
 	sh->refs = kvcalloc(sh->nr_pages, sizeof(*sh->refs), GFP_KERNEL);
@@ -468,7 +495,7 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 		goto put_buf;
 	}
 	sh->sgt = dma_buf_map_attachment_unlocked(sh->attach,
-						  DMA_BIDIRECTIONAL);
+						  DMA_TO_DEVICE);
 	if (IS_ERR(sh->sgt)) {
 		ret = PTR_ERR(sh->sgt);
 		goto detach;
@@ -505,18 +532,23 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	return 0;
 
 end_access:
-	/* The peer has not been told about any of these grants yet. */
-	for (d = 0; d < dir_alloc; d++) {
-		if (d < dir_granted)
-			gnttab_end_foreign_access(sh->dir_refs[d], sh->dir[d]);
-		else
-			__free_page(sh->dir[d]);
+	/*
+	 * The peer has not been told about these grants, but it may map a
+	 * grant made to it all the same: they end like any others, and the
+	 * buffer stays until they have.
+	 */
+	for (d = dir_granted; d < dir_alloc; d++) {
+		__free_page(sh->dir[d]);
+		sh->dir[d] = NULL;
 	}
-	for (i = 0; i < granted; i++)
-		gnttab_end_foreign_access(sh->refs[i], NULL);
+	if (granted + dir_granted) {
+		hyper_dmabuf_backend_count_grants(granted + dir_granted);
+		hdx_share_end(sh, granted + dir_granted);
+		return ret;
+	}
 unmap:
 	dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
-					  DMA_BIDIRECTIONAL);
+					  DMA_TO_DEVICE);
 detach:
 	dma_buf_detach(dmabuf, sh->attach);
 put_buf:
@@ -560,7 +592,7 @@ static bool hdx_share_try_end(struct hdx_share *sh)
 static void hdx_share_release(struct hdx_share *sh)
 {
 	dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
-					  DMA_BIDIRECTIONAL);
+					  DMA_TO_DEVICE);
 	dma_buf_detach(sh->dmabuf, sh->attach);
 	dma_buf_put(sh->dmabuf);
 	hdx_share_free(sh);
@@ -568,32 +600,49 @@ static void hdx_share_release(struct hdx_share *sh)
 
 static void hdx_reap_fn(struct work_struct *work)
 {
+	unsigned long delay = ULONG_MAX;
 	struct hdx_share *sh, *tmp;
-	unsigned long delay = 0;
-	LIST_HEAD(done);
+	LIST_HEAD(busy);
 
 	spin_lock(&hdx_reap_lock);
-	list_splice_init(&hdx_reap_list, &done);
+	list_splice_init(&hdx_reap_list, &busy);
 	spin_unlock(&hdx_reap_lock);
 
-	list_for_each_entry_safe(sh, tmp, &done, reap_link) {
+	list_for_each_entry_safe(sh, tmp, &busy, reap_link) {
 		if (hdx_share_try_end(sh)) {
 			list_del(&sh->reap_link);
 			hdx_share_release(sh);
 			module_put(THIS_MODULE);
 			continue;
 		}
-		/* 100 ms, doubling up to 10 s. */
-		sh->reap_tries = min(sh->reap_tries + 1, 7U);
-		delay = max(delay, msecs_to_jiffies(min(100U << sh->reap_tries,
-							10000U)));
+		/* 100 ms, doubling up to 12.8 s, then every 12.8 s. */
+		if (sh->reap_tries < 7 && ++sh->reap_tries == 7)
+			pr_warn("hyper_dmabuf_xen: domain %u still maps %u grants of a withdrawn buffer\n",
+				sh->domid, sh->nr_live);
+		delay = min(delay, msecs_to_jiffies(100U << sh->reap_tries));
 	}
-	if (list_empty(&done))
+	if (list_empty(&busy))
 		return;
 	spin_lock(&hdx_reap_lock);
-	list_splice(&done, &hdx_reap_list);
+	list_splice(&busy, &hdx_reap_list);
 	spin_unlock(&hdx_reap_lock);
-	mod_delayed_work(system_wq, &hdx_reap_work, delay);
+	/* A share queued meanwhile has asked for an earlier run: keep it. */
+	queue_delayed_work(system_dfl_wq, &hdx_reap_work, delay);
+}
+
+/*
+ * Hand @sh, with @nr_live grants made, to the reaper, which ends them and
+ * lets the buffer go once the peer has unmapped every one.  It runs at
+ * once, so the buffer is let go outside the caller's locks.
+ */
+static void hdx_share_end(struct hdx_share *sh, unsigned int nr_live)
+{
+	sh->nr_live = nr_live;
+	__module_get(THIS_MODULE);
+	spin_lock(&hdx_reap_lock);
+	list_add_tail(&sh->reap_link, &hdx_reap_list);
+	spin_unlock(&hdx_reap_lock);
+	mod_delayed_work(system_dfl_wq, &hdx_reap_work, 0);
 }
 
 /**
@@ -601,24 +650,16 @@ static void hdx_reap_fn(struct work_struct *work)
  * @domid: importing domain
  * @handle: &hyper_dmabuf_share.handle
  *
- * Grants the peer still maps stay, and so do the dma-buf reference and the
- * attachment that keep the buffer's memory, until the peer unmaps them; the
- * grant counter counts them until then.
+ * The grants end, and the dma-buf reference and the attachment that keep
+ * the buffer's memory are dropped, from a work item: at once for the
+ * grants the peer no longer maps, and only after it has unmapped them for
+ * the others.  The grant counter counts them until then.
  */
 void hdx_unshare(u32 domid, void *handle)
 {
 	struct hdx_share *sh = handle;
 
-	sh->nr_live = sh->nr_pages + sh->nr_dir;
-	if (hdx_share_try_end(sh)) {
-		hdx_share_release(sh);
-		return;
-	}
-	__module_get(THIS_MODULE);
-	spin_lock(&hdx_reap_lock);
-	list_add_tail(&sh->reap_link, &hdx_reap_list);
-	spin_unlock(&hdx_reap_lock);
-	mod_delayed_work(system_wq, &hdx_reap_work, msecs_to_jiffies(100));
+	hdx_share_end(sh, sh->nr_pages + sh->nr_dir);
 }
 
 /* ---- importer: kernel mapping --------------------------------------------- */

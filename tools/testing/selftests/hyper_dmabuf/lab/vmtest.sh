@@ -22,6 +22,8 @@
 # "@demo" to run the demo's exchange instead of the tests (one domU).
 #
 # Environment: HDLAB_JOBS (make -j), HDLAB_BOOT_TIMEOUT (whole boot, s),
+# HDLAB_QEMU (the emulator command, default qemu-system-x86_64),
+# HDLAB_XEN (Xen's gzipped image), HDLAB_XEN_BIN (Xen's tools),
 # HDLAB_QEMU_EXTRA (more QEMU options),
 # HDLAB_DOMU_TIMEOUT (dom0's wait for its domUs, s), HDLAB_TEST_TIMEOUT
 # (each test program, s).
@@ -37,8 +39,10 @@ OUT=
 RESULTS=
 JOBS=${HDLAB_JOBS:-$(nproc)}
 BOOT_TIMEOUT=${HDLAB_BOOT_TIMEOUT:-900}
-XEN_GZ=/boot/xen-4.17-amd64.gz
-XEN_BIN=/usr/lib/xen-4.17/bin
+XEN_GZ=${HDLAB_XEN:-/boot/xen-4.17-amd64.gz}
+XEN_BIN=${HDLAB_XEN_BIN:-/usr/lib/xen-4.17/bin}
+# The emulator, with options of its own if needed (word-split).
+QEMU=${HDLAB_QEMU:-qemu-system-x86_64}
 PARSE="python3 $LAB_DIR/hdlab_parse.py"
 XEN_CMDLINE="console=com1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot"
 # In QEMU's -initrd, a comma separates multiboot modules and a space starts
@@ -269,7 +273,7 @@ cmd_boot() {
 	extra="$extra hdlab.seed=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 	modules="$KOBJ/arch/x86/boot/bzImage $DOM0_CMDLINE hdlab.plan=$plan$extra"
 	modules="$modules,$LAB/dom0.cpio.gz"
-	timeout -k 10 "$BOOT_TIMEOUT" qemu-system-x86_64 -nographic -no-reboot $HDLAB_QEMU_EXTRA \
+	timeout -k 10 "$BOOT_TIMEOUT" $QEMU -nographic -no-reboot $HDLAB_QEMU_EXTRA \
 		-m 4096 -smp 2 -cpu "$cpu" -monitor none -serial stdio \
 		${demo:+-serial file:$serial2} \
 		-kernel "$LAB/xen" \
