@@ -37,11 +37,15 @@ struct hyper_dmabuf_share {
  * @pages: array of @nr_pages pages backing the mapping, owned by the
  *	backend until unmap; the core wraps them in a local dma-buf
  * @nr_pages: number of pages
+ * @max_segment: largest scatterlist segment, in bytes, that the local
+ *	dma-buf may give its importers (0: no limit); a backend whose pages
+ *	are not contiguous in bus addresses sets %PAGE_SIZE
  */
 struct hyper_dmabuf_mapping {
 	void *handle;
 	struct page **pages;
 	unsigned int nr_pages;
+	unsigned int max_segment;
 };
 
 /**

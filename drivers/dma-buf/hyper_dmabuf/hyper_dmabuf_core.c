@@ -976,9 +976,10 @@ hyper_dmabuf_rm_map(struct dma_buf_attachment *attach,
 	sgt = kzalloc_obj(*sgt, GFP_KERNEL);
 	if (!sgt)
 		return ERR_PTR(-ENOMEM);
-	ret = sg_alloc_table_from_pages(sgt, map->pages, map->nr_pages, 0,
-					(size_t)map->nr_pages << PAGE_SHIFT,
-					GFP_KERNEL);
+	ret = sg_alloc_table_from_pages_segment(sgt, map->pages, map->nr_pages,
+						0, (size_t)map->nr_pages << PAGE_SHIFT,
+						map->max_segment ?: UINT_MAX,
+						GFP_KERNEL);
 	if (ret)
 		goto err_free_sgt;
 	ret = dma_map_sgtable(attach->dev, sgt, dir, 0);
@@ -1781,7 +1782,7 @@ void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
  */
 int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core)
 {
-	core->wq = alloc_workqueue("hyper_dmabuf", 0, 0);
+	core->wq = alloc_workqueue("hyper_dmabuf", WQ_UNBOUND, 0);
 	if (!core->wq)
 		return -ENOMEM;
 	init_waitqueue_head(&core->fence_wait);

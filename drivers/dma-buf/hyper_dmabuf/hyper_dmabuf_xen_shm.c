@@ -2,31 +2,40 @@
 /*
  * hyper_dmabuf: Xen backend, granting buffer pages and mapping them
  *
- * Exporter: the buffer's frames are found the way a device would find
- * them: the backend attaches to the dma-buf with a device of its own, which
- * uses the platform's DMA operations, maps the attachment and derives each
- * page's frame from its DMA address.  No struct page of the exporter is
- * looked at or referenced: the memory belongs to the dma-buf's exporter,
- * and only the dma-buf itself keeps it.  The share holds a reference to the
- * dma-buf and keeps the attachment mapped until every grant has really
+ * Exporter: no struct page of the dma-buf's exporter is looked at or
+ * referenced: the memory belongs to the exporter, and only the dma-buf
+ * itself keeps it.  The share holds a reference to the dma-buf, and the
+ * mapping its frames were found through, until every grant has really
  * ended, that is until the peer has unmapped every page, not merely until
- * gnttab_end_foreign_access() was called; grants still in use are retried
- * from a delayed work, and the module cannot be unloaded meanwhile.
+ * gnttab_end_foreign_access() was called: grants still in use are retried
+ * from a delayed work, counted as granted until then, and keep the module
+ * loaded.  The frames are found in one of two ways, chosen once at load by
+ * mapping a page of our own for the backend's device (the backend refuses
+ * to load if the answer is unclear):
  *
- * A DMA address is a guest physical address in auto-translated (PVH, HVM)
- * domains and in PV domains without swiotlb-xen, and a machine (bus)
- * address in PV domains that use swiotlb-xen (dom0, or a domU with
- * pcifront); which one is found once at load, by mapping a page of our
- * own, and the backend refuses to load if it is neither.  Each frame must
- * be RAM of this domain: device memory, identity-mapped, foreign or
- * ballooned frames make the export fail with -EOPNOTSUPP.  swiotlb-xen
- * bounces a segment whose pages are not contiguous in machine memory, and
- * the grants would then cover the bounce copy: a second attachment is
- * mapped at export time and must give the very same addresses (a bounce
- * slot is never handed out twice at once), otherwise the export fails with
- * -EOPNOTSUPP.  Such a buffer cannot be shared from that domain.  The
- * mappings are made DMA_TO_DEVICE whatever the access: the grants do not
- * depend on it, and an unmap then never copies anything back.
+ * - Where DMA addresses are guest frames (PVH and HVM domains, PV domains
+ *   without swiotlb-xen), as a device would find them: the backend
+ *   attaches to the dma-buf with a device that keeps the platform's DMA
+ *   operations, maps the attachment, and takes each page's frame from its
+ *   DMA address, as gntdev_dmabuf_imp_to_refs() does.  A second
+ *   attachment is mapped at export time and must give the very same
+ *   addresses: a bounce buffer slot is never handed out twice at once,
+ *   and grants of a bounce copy would not show the buffer.
+ *
+ * - Where DMA goes through swiotlb-xen (a PV dom0, or a PV domU with
+ *   pcifront), DMA addresses are machine addresses, and swiotlb-xen
+ *   bounces every segment whose pages are not contiguous in machine
+ *   memory (and fails those above 256 KiB), which happens to ordinary
+ *   buffers there.  The machine frames are read instead from the page
+ *   tables of the exporter's own kernel mapping (dma_buf_vmap()), which
+ *   the share keeps.
+ *
+ * Either way each frame must be RAM of this domain: device memory,
+ * identity-mapped, foreign or ballooned frames, a buffer without a kernel
+ * mapping where one is needed, or a bounced one, make the export fail
+ * with -EOPNOTSUPP.  Attachments are mapped DMA_TO_DEVICE whatever the
+ * access: the grants do not depend on it, and an unmap then never copies
+ * anything back.
  *
  * Importer: the grants are mapped in batches into ballooned pages, which
  * the core wraps in a local dma-buf.  In a PV domain foreign frames cannot
@@ -69,8 +78,10 @@
 
 struct hdx_share {
 	struct dma_buf *dmabuf;
+	/* what keeps the frames: a mapped attachment, or a kernel mapping */
 	struct dma_buf_attachment *attach;
 	struct sg_table *sgt;
+	struct iosys_map vmap;
 	unsigned int nr_pages;
 	unsigned int nr_dir;
 	/* grants still in use after hdx_unshare(), retried by hdx_reap_fn() */
@@ -357,18 +368,14 @@ static void hdx_fill_dir(struct hdx_share *sh)
 }
 
 /*
- * The grant frame of a page-aligned DMA address of hdx_pdev, or 0 if it is
- * not RAM of this domain: device memory, an identity-mapped or foreign
- * frame, a ballooned-out pfn.
+ * The grant frame of @frame, a machine frame if @bus and a guest frame
+ * otherwise, or 0 if it is not RAM of this domain: device memory, an
+ * identity-mapped or foreign frame, a ballooned-out pfn.
  */
-static unsigned long hdx_dma_to_gfn(dma_addr_t addr)
+static unsigned long hdx_frame_to_gfn(unsigned long frame, bool bus)
 {
-	unsigned long pfn;
+	unsigned long pfn = bus ? bfn_to_local_pfn(frame) : frame;
 
-	if (hdx_dma_is_bus)
-		pfn = bfn_to_local_pfn(PHYS_PFN(addr));
-	else
-		pfn = PHYS_PFN(dma_to_phys(&hdx_pdev->dev, addr));
 	if (!pfn_valid(pfn) || !page_is_ram(pfn))
 		return 0;
 	if (xen_pv_domain()) {
@@ -420,7 +427,22 @@ detach:
 	return ret;
 }
 
-/* Grant every page of the mapped attachment, in order. */
+/* The grant frame of page @i of the buffer, or 0. */
+static unsigned long hdx_page_gfn(struct hdx_share *sh, unsigned int i,
+				  struct sg_dma_page_iter *it)
+{
+	if (!sh->attach)
+		return hdx_frame_to_gfn(arbitrary_virt_to_mfn(sh->vmap.vaddr +
+							     (size_t)i * PAGE_SIZE),
+					true);
+	if (!__sg_page_iter_dma_next(it))
+		return 0;
+	return hdx_frame_to_gfn(PHYS_PFN(dma_to_phys(&hdx_pdev->dev,
+					 sg_page_iter_dma_address(it))),
+				false);
+}
+
+/* Grant every page of the buffer, in order. */
 static int hdx_grant_pages(struct hdx_share *sh, u32 domid, bool rw,
 			   unsigned int *granted)
 {
@@ -428,25 +450,79 @@ static int hdx_grant_pages(struct hdx_share *sh, u32 domid, bool rw,
 	unsigned long gfn;
 	int ret;
 
-	*granted = 0;
-	for_each_sgtable_dma_page(sh->sgt, &it, 0) {
-		if (*granted == sh->nr_pages)
-			return -EOPNOTSUPP;
-		gfn = hdx_dma_to_gfn(sg_page_iter_dma_address(&it));
+	if (sh->attach)
+		__sg_page_iter_start(&it.base, sh->sgt->sgl, sh->sgt->nents, 0);
+	for (*granted = 0; *granted < sh->nr_pages; (*granted)++) {
+		gfn = hdx_page_gfn(sh, *granted, &it);
 		if (!gfn)
 			return -EOPNOTSUPP;
 		ret = gnttab_grant_foreign_access(domid, gfn, !rw);
 		if (ret < 0)
 			return ret;
-		sh->refs[(*granted)++] = ret;
+		sh->refs[*granted] = ret;
 	}
-	return *granted == sh->nr_pages ? 0 : -EOPNOTSUPP;
+	return 0;
 }
 
-/* The attachment must be page aligned and cover the buffer exactly. */
-static int hdx_check_sgt(struct hdx_share *sh)
+/*
+ * Hold the buffer's frames where DMA addresses are guest frames: map an
+ * attachment, which must cover the buffer in whole pages, unbounced.
+ */
+static int hdx_hold_dma(struct hdx_share *sh)
 {
-	return hyper_dmabuf_sgt_check(sh->sgt, sh->nr_pages);
+	int ret;
+
+	sh->attach = dma_buf_attach(sh->dmabuf, &hdx_pdev->dev);
+	if (IS_ERR(sh->attach)) {
+		ret = PTR_ERR(sh->attach);
+		goto clear;
+	}
+	sh->sgt = dma_buf_map_attachment_unlocked(sh->attach, DMA_TO_DEVICE);
+	if (IS_ERR(sh->sgt)) {
+		ret = PTR_ERR(sh->sgt);
+		goto detach;
+	}
+	ret = hyper_dmabuf_sgt_check(sh->sgt, sh->nr_pages);
+	if (!ret)
+		ret = hdx_check_not_bounced(sh);
+	if (!ret)
+		return 0;
+	dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt, DMA_TO_DEVICE);
+detach:
+	dma_buf_detach(sh->dmabuf, sh->attach);
+clear:
+	sh->attach = NULL;
+	return ret;
+}
+
+/*
+ * Hold the buffer's frames where DMA goes through swiotlb-xen: its DMA
+ * addresses may be those of a bounce copy, so the machine frames are read
+ * from the page tables of the exporter's own kernel mapping instead.
+ */
+static int hdx_hold_vmap(struct hdx_share *sh)
+{
+	int ret;
+
+	ret = dma_buf_vmap_unlocked(sh->dmabuf, &sh->vmap);
+	if (ret)
+		return ret == -EINVAL ? -EOPNOTSUPP : ret;
+	if (sh->vmap.is_iomem) {
+		dma_buf_vunmap_unlocked(sh->dmabuf, &sh->vmap);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static void hdx_hold_release(struct hdx_share *sh)
+{
+	if (sh->attach) {
+		dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
+						  DMA_TO_DEVICE);
+		dma_buf_detach(sh->dmabuf, sh->attach);
+	} else {
+		dma_buf_vunmap_unlocked(sh->dmabuf, &sh->vmap);
+	}
 }
 
 /**
@@ -489,22 +565,9 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 
 	get_dma_buf(dmabuf);
 	sh->dmabuf = dmabuf;
-	sh->attach = dma_buf_attach(dmabuf, &hdx_pdev->dev);
-	if (IS_ERR(sh->attach)) {
-		ret = PTR_ERR(sh->attach);
-		goto put_buf;
-	}
-	sh->sgt = dma_buf_map_attachment_unlocked(sh->attach,
-						  DMA_TO_DEVICE);
-	if (IS_ERR(sh->sgt)) {
-		ret = PTR_ERR(sh->sgt);
-		goto detach;
-	}
-	ret = hdx_check_sgt(sh);
-	if (!ret)
-		ret = hdx_check_not_bounced(sh);
+	ret = hdx_dma_is_bus ? hdx_hold_vmap(sh) : hdx_hold_dma(sh);
 	if (ret)
-		goto unmap;
+		goto put_buf;
 
 	ret = hdx_grant_pages(sh, domid, rw, &granted);
 	if (ret)
@@ -546,11 +609,7 @@ end_access:
 		hdx_share_end(sh, granted + dir_granted);
 		return ret;
 	}
-unmap:
-	dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
-					  DMA_TO_DEVICE);
-detach:
-	dma_buf_detach(dmabuf, sh->attach);
+	hdx_hold_release(sh);
 put_buf:
 	dma_buf_put(dmabuf);
 free_share:
@@ -591,9 +650,7 @@ static bool hdx_share_try_end(struct hdx_share *sh)
 /* Let go of the buffer: its grants have all ended. */
 static void hdx_share_release(struct hdx_share *sh)
 {
-	dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
-					  DMA_TO_DEVICE);
-	dma_buf_detach(sh->dmabuf, sh->attach);
+	hdx_hold_release(sh);
 	dma_buf_put(sh->dmabuf);
 	hdx_share_free(sh);
 }
@@ -842,6 +899,12 @@ int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
 	out->handle = m;
 	out->pages = m->pages;
 	out->nr_pages = nr_pages;
+	/*
+	 * In a PV domain, consecutive pfns of foreign frames are not
+	 * contiguous in machine memory: one page per segment, so that
+	 * swiotlb-xen maps each for a device instead of bouncing it.
+	 */
+	out->max_segment = xen_pv_domain() ? PAGE_SIZE : 0;
 	return 0;
 
 err_free_pages:
