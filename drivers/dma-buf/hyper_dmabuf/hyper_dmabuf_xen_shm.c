@@ -431,10 +431,12 @@ detach:
 static unsigned long hdx_page_gfn(struct hdx_share *sh, unsigned int i,
 				  struct sg_dma_page_iter *it)
 {
-	if (!sh->attach)
-		return hdx_frame_to_gfn(arbitrary_virt_to_mfn(sh->vmap.vaddr +
-							     (size_t)i * PAGE_SIZE),
+	if (!sh->attach) {
+		void *va = sh->vmap.vaddr + (size_t)i * PAGE_SIZE;
+
+		return hdx_frame_to_gfn(XEN_PFN_DOWN(arbitrary_virt_to_machine(va).maddr),
 					true);
+	}
 	if (!__sg_page_iter_dma_next(it))
 		return 0;
 	return hdx_frame_to_gfn(PHYS_PFN(dma_to_phys(&hdx_pdev->dev,
