@@ -9,9 +9,10 @@
  * ended, that is until the peer has unmapped every page, not merely until
  * gnttab_end_foreign_access() was called: grants still in use are retried
  * from a delayed work, counted as granted until then, and keep the module
- * loaded.  The frames are found in one of two ways, chosen once at load by
- * mapping a page of our own for the backend's device (the backend refuses
- * to load if the answer is unclear):
+ * loaded.  The frames are found in one of two ways; in a PV domain the
+ * choice is made once at load by mapping a page of our own for the
+ * backend's device (the backend refuses to load if the answer is
+ * unclear), and auto-translated domains always take the first:
  *
  * - Where DMA addresses are guest frames (PVH and HVM domains, PV domains
  *   without swiotlb-xen), as a device would find them: the backend
@@ -28,12 +29,15 @@
  *   memory (and fails those above 256 KiB), which happens to ordinary
  *   buffers there.  The machine frames are read instead from the page
  *   tables of the exporter's own kernel mapping (dma_buf_vmap()), which
- *   the share keeps.
+ *   the share keeps, together with a pinned attachment, so that exporters
+ *   that could move the buffer do not.
  *
- * Either way each frame must be RAM of this domain: device memory,
- * identity-mapped, foreign or ballooned frames, a buffer without a kernel
- * mapping where one is needed, or a bounced one, make the export fail
- * with -EOPNOTSUPP.  Attachments are mapped DMA_TO_DEVICE whatever the
+ * Either way each frame must be RAM of this domain with a valid pfn, and
+ * in a PV domain neither identity-mapped, foreign nor ballooned; other
+ * frames (device memory), a buffer without a kernel mapping where one is
+ * needed, or a bounced one, make the export fail with -EOPNOTSUPP.  (In
+ * an auto-translated domain Xen itself refuses to let the peer map a
+ * frame that is not RAM.)  Attachments are mapped DMA_TO_DEVICE whatever the
  * access: the grants do not depend on it, and an unmap then never copies
  * anything back.
  *
@@ -52,6 +56,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-mapping.h>
+#include <linux/dma-resv.h>
 #include <linux/module.h>
 #include <linux/workqueue.h>
 #include <linux/fs.h>
@@ -82,6 +87,7 @@ struct hdx_share {
 	struct dma_buf_attachment *attach;
 	struct sg_table *sgt;
 	struct iosys_map vmap;
+	struct dma_buf_attachment *pin;
 	unsigned int nr_pages;
 	unsigned int nr_dir;
 	/* grants still in use after hdx_unshare(), retried by hdx_reap_fn() */
@@ -498,22 +504,59 @@ clear:
 }
 
 /*
+ * The attachment of the kernel-mapping route is pinned and never mapped,
+ * so it has no mappings to invalidate; it is dynamic only so that it can
+ * be pinned.
+ */
+static const struct dma_buf_attach_ops hdx_pin_ops = {
+	.allow_peer2peer = false,
+};
+
+/*
  * Hold the buffer's frames where DMA goes through swiotlb-xen: its DMA
  * addresses may be those of a bounce copy, so the machine frames are read
- * from the page tables of the exporter's own kernel mapping instead.
+ * from the page tables of the exporter's own kernel mapping instead.  A
+ * pinned attachment keeps exporters that could move the buffer (TTM) from
+ * doing so; a kernel mapping alone does not.
  */
 static int hdx_hold_vmap(struct hdx_share *sh)
 {
 	int ret;
 
+	/* dma_buf_vmap() warns about any failure of the exporter's vmap. */
+	if (!sh->dmabuf->ops->vmap)
+		return -EOPNOTSUPP;
+	sh->pin = dma_buf_dynamic_attach(sh->dmabuf, &hdx_pdev->dev,
+					 &hdx_pin_ops, sh);
+	if (IS_ERR(sh->pin)) {
+		ret = PTR_ERR(sh->pin);
+		goto clear;
+	}
+	dma_resv_lock(sh->dmabuf->resv, NULL);
+	ret = dma_buf_pin(sh->pin);
+	dma_resv_unlock(sh->dmabuf->resv);
+	if (ret)
+		goto detach;
 	ret = dma_buf_vmap_unlocked(sh->dmabuf, &sh->vmap);
 	if (ret)
-		return ret == -EINVAL ? -EOPNOTSUPP : ret;
-	if (sh->vmap.is_iomem) {
-		dma_buf_vunmap_unlocked(sh->dmabuf, &sh->vmap);
-		return -EOPNOTSUPP;
+		goto unpin;
+	if (sh->vmap.is_iomem || !PAGE_ALIGNED(sh->vmap.vaddr)) {
+		ret = -EOPNOTSUPP;
+		goto vunmap;
 	}
 	return 0;
+
+vunmap:
+	dma_buf_vunmap_unlocked(sh->dmabuf, &sh->vmap);
+unpin:
+	dma_resv_lock(sh->dmabuf->resv, NULL);
+	dma_buf_unpin(sh->pin);
+	dma_resv_unlock(sh->dmabuf->resv);
+detach:
+	dma_buf_detach(sh->dmabuf, sh->pin);
+clear:
+	sh->pin = NULL;
+	return ret;
 }
 
 static void hdx_hold_release(struct hdx_share *sh)
@@ -522,9 +565,13 @@ static void hdx_hold_release(struct hdx_share *sh)
 		dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
 						  DMA_TO_DEVICE);
 		dma_buf_detach(sh->dmabuf, sh->attach);
-	} else {
-		dma_buf_vunmap_unlocked(sh->dmabuf, &sh->vmap);
+		return;
 	}
+	dma_buf_vunmap_unlocked(sh->dmabuf, &sh->vmap);
+	dma_resv_lock(sh->dmabuf->resv, NULL);
+	dma_buf_unpin(sh->pin);
+	dma_resv_unlock(sh->dmabuf->resv);
+	dma_buf_detach(sh->dmabuf, sh->pin);
 }
 
 /**
@@ -674,10 +721,10 @@ static void hdx_reap_fn(struct work_struct *work)
 			module_put(THIS_MODULE);
 			continue;
 		}
-		/* 100 ms, doubling up to 12.8 s, then every 12.8 s. */
+		/* 200 ms, doubling up to 12.8 s, then every 12.8 s. */
 		if (sh->reap_tries < 7 && ++sh->reap_tries == 7)
-			pr_warn("hyper_dmabuf_xen: domain %u still maps %u grants of a withdrawn buffer\n",
-				sh->domid, sh->nr_live);
+			pr_warn_ratelimited("hyper_dmabuf_xen: domain %u still maps %u grants of a withdrawn buffer\n",
+					    sh->domid, sh->nr_live);
 		delay = min(delay, msecs_to_jiffies(100U << sh->reap_tries));
 	}
 	if (list_empty(&busy))
