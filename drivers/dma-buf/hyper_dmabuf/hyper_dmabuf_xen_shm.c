@@ -161,7 +161,6 @@ static int hdx_dma_probe(void)
 	dma_addr_t addr;
 	int i, ret;
 
-	hdx_dma_is_bus = false;
 	if (xen_feature(XENFEAT_auto_translated_physmap))
 		return 0;
 	for (i = 0; i < ARRAY_SIZE(probe); i++) {
