@@ -155,7 +155,7 @@
 #define TIMEOUT_S	3600	/* harness guard: our own waits are bounded */
 #define REPLY_S		150	/* longest wait for the reply to a command */
 #define RESEND_S	5	/* re-announce an unanswered command */
-#define SETTLE_S	10	/* counters back to their baseline */
+#define SETTLE_S	30	/* counters back to their baseline */
 #define GREETED_S	30	/* hello to a servant that answered before */
 #define KiB		1024UL
 #define MiB		(1024 * KiB)

@@ -79,6 +79,22 @@ for entry in $list; do
 	rc=$?
 	sed "s/^/HDLAB TAP $name $p /" "$out/$p"
 	echo "HDLAB EXIT $name $p $rc"
+	# A domU's single-domain tests count on the LIFO order of its free
+	# ids: the ids its peers still held when the cross-domain test ended
+	# must be back first (they come back as the peers release them).
+	if [ "$name" != dom0 ] && [ "$p" = hyper_dmabuf_xdom_test ]; then
+		ids=/sys/kernel/debug/hyper_dmabuf/exported_ids
+		i=0
+		while [ "$(cat $ids 2>/dev/null)" != 0 ] && [ $i -lt 60 ]; do
+			sleep 1
+			i=$((i + 1))
+		done
+		if [ "$(cat $ids 2>/dev/null)" = 0 ]; then
+			check ids-back-after-xdom PASS
+		else
+			check ids-back-after-xdom FAIL "exported_ids=$(cat $ids 2>/dev/null) after 60 s"
+		fi
+	fi
 done
 
 # dom0 waits here for its domUs, so that its final checks cover them.
