@@ -1887,11 +1887,11 @@ static void pend_done(struct node *n, const struct hyper_dmabuf_id *hid,
 }
 
 /*
- * Exporter: a udmabuf of @size bytes (rounded up to pages) filled with
- * pattern(@seed), given a pending sw_sync fence and exported to @dst.
+ * Exporter: a buffer of @prod of @size bytes (rounded up to pages) filled
+ * with pattern(@seed), given a pending sw_sync fence and exported to @dst.
  */
-static void pend_export(struct node *n, __u32 dst, size_t size, __u32 seed,
-			char *out)
+static void pend_export(struct node *n, __u32 dst, const char *prod,
+			size_t size, __u32 seed, char *out)
 {
 	struct pend_exp *e = &n->pe;
 	struct pollfd pf = { .events = POLLIN };
@@ -1907,12 +1907,12 @@ static void pend_export(struct node *n, __u32 dst, size_t size, __u32 seed,
 	e->tl = -1;
 	ctrs_read(&e->base);
 	e->len = round_page(size);
-	e->buf = produce("udmabuf", e->len, &skip);
+	e->buf = produce(prod, e->len, &skip);
 	if (e->buf < 0) {
 		if (skip)
 			outf(out, "st=skip why=%s", skip);
 		else
-			outf(out, "st=fail why=udmabuf_alloc");
+			outf(out, "st=fail why=%s_alloc", prod);
 		return;
 	}
 	ret = buf_fill(e->buf, e->len, seed);
@@ -2056,6 +2056,7 @@ static bool pend_serve(struct node *n, struct msg *m, const char *cmd,
 	size_t size = num(m->text, "size", 10, 0);
 	__u32 seed = num(m->text, "seed", 16, 0);
 	__u32 wseed = num(m->text, "wseed", 16, 0);
+	char prod[16] = "udmabuf";
 	struct hyper_dmabuf_id hid;
 	bool imp = !strcmp(cmd, "ppend") || !strcmp(cmd, "pget") ||
 		   !strcmp(cmd, "pgone") || !strcmp(cmd, "pdone");
@@ -2067,8 +2068,9 @@ static bool pend_serve(struct node *n, struct msg *m, const char *cmd,
 		return true;
 	}
 	if (!strcmp(cmd, "pexp")) {
+		field(m->text, "prod", prod, sizeof(prod));
 		if (size)
-			pend_export(n, from, size, seed, out);
+			pend_export(n, from, prod, size, seed, out);
 		else
 			outf(out, "st=fail why=bad_pexp");
 		return true;
@@ -2757,9 +2759,9 @@ TEST_F_TIMEOUT(xdom, hello_domids, TIMEOUT_S)
  * The matrix: every size in every direction, every producer in every
  * direction, read-write at least once per direction.  dom0's exports of
  * multi-page segments (udmabuf 8M, heap 33M) are read-write: what the
- * importer writes must be in the exporter's own pages before the
- * unexport, which a bounce buffer of swiotlb-xen would not give.  1M123 is 1 MiB + 123
- * bytes, exported as 1 MiB + 4 KiB.
+ * importer writes must be in the exporter's own pages.  (The other
+ * direction, the exporter writing after sharing, is *_written_after_share
+ * below.)  1M123 is 1 MiB + 123 bytes, exported as 1 MiB + 4 KiB.
  */
 TEST_F_TIMEOUT(xdom, d2u_heap_4K_rw, TIMEOUT_S)
 {
@@ -3121,12 +3123,13 @@ static int pend_local(struct __test_metadata *_metadata, struct orch *o,
  * exporter's the other way round: the same functions either way.
  */
 static void pending_case(struct __test_metadata *_metadata, struct orch *o,
-			 enum dir d, bool unexport)
+			 enum dir d, bool unexport, const char *prod,
+			 size_t size)
 {
 	const int i = 0;
 	const char *pn = cfg.peers[i].name;
 	__u32 seed = new_seed(), wseed = new_seed();
-	size_t len = round_page(PEND_SIZE);
+	size_t len = round_page(size);
 	long long exp_ms = -1, to_ms = -1, ev_ms = -1, blk_ms = -1;
 	struct hyper_dmabuf_id hid;
 	char out[TEXT_LEN], times[TEXT_LEN], s[48];
@@ -3143,7 +3146,7 @@ static void pending_case(struct __test_metadata *_metadata, struct orch *o,
 		ok = pend_ask(_metadata, o, i, &rep, "pwatch", "");
 		if (ok != 1)
 			goto out;
-		pend_export(&o->n, cfg.peers[i].domid, PEND_SIZE, seed, out);
+		pend_export(&o->n, cfg.peers[i].domid, prod, size, seed, out);
 		ok = pend_local(_metadata, o,
 				"export with a pending fence", out);
 		if (ok != 1)
@@ -3194,7 +3197,7 @@ static void pending_case(struct __test_metadata *_metadata, struct orch *o,
 		if (ok != 1)
 			goto out;
 		ok = pend_ask(_metadata, o, i, &rep, "pexp",
-			      "size=%zu seed=%x", (size_t)PEND_SIZE, seed);
+			      "prod=%s size=%zu seed=%x", prod, size, seed);
 		if (ok != 1)
 			goto out;
 		exp_ms = num(rep.text, "ms", 10, -1);
@@ -3241,8 +3244,8 @@ static void pending_case(struct __test_metadata *_metadata, struct orch *o,
 	snprintf(times, sizeof(times),
 		 "export %lld ms, timed import %lld ms, event %lld ms, blocked import %lld ms",
 		 exp_ms, to_ms, ev_ms, blk_ms);
-	say("%s %s->%s pending then %s: %s", dir_names[d],
-	    d == D2U ? cfg.name : pn, d == D2U ? pn : cfg.name,
+	say("%s %s %zu bytes %s->%s pending then %s: %s", dir_names[d], prod,
+	    size, d == D2U ? cfg.name : pn, d == D2U ? pn : cfg.name,
 	    unexport ? "unexport" : "signal", times);
 	ran = 1;
 out:
@@ -3266,12 +3269,29 @@ out:
  */
 TEST_F_TIMEOUT(xdom, d2u_pending_then_signal, TIMEOUT_S)
 {
-	pending_case(_metadata, &self->o, D2U, false);
+	pending_case(_metadata, &self->o, D2U, false, "udmabuf", PEND_SIZE);
 }
 
 TEST_F_TIMEOUT(xdom, u2d_pending_then_signal, TIMEOUT_S)
 {
-	pending_case(_metadata, &self->o, U2D, false);
+	pending_case(_metadata, &self->o, U2D, false, "udmabuf", PEND_SIZE);
+}
+
+/*
+ * Written after sharing: the same case on a 33 MiB system-heap buffer,
+ * whose segments span many pages (what swiotlb-xen would bounce in a PV
+ * domain).  Its pages are granted at export; the second pattern is then
+ * written through the exporter's own mapping, and the importer must read
+ * it: grants of a bounce copy would show the first pattern.
+ */
+TEST_F_TIMEOUT(xdom, d2u_heap_33M_written_after_share, TIMEOUT_S)
+{
+	pending_case(_metadata, &self->o, D2U, false, "heap", 33 * MiB);
+}
+
+TEST_F_TIMEOUT(xdom, u2d_heap_33M_written_after_share, TIMEOUT_S)
+{
+	pending_case(_metadata, &self->o, U2D, false, "heap", 33 * MiB);
 }
 
 /*
@@ -3282,12 +3302,12 @@ TEST_F_TIMEOUT(xdom, u2d_pending_then_signal, TIMEOUT_S)
  */
 TEST_F_TIMEOUT(xdom, d2u_pending_then_unexport, TIMEOUT_S)
 {
-	pending_case(_metadata, &self->o, D2U, true);
+	pending_case(_metadata, &self->o, D2U, true, "udmabuf", PEND_SIZE);
 }
 
 TEST_F_TIMEOUT(xdom, u2d_pending_then_unexport, TIMEOUT_S)
 {
-	pending_case(_metadata, &self->o, U2D, true);
+	pending_case(_metadata, &self->o, U2D, true, "udmabuf", PEND_SIZE);
 }
 
 /* Last: tell every servant to finish; none may have failed a check. */

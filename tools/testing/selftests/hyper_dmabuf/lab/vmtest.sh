@@ -24,7 +24,8 @@
 # Environment: HDLAB_JOBS (make -j), HDLAB_BOOT_TIMEOUT (whole boot, s),
 # HDLAB_QEMU (the emulator command, default qemu-system-x86_64),
 # HDLAB_XEN (Xen's gzipped image), HDLAB_XEN_BIN (Xen's tools),
-# HDLAB_QEMU_EXTRA (more QEMU options),
+# HDLAB_QEMU_EXTRA (more QEMU options), HDLAB_KCONFIG_EXTRA (more kernel
+# config fragments, for example to try KASAN),
 # HDLAB_DOMU_TIMEOUT (dom0's wait for its domUs, s), HDLAB_TEST_TIMEOUT
 # (each test program, s).
 #
@@ -104,7 +105,7 @@ stage() {
 # --- kernel -----------------------------------------------------------
 
 kernel_config() {
-	local frags="$LAB_DIR/config.xen $LAB_DIR/config.debug $LAB_DIR/../config"
+	local frags="$LAB_DIR/config.xen $LAB_DIR/config.debug $LAB_DIR/../config $HDLAB_KCONFIG_EXTRA"
 	local f line new=$KOBJ/.config.new
 
 	mkdir -p "$KOBJ"
