@@ -74,13 +74,17 @@ struct hyper_dmabuf_mapping {
  *	foreign pages cannot be placed in page tables as ordinary pages
  *	(Xen PV); without it the core inserts &hyper_dmabuf_mapping.pages
  * @vmap: optional; map a mapping made by @map into the kernel, for the
- *	same reason as @mmap; at most one vmap exists per mapping
+ *	same reason as @mmap; it may be called more than once for a mapping,
+ *	and each call is undone by one @vunmap
  * @vunmap: undo @vmap
  *
  * The core never talks to a hypervisor except through this table.  All
- * callbacks are called in process context and may sleep; the core
- * serialises them with its own mutex, so a callback must not call back
- * into the core except hyper_dmabuf_backend_rx() from another context.
+ * callbacks are called in process context and may sleep.  The core calls
+ * all of them but @mmap, @vmap and @vunmap with its own mutex held; those
+ * three come from the dma-buf ops of an import (under the buffer's
+ * reservation lock or mmap_lock) while the import, and so its mapping,
+ * exists.  A callback must not call back into the core except
+ * hyper_dmabuf_backend_rx() from another context.
  */
 struct hyper_dmabuf_backend_ops {
 	struct module *owner;

@@ -39,10 +39,15 @@
  * that never comes.
  *
  * Locking: core->lock (a mutex) serialises all of the above and every
- * backend call; the id stack and each event queue have their own spinlock,
- * taken inside core->lock.  dma_buf_put() of a buffer we did not create is
- * always done after dropping core->lock, since that buffer may itself be a
- * hyper_dmabuf import whose release takes core->lock.
+ * backend call but the import's mmap/vmap/vunmap; the id stack and each
+ * event queue have their own spinlock, taken inside core->lock.  A
+ * dma_buf_put() that may drop the last reference to a buffer we did not
+ * create is always done after dropping core->lock, since that buffer may
+ * itself be a hyper_dmabuf import whose release takes core->lock.
+ *
+ * Known limit: messages are sent under core->lock, and the Xen transport
+ * may wait there for a connection or for ring space (up to 10 s each), so
+ * a peer that stops draining its ring stalls the core meanwhile.
  */
 #include <crypto/algapi.h>
 #include <linux/debugfs.h>
