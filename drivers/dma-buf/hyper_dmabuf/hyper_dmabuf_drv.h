@@ -399,6 +399,10 @@ u32 hyper_dmabuf_core_local_domid(struct hyper_dmabuf_core *core);
 void hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
 			    struct hyper_dmabuf_file *file);
 void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file);
+long hyper_dmabuf_file_ioctl(struct hyper_dmabuf_file *file, unsigned int cmd,
+			     void __user *uarg);
+ssize_t hyper_dmabuf_file_read(struct hyper_dmabuf_file *file,
+			       char __user *buf, size_t count, bool nonblock);
 
 int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 			u32 remote_domid, u32 flags, const void *priv,

@@ -171,11 +171,17 @@ static int hyper_dmabuf_ioctl_list(struct hyper_dmabuf_file *file,
 	return ret;
 }
 
-static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
-			       unsigned long arg)
+/**
+ * hyper_dmabuf_file_ioctl() - handle an ioctl of an open /dev/hyper_dmabuf
+ * @file: state of the open file
+ * @cmd: ioctl command
+ * @uarg: argument in user memory
+ *
+ * Return: 0 or a negative error code (see the uapi header).
+ */
+long hyper_dmabuf_file_ioctl(struct hyper_dmabuf_file *file, unsigned int cmd,
+			     void __user *uarg)
 {
-	struct hyper_dmabuf_file *file = filp->private_data;
-	void __user *uarg = (void __user *)arg;
 	union hyper_dmabuf_ioctl_arg karg;
 	unsigned int usize = _IOC_SIZE(cmd);
 	unsigned int nr = _IOC_NR(cmd);
@@ -251,10 +257,25 @@ static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 	return 0;
 }
 
-static ssize_t hyper_dmabuf_read(struct file *filp, char __user *buf,
-				 size_t count, loff_t *ppos)
+static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
+			       unsigned long arg)
 {
-	struct hyper_dmabuf_file *file = filp->private_data;
+	return hyper_dmabuf_file_ioctl(filp->private_data, cmd,
+				       (void __user *)arg);
+}
+
+/**
+ * hyper_dmabuf_file_read() - read events of an open /dev/hyper_dmabuf
+ * @file: state of the open file
+ * @buf: user buffer
+ * @count: size of @buf, at least one &struct hyper_dmabuf_event
+ * @nonblock: return -EAGAIN instead of waiting for an event
+ *
+ * Return: bytes read (whole events), or a negative error code.
+ */
+ssize_t hyper_dmabuf_file_read(struct hyper_dmabuf_file *file,
+			       char __user *buf, size_t count, bool nonblock)
+{
 	struct hyper_dmabuf_event ev;
 	size_t copied = 0;
 	int ret;
@@ -271,13 +292,20 @@ static ssize_t hyper_dmabuf_read(struct file *filp, char __user *buf,
 		}
 		if (copied)
 			return copied;
-		if (filp->f_flags & O_NONBLOCK)
+		if (nonblock)
 			return -EAGAIN;
 		ret = wait_event_interruptible(file->evq.wait,
 					       hyper_dmabuf_evq_ready(&file->evq));
 		if (ret)
 			return ret;
 	}
+}
+
+static ssize_t hyper_dmabuf_read(struct file *filp, char __user *buf,
+				 size_t count, loff_t *ppos)
+{
+	return hyper_dmabuf_file_read(filp->private_data, buf, count,
+				      filp->f_flags & O_NONBLOCK);
 }
 
 static __poll_t hyper_dmabuf_poll(struct file *filp, poll_table *wait)
