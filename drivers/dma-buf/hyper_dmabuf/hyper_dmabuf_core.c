@@ -556,6 +556,8 @@ static int hyper_dmabuf_export_wait_channel(struct hyper_dmabuf_core *core,
  * @priv: private data
  * @priv_size: size of @priv, at most %HYPER_DMABUF_MAX_PRIV
  * @hid: filled with the id of the export
+ * @created: if not NULL, set to whether a new export was made (rather
+ *	than an existing one of @file updated)
  *
  * Never waits for the buffer's fences: if some are pending, the export
  * (or re-export) is announced from a work item once they have signalled.
@@ -564,7 +566,8 @@ static int hyper_dmabuf_export_wait_channel(struct hyper_dmabuf_core *core,
  */
 int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 			u32 remote_domid, u32 flags, const void *priv,
-			u32 priv_size, struct hyper_dmabuf_id *hid)
+			u32 priv_size, struct hyper_dmabuf_id *hid,
+			bool *created)
 {
 	struct hyper_dmabuf_core *core = file->core;
 	const struct hyper_dmabuf_backend_ops *ops;
@@ -578,6 +581,8 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		return -EINVAL;
 	if (rw && !(dmabuf->file->f_mode & FMODE_WRITE))
 		return -EACCES;
+	if (created)
+		*created = false;
 	ret = hyper_dmabuf_export_wait_channel(core, remote_domid);
 	if (ret)
 		return ret;
@@ -680,6 +685,8 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	else if (exp->loopback)
 		hyper_dmabuf_exp_announce(exp);
 	*hid = exp->hid;
+	if (created)
+		*created = true;
 	mutex_unlock(&core->lock);
 	return 0;
 

@@ -406,7 +406,8 @@ ssize_t hyper_dmabuf_file_read(struct hyper_dmabuf_file *file,
 
 int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 			u32 remote_domid, u32 flags, const void *priv,
-			u32 priv_size, struct hyper_dmabuf_id *hid);
+			u32 priv_size, struct hyper_dmabuf_id *hid,
+			bool *created);
 struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
 				    const struct hyper_dmabuf_id *hid,
 				    u32 fd_flags);

@@ -96,7 +96,8 @@ static int hyper_dmabuf_release(struct inode *inode, struct file *filp)
 }
 
 static int hyper_dmabuf_ioctl_export(struct hyper_dmabuf_file *file,
-				     struct hyper_dmabuf_export *arg)
+				     struct hyper_dmabuf_export *arg,
+				     bool *created)
 {
 	u8 priv[HYPER_DMABUF_MAX_PRIV];
 	struct dma_buf *dmabuf;
@@ -113,7 +114,7 @@ static int hyper_dmabuf_ioctl_export(struct hyper_dmabuf_file *file,
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);
 	ret = hyper_dmabuf_export(file, dmabuf, arg->remote_domid, arg->flags,
-				  priv, arg->priv_size, &arg->hid);
+				  priv, arg->priv_size, &arg->hid, created);
 	dma_buf_put(dmabuf);
 	return ret;
 }
@@ -186,6 +187,7 @@ long hyper_dmabuf_file_ioctl(struct hyper_dmabuf_file *file, unsigned int cmd,
 	unsigned int usize = _IOC_SIZE(cmd);
 	unsigned int nr = _IOC_NR(cmd);
 	struct dma_buf *dmabuf = NULL;
+	bool created = false;
 	unsigned int kcmd;
 	int fd = -1;
 	int ret;
@@ -207,7 +209,7 @@ long hyper_dmabuf_file_ioctl(struct hyper_dmabuf_file *file, unsigned int cmd,
 
 	switch (kcmd) {
 	case HYPER_DMABUF_IOCTL_EXPORT:
-		ret = hyper_dmabuf_ioctl_export(file, &karg.export);
+		ret = hyper_dmabuf_ioctl_export(file, &karg.export, &created);
 		break;
 	case HYPER_DMABUF_IOCTL_IMPORT:
 		dmabuf = hyper_dmabuf_import_wait(file, &karg.import.hid,
@@ -250,6 +252,9 @@ long hyper_dmabuf_file_ioctl(struct hyper_dmabuf_file *file, unsigned int cmd,
 			put_unused_fd(fd);
 			dma_buf_put(dmabuf);
 		}
+		/* The caller cannot name the new export: take it back. */
+		if (created)
+			hyper_dmabuf_unexport(file, &karg.export.hid, 0);
 		return -EFAULT;
 	}
 	if (dmabuf)

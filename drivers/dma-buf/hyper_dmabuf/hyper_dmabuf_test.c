@@ -12,13 +12,16 @@
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
 #include <linux/file.h>
+#include <linux/fdtable.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
+#include <linux/mman.h>
 #include <linux/mmzone.h>
 #include <linux/random.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/uaccess.h>
 #include <linux/xarray.h>
 
 #include "hyper_dmabuf_drv.h"
@@ -671,7 +674,7 @@ static void hyper_dmabuf_test_lookup_exports(struct kunit *test)
 	ctx->buf = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_LOCAL_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, hid.exporter_domid, (u32)TEST_LOCAL_DOMID);
 	KUNIT_EXPECT_EQ(test, hid.id >> 24, (u32)TEST_LOCAL_DOMID);
 
@@ -740,14 +743,14 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	/* No backend: remote domains are unreachable. */
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), -ENODEV);
+						  &hid, NULL), -ENODEV);
 	core->backend = &fake_ops;
 
 	/* A failed send undoes everything, including the id. */
 	fake.fail_send = -EIO;
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), -EIO);
+						  &hid, NULL), -EIO);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
@@ -756,7 +759,7 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID,
 						  HYPER_DMABUF_EXPORT_RDWR,
-						  "abc", 3, &hid), 0);
+						  "abc", 3, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
 	KUNIT_EXPECT_EQ(test, fake.last_domid, (u32)TEST_PEER_DOMID);
 	/* What the peer receives decodes as an export announce. */
@@ -854,10 +857,10 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	buf2 = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, buf2,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid2), 0);
+						  &hid2, NULL), 0);
 	/* The peer maps the first one, and announces a buffer of its own. */
 	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 0);
 	test_msg_export(&msg);
@@ -883,7 +886,7 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	/* A new export to the same domain works again. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, buf2,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid2), 0);
+						  &hid2, NULL), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid2, 0), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	test_put(buf2);
@@ -1039,7 +1042,7 @@ static void hyper_dmabuf_test_fence_announce(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  "x", 1, &hid), 0);
+						  "x", 1, &hid, NULL), 0);
 	/* Returned at once; nothing announced, the fence is referenced. */
 	flush_workqueue(core->wq);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
@@ -1083,7 +1086,7 @@ static void hyper_dmabuf_test_fence_usage(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_READ);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 1U);
 	test_expect_idle(test, core);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
@@ -1091,7 +1094,7 @@ static void hyper_dmabuf_test_fence_usage(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF,
 						  HYPER_DMABUF_EXPORT_RDWR,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 1);
 	test_fence_done(fence);
@@ -1115,7 +1118,7 @@ static void hyper_dmabuf_test_fence_cancel(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_KERNEL);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_fences_held), 1);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
@@ -1128,7 +1131,7 @@ static void hyper_dmabuf_test_fence_cancel(struct kunit *test)
 	/* Delayed unexport: cancelled at once too. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 5), 0);
 	test_expect_idle(test, core);
 	msleep(20);
@@ -1137,7 +1140,7 @@ static void hyper_dmabuf_test_fence_cancel(struct kunit *test)
 	/* Closing the exporting file. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	hyper_dmabuf_file_release(ctx->file);
 	hyper_dmabuf_file_open(core, ctx->file);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
@@ -1165,7 +1168,7 @@ static void hyper_dmabuf_test_fence_fallback(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
 	msleep(30);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
@@ -1180,7 +1183,7 @@ static void hyper_dmabuf_test_fence_fallback(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	test_settle(test, core);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 1U);
 	test_expect_idle(test, core);
@@ -1190,7 +1193,7 @@ static void hyper_dmabuf_test_fence_fallback(struct kunit *test)
 	core->fence_fallback_ms = HYPER_DMABUF_FENCE_FALLBACK_MS;
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	msleep(20);
 	t0 = ktime_get();
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
@@ -1240,7 +1243,7 @@ static void hyper_dmabuf_test_fence_race(struct kunit *test)
 		KUNIT_ASSERT_EQ(test,
 				hyper_dmabuf_export(ctx->file, ctx->buf,
 						    HYPER_DMABUF_DOMID_SELF,
-						    0, NULL, 0, &hid), 0);
+						    0, NULL, 0, &hid, NULL), 0);
 		t = kthread_run(test_race_signal, &race, "hd-race");
 		KUNIT_ASSERT_FALSE(test, IS_ERR(t));
 		complete(&race.go);
@@ -1290,14 +1293,14 @@ static void hyper_dmabuf_test_fence_reexport(struct kunit *test)
 	ctx->buf = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  "1", 1, &hid), 0);
+						  "1", 1, &hid, NULL), 0);
 	KUNIT_ASSERT_EQ(test, test_drain(ctx, &ev), 1U);
 	KUNIT_EXPECT_EQ(test, ev.event_flags, 0U);
 
 	a = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  "2", 1, &hid2), 0);
+						  "2", 1, &hid2, NULL), 0);
 	KUNIT_EXPECT_EQ(test, hid2.id, hid.id);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
 	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid),
@@ -1310,7 +1313,7 @@ static void hyper_dmabuf_test_fence_reexport(struct kunit *test)
 	b = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  "3", 1, &hid2), 0);
+						  "3", 1, &hid2, NULL), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_fences_held), 1);
 	dma_fence_signal(a);
@@ -1343,7 +1346,7 @@ static void hyper_dmabuf_test_fence_remote(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
 	/* The peer hears of the id at once, as pending: no ref, no priv. */
 	KUNIT_EXPECT_EQ(test, fake.sent, 1U);
@@ -1364,7 +1367,7 @@ static void hyper_dmabuf_test_fence_remote(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
 			HYPER_DMABUF_OP_PENDING);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
@@ -1379,7 +1382,7 @@ static void hyper_dmabuf_test_fence_remote(struct kunit *test)
 	fake.fail_send = -EIO;
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), -EIO);
+						  &hid, NULL), -EIO);
 	fake.fail_send = 0;
 	test_fence_done(fence);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
@@ -1602,10 +1605,10 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 	ctx->buf = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &a), 0);
+						  NULL, 0, &a, NULL), 0);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(other, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &b), 0);
+						  NULL, 0, &b, NULL), 0);
 
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_list(core, 0, NULL, NULL, 0, &total),
 			-EINVAL);
@@ -1654,7 +1657,7 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 	/* Unexported but still imported: listed, not unexportable again. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(other, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &b), 0);
+						  NULL, 0, &b, NULL), 0);
 	imp = hyper_dmabuf_import(ctx->file, &b, O_RDONLY);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(other, &b, 0), 0);
@@ -1716,7 +1719,7 @@ static void hyper_dmabuf_test_announce_retry(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
 			HYPER_DMABUF_OP_PENDING);
 	fake.fail_send = -ETIMEDOUT;
@@ -1736,7 +1739,7 @@ static void hyper_dmabuf_test_announce_retry(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	fake.fail_send = -ETIMEDOUT;
 	test_fence_done(fence);
 	test_settle(test, core);
@@ -1777,7 +1780,7 @@ static void hyper_dmabuf_test_priv_bounds(struct kunit *test)
 	memset(priv, 0xa5, size + 1);
 	ctx->buf = test_buf_create(test);
 	ret = hyper_dmabuf_export(ctx->file, ctx->buf, HYPER_DMABUF_DOMID_SELF,
-				  0, priv, size, &hid);
+				  0, priv, size, &hid, NULL);
 	if (size > HYPER_DMABUF_MAX_PRIV) {
 		KUNIT_EXPECT_EQ(test, ret, -EINVAL);
 		KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&ctx->core->ids), 0U);
@@ -1850,6 +1853,87 @@ static void hyper_dmabuf_test_event_overflow(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ev.type, (u32)HYPER_DMABUF_EVENT_OVERFLOW);
 	KUNIT_EXPECT_EQ(test, ev.lost, 1U);
 	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_ready(q));
+}
+
+/* ---- user memory ------------------------------------------------------ */
+
+/*
+ * Map two pages of user memory for the test thread, the second one
+ * read-only, and return the address where they meet: an argument that
+ * straddles it can be read whole, but only its first part written.
+ */
+static unsigned long test_user_edge(struct kunit *test)
+{
+	unsigned long addr, ro;
+
+	addr = kunit_vm_mmap(test, NULL, 0, 2 * PAGE_SIZE,
+			     PROT_READ | PROT_WRITE,
+			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE(test, !addr || IS_ERR_VALUE(addr));
+	ro = kunit_vm_mmap(test, NULL, addr + PAGE_SIZE, PAGE_SIZE, PROT_READ,
+			   MAP_ANONYMOUS | MAP_PRIVATE | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, ro, addr + PAGE_SIZE);
+	return addr + PAGE_SIZE;
+}
+
+/*
+ * EXPORT whose result cannot be copied out: -EFAULT, and no export is
+ * left that the caller could not name.
+ */
+static void hyper_dmabuf_test_export_efault(struct kunit *test)
+{
+	const size_t in = offsetof(struct hyper_dmabuf_export, hid);
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_export arg = { };
+	struct hyper_dmabuf_export __user *uarg;
+	unsigned long edge = test_user_edge(test);
+	int fd;
+
+	ctx->buf = test_buf_create(test);
+	get_dma_buf(ctx->buf);
+	fd = dma_buf_fd(ctx->buf, O_CLOEXEC);
+	if (fd < 0)
+		dma_buf_put(ctx->buf);
+	KUNIT_ASSERT_GE(test, fd, 0);
+	core->backend = &fake_ops;
+
+	/* The input fits the writable page, the hid is read-only. */
+	uarg = (void __user *)(edge - in);
+	arg.fd = fd;
+	arg.remote_domid = HYPER_DMABUF_DOMID_SELF;
+	KUNIT_EXPECT_EQ(test, copy_to_user(uarg, &arg, in), 0UL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_ioctl(ctx->file,
+						      HYPER_DMABUF_IOCTL_EXPORT,
+						      uarg), -EFAULT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->file->exports));
+
+	/* Remote: the peer is told to forget it again. */
+	arg.remote_domid = TEST_PEER_DOMID;
+	KUNIT_EXPECT_EQ(test, copy_to_user(uarg, &arg, in), 0UL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_ioctl(ctx->file,
+						      HYPER_DMABUF_IOCTL_EXPORT,
+						      uarg), -EFAULT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->file->exports));
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_UNEXPORT);
+
+	/* A writable argument gets the id of a live export. */
+	uarg = (void __user *)(edge - PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, copy_to_user(uarg, &arg, sizeof(arg)), 0UL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_ioctl(ctx->file,
+						      HYPER_DMABUF_IOCTL_EXPORT,
+						      uarg), 0L);
+	KUNIT_EXPECT_EQ(test, copy_from_user(&arg, uarg, sizeof(arg)), 0UL);
+	mutex_lock(&core->lock);
+	KUNIT_EXPECT_NOT_NULL(test, hyper_dmabuf_exp_lookup(core, &arg.hid));
+	mutex_unlock(&core->lock);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	close_fd(fd);
 }
 
 /* ---- benchmark -------------------------------------------------------- */
@@ -1942,6 +2026,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_event_overflow),
+	KUNIT_CASE(hyper_dmabuf_test_export_efault),
 	KUNIT_CASE(hyper_dmabuf_test_fence_announce),
 	KUNIT_CASE(hyper_dmabuf_test_fence_usage),
 	KUNIT_CASE(hyper_dmabuf_test_fence_cancel),

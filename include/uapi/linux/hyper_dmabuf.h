@@ -390,7 +390,9 @@ struct hyper_dmabuf_event {
  * that is not RAM with struct pages), -EFBIG (larger than 1 GiB), -ENOSPC
  * (also: the grant table is full), -ETIMEDOUT (the channel to the domain
  * did not come up: no hyper_dmabuf there), -ECONNRESET (the domain went
- * away).  Never waits for the buffer's fences; the announcement follows
+ * away), -EFAULT (the argument cannot be read, or the id cannot be written
+ * back: a new export is then withdrawn again, as by an UNEXPORT without
+ * delay).  Never waits for the buffer's fences; the announcement follows
  * when they have signalled.
  */
 #define HYPER_DMABUF_IOCTL_EXPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x0, \
