@@ -10,7 +10,8 @@
  *     RELEASED message).
  *   - UNEXPORT (or closing the owning file) marks the export pending,
  *     withdraws it from the peer and drops the table reference, at once or
- *     after the requested delay.
+ *     after the requested delay: exp->unexport_work then holds the table
+ *     reference, on core->wq, which hyper_dmabuf_core_fini() flushes.
  *   - The final reference removes the export from the table, unshares it
  *     and returns its id to the stack.
  *
@@ -738,8 +739,8 @@ static int hyper_dmabuf_unexport_hid(struct hyper_dmabuf_file *file,
 		 * cancelling the fence work below.
 		 */
 		kref_get(&exp->kref);
-		schedule_delayed_work(&exp->unexport_work,
-				      msecs_to_jiffies(delay_ms));
+		queue_delayed_work(core->wq, &exp->unexport_work,
+				   msecs_to_jiffies(delay_ms));
 	} else {
 		hyper_dmabuf_exp_withdraw(exp);
 	}
@@ -1824,8 +1825,19 @@ void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core)
 	struct hyper_dmabuf_exp *exp;
 	unsigned long index;
 
+	/*
+	 * Under core->lock no export in the table can be freed: the final
+	 * put takes the lock.  A delayed unexport still waiting for its
+	 * timer is taken back and queued to run now; one that is running
+	 * already is on core->wq as well.  Flushing the queue then waits
+	 * for all of them without looking at any export again.
+	 */
+	mutex_lock(&core->lock);
 	xa_for_each(&core->exports, index, exp)
-		flush_delayed_work(&exp->unexport_work);
+		if (cancel_delayed_work(&exp->unexport_work))
+			queue_delayed_work(core->wq, &exp->unexport_work, 0);
+	mutex_unlock(&core->lock);
+	flush_workqueue(core->wq);
 	debugfs_remove_recursive(core->debugfs);
 	WARN_ON(!xa_empty(&core->exports));
 	xa_destroy(&core->exports);

@@ -241,7 +241,8 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @nr_mapped_pages: foreign pages mapped, maintained by the backend
  * @drops: dropped messages per &enum hyper_dmabuf_drop_reason
  * @debugfs: debugfs directory or NULL
- * @wq: workqueue of the announcements deferred until fences signal
+ * @wq: workqueue of the announcements deferred until fences signal and
+ *	of the delayed unexports; hyper_dmabuf_core_fini() flushes it
  * @fence_wait: importers wait here: woken when an export stops waiting
  *	for its fences, and when a buffer announced as pending by another
  *	domain is announced or withdrawn
@@ -307,7 +308,8 @@ struct hyper_dmabuf_file {
  * @unexport_pending: unexport requested (core lock)
  * @in_table: entry is still in &hyper_dmabuf_core.exports (core lock)
  * @share: backend sharing of a remote export
- * @unexport_work: delayed unexport
+ * @unexport_work: delayed unexport, queued on &hyper_dmabuf_core.wq; it
+ *	holds the table reference while queued
  * @priv_size: size of @priv (core lock)
  * @priv: private data (core lock)
  * @fence: fences the announcement waits for, one reference held; NULL

@@ -41,6 +41,9 @@ static struct {
 	int fail_send;
 	u32 last_domid;
 	struct hyper_dmabuf_msg_wire last;
+	bool block_send;
+	struct completion send_blocked;
+	struct completion send_unblock;
 } fake;
 
 static u32 fake_get_domid(void)
@@ -111,6 +114,12 @@ static void fake_unmap(u32 domid, void *handle)
 
 static int fake_send(u32 domid, const void *msg, size_t len)
 {
+	/* Once armed, the next send waits until the test lets it go on. */
+	if (fake.block_send) {
+		fake.block_send = false;
+		complete(&fake.send_blocked);
+		wait_for_completion(&fake.send_unblock);
+	}
 	if (fake.fail_send)
 		return fake.fail_send;
 	fake.sent++;
@@ -800,6 +809,91 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
 	/* A second release is stale. */
 	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, -EINVAL);
+}
+
+struct test_flush {
+	struct workqueue_struct *wq;
+	struct completion done;
+};
+
+static int test_flush_fn(void *data)
+{
+	struct test_flush *f = data;
+
+	flush_workqueue(f->wq);
+	complete(&f->done);
+	return 0;
+}
+
+/*
+ * A delayed unexport belongs to the core: it runs on core->wq, so that
+ * tearing the core down waits for it by flushing that queue, without
+ * reaching into an export that the work may have freed meanwhile (a
+ * flush_delayed_work() of each export did: KASAN saw the work free the
+ * export under the flush).
+ */
+static void hyper_dmabuf_test_unexport_delayed(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_core *core2;
+	struct hyper_dmabuf_file *file2;
+	struct test_flush f = { .wq = core->wq };
+	struct hyper_dmabuf_id hid;
+	struct task_struct *t;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	init_completion(&fake.send_blocked);
+	init_completion(&fake.send_unblock);
+	init_completion(&f.done);
+	fake.block_send = true;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 1), 0);
+	/* The work is telling the peer, held up in the backend. */
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&fake.send_blocked,
+							  5 * HZ), 0UL);
+	t = kthread_run(test_flush_fn, &f, "hd-test-flush");
+	if (IS_ERR(t))
+		complete(&fake.send_unblock);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	msleep(50);
+	KUNIT_EXPECT_FALSE(test, completion_done(&f.done));
+	complete(&fake.send_unblock);
+	wait_for_completion(&f.done);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_UNEXPORT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+
+	/* Delayed unexports still waiting are run by the teardown. */
+	core2 = kunit_kzalloc(test, sizeof(*core2), GFP_KERNEL);
+	file2 = kunit_kzalloc(test, sizeof(*file2), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, core2);
+	KUNIT_ASSERT_NOT_NULL(test, file2);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_init(core2), 0);
+	hyper_dmabuf_file_open(core2, file2);
+	core2->backend = &fake_ops;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(file2, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(file2, &hid,
+						    HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS),
+			0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(file2, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(file2, &hid,
+						    HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS),
+			0);
+	hyper_dmabuf_file_release(file2);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core2->ids), 2U);
+	hyper_dmabuf_core_fini(core2);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core2->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
 }
 
 /*
@@ -2021,6 +2115,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 			 test_bad_msg_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_exports),
 	KUNIT_CASE(hyper_dmabuf_test_remote_export),
+	KUNIT_CASE(hyper_dmabuf_test_unexport_delayed),
 	KUNIT_CASE(hyper_dmabuf_test_peer_gone),
 	KUNIT_CASE(hyper_dmabuf_test_sgt_check),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
