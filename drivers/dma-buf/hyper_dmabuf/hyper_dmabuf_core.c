@@ -1399,6 +1399,13 @@ hyper_dmabuf_rx_sync(struct hyper_dmabuf_core *core,
 		/* A buffer only announced as pending cannot be mapped yet. */
 		if (exp->unexport_pending || !exp->announced)
 			return HYPER_DMABUF_DROP_STATE;
+		/*
+		 * The peer maps a buffer once for all its users and says
+		 * RELEASED before it maps it again: a repeat is not counted,
+		 * so that a peer cannot pile up references.
+		 */
+		if (exp->importers)
+			return HYPER_DMABUF_DROP_REPEAT;
 		kref_get(&exp->kref);
 		exp->importers++;
 		break;

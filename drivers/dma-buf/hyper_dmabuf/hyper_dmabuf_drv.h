@@ -167,6 +167,8 @@ struct hyper_dmabuf_msg {
  * @HYPER_DMABUF_DROP_KEY: id unknown or key does not match
  * @HYPER_DMABUF_DROP_STATE: message not valid in the buffer's state
  * @HYPER_DMABUF_DROP_NOMEM: no memory to record the message
+ * @HYPER_DMABUF_DROP_REPEAT: IMPORTED from a peer that has the buffer
+ *	mapped already
  * @HYPER_DMABUF_DROP_MAX: number of reasons
  */
 enum hyper_dmabuf_drop_reason {
@@ -184,6 +186,7 @@ enum hyper_dmabuf_drop_reason {
 	HYPER_DMABUF_DROP_KEY,
 	HYPER_DMABUF_DROP_STATE,
 	HYPER_DMABUF_DROP_NOMEM,
+	HYPER_DMABUF_DROP_REPEAT,
 	HYPER_DMABUF_DROP_MAX,
 };
 
@@ -304,7 +307,9 @@ struct hyper_dmabuf_file {
  * @dmabuf: exported dma-buf, a reference is held
  * @owner: file that made the export, NULL once unexported (core lock)
  * @owner_link: entry in the owner's export list (core lock)
- * @importers: number of active imports, local or remote (core lock)
+ * @importers: number of active imports: loopback dma-bufs, or at most
+ *	one for the peer of a remote export, however often it says
+ *	IMPORTED (core lock)
  * @unexport_pending: unexport requested (core lock)
  * @in_table: entry is still in &hyper_dmabuf_core.exports (core lock)
  * @share: backend sharing of a remote export

@@ -811,6 +811,45 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, -EINVAL);
 }
 
+/* A peer counts once per export, however often it says IMPORTED. */
+static void hyper_dmabuf_test_imported_once(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_query q = { };
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+	struct hyper_dmabuf_id hid;
+	int i;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 0);
+	/* Repeats neither count nor take references; they are dropped. */
+	for (i = 0; i < 3; i++)
+		test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, -EINVAL);
+	KUNIT_EXPECT_EQ(test,
+			atomic_read(&core->drops[HYPER_DMABUF_DROP_REPEAT]), 3);
+	q.hid = hid;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.busy, 1U);
+
+	/* Released, then mapped again: counted again. */
+	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 0);
+	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.busy, 1U);
+
+	/* One release is all it takes to let the unexported buffer go. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+}
+
 struct test_flush {
 	struct workqueue_struct *wq;
 	struct completion done;
@@ -2115,6 +2154,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 			 test_bad_msg_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_exports),
 	KUNIT_CASE(hyper_dmabuf_test_remote_export),
+	KUNIT_CASE(hyper_dmabuf_test_imported_once),
 	KUNIT_CASE(hyper_dmabuf_test_unexport_delayed),
 	KUNIT_CASE(hyper_dmabuf_test_peer_gone),
 	KUNIT_CASE(hyper_dmabuf_test_sgt_check),
