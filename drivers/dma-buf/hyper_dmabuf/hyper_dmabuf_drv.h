@@ -202,6 +202,8 @@ int hyper_dmabuf_msg_decode(const void *buf, size_t len, u32 peer_domid,
 
 /**
  * struct hyper_dmabuf_evq - bounded queue of events for one open file
+ * @read_lock: serialises readers, so that the event a reader copies
+ *	stays the oldest until the reader consumes it; taken before @lock
  * @lock: protects @head, @count, @lost and @ev
  * @wait: readers and pollers wait here
  * @head: index of the oldest event
@@ -210,6 +212,7 @@ int hyper_dmabuf_msg_decode(const void *buf, size_t len, u32 peer_domid,
  * @ev: ring of self-contained event copies
  */
 struct hyper_dmabuf_evq {
+	struct mutex read_lock; /* one reader at a time: peek, copy, consume */
 	spinlock_t lock; /* protects head, count, lost and ev */
 	wait_queue_head_t wait;
 	unsigned int head;
@@ -221,6 +224,9 @@ struct hyper_dmabuf_evq {
 void hyper_dmabuf_evq_init(struct hyper_dmabuf_evq *q);
 void hyper_dmabuf_evq_push(struct hyper_dmabuf_evq *q,
 			   const struct hyper_dmabuf_event *ev);
+bool hyper_dmabuf_evq_peek(struct hyper_dmabuf_evq *q,
+			   struct hyper_dmabuf_event *ev);
+void hyper_dmabuf_evq_consume(struct hyper_dmabuf_evq *q);
 bool hyper_dmabuf_evq_pop(struct hyper_dmabuf_evq *q,
 			  struct hyper_dmabuf_event *ev);
 bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);

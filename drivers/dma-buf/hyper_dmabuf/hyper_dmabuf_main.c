@@ -281,26 +281,38 @@ static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 ssize_t hyper_dmabuf_file_read(struct hyper_dmabuf_file *file,
 			       char __user *buf, size_t count, bool nonblock)
 {
+	struct hyper_dmabuf_evq *q = &file->evq;
 	struct hyper_dmabuf_event ev;
 	size_t copied = 0;
+	bool fault = false;
 	int ret;
 
 	if (count < sizeof(ev))
 		return -EINVAL;
 
 	for (;;) {
+		ret = mutex_lock_interruptible(&q->read_lock);
+		if (ret)
+			return ret;
+		/* An event is consumed only once it was copied. */
 		while (copied + sizeof(ev) <= count &&
-		       hyper_dmabuf_evq_pop(&file->evq, &ev)) {
-			if (copy_to_user(buf + copied, &ev, sizeof(ev)))
-				return copied ? copied : -EFAULT;
+		       hyper_dmabuf_evq_peek(q, &ev)) {
+			if (copy_to_user(buf + copied, &ev, sizeof(ev))) {
+				fault = true;
+				break;
+			}
+			hyper_dmabuf_evq_consume(q);
 			copied += sizeof(ev);
 		}
+		mutex_unlock(&q->read_lock);
 		if (copied)
 			return copied;
+		if (fault)
+			return -EFAULT;
 		if (nonblock)
 			return -EAGAIN;
-		ret = wait_event_interruptible(file->evq.wait,
-					       hyper_dmabuf_evq_ready(&file->evq));
+		ret = wait_event_interruptible(q->wait,
+					       hyper_dmabuf_evq_ready(q));
 		if (ret)
 			return ret;
 	}

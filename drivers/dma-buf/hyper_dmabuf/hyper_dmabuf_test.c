@@ -2069,6 +2069,39 @@ static void hyper_dmabuf_test_export_efault(struct kunit *test)
 	close_fd(fd);
 }
 
+/* An event is consumed only once it reached the reader. */
+static void hyper_dmabuf_test_read_efault(struct kunit *test)
+{
+	const size_t sz = sizeof(struct hyper_dmabuf_event);
+	struct test_ctx *ctx = test->priv;
+	unsigned long edge = test_user_edge(test);
+	struct hyper_dmabuf_event ev;
+	u32 i;
+
+	for (i = 0; i < 3; i++) {
+		test_ev(&ev, i);
+		hyper_dmabuf_evq_push(&ctx->file->evq, &ev);
+	}
+	/* Nothing can be written: nothing is taken. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_read(ctx->file,
+						     (char __user *)edge, sz,
+						     true), (ssize_t)-EFAULT);
+	/* Room for two, the second read-only: the first one is read. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_read(ctx->file,
+						     (char __user *)(edge - sz),
+						     2 * sz, true),
+			(ssize_t)sz);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&ev, (void __user *)(edge - sz),
+					     sz), 0UL);
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 0U);
+	/* The others are still queued, in order. */
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 1U);
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 2U);
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+}
+
 /* ---- benchmark -------------------------------------------------------- */
 
 #define TEST_BENCH_ROUNDS	9
@@ -2161,6 +2194,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_event_overflow),
+	KUNIT_CASE(hyper_dmabuf_test_read_efault),
 	KUNIT_CASE(hyper_dmabuf_test_export_efault),
 	KUNIT_CASE(hyper_dmabuf_test_fence_announce),
 	KUNIT_CASE(hyper_dmabuf_test_fence_usage),

@@ -363,7 +363,10 @@ enum hyper_dmabuf_event_type {
  * @priv: copy of the exporter's private data
  *
  * read() returns whole records only; a buffer smaller than one record
- * fails with -EINVAL.  poll() reports EPOLLIN when a record is available.
+ * fails with -EINVAL.  A record is consumed only once it was copied: if
+ * the buffer cannot be written, read() returns the records copied so far,
+ * or -EFAULT if none, and the next read() starts with the record that
+ * could not be copied.  poll() reports EPOLLIN when a record is available.
  */
 struct hyper_dmabuf_event {
 	__u32 type;
