@@ -981,6 +981,7 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	struct hyper_dmabuf_core *core = ctx->core;
 	struct hyper_dmabuf_msg_wire wire;
 	struct hyper_dmabuf_id hid, hid2;
+	struct hyper_dmabuf_imp *imp;
 	struct hyper_dmabuf_msg msg;
 	struct dma_buf *buf2;
 	unsigned int sent;
@@ -1000,7 +1001,10 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	hyper_dmabuf_msg_encode(&msg, &wire);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_rx(core, TEST_PEER_DOMID, &wire,
 						   sizeof(wire)), 0);
-	KUNIT_ASSERT_NOT_NULL(test, hyper_dmabuf_imp_lookup(core, &msg.hid));
+	mutex_lock(&core->lock);
+	imp = hyper_dmabuf_imp_lookup(core, &msg.hid);
+	mutex_unlock(&core->lock);
+	KUNIT_ASSERT_NOT_NULL(test, imp);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 2U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 2U);
 
@@ -1011,7 +1015,10 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
 	KUNIT_EXPECT_EQ(test, fake.sent, sent);
-	KUNIT_EXPECT_NULL(test, hyper_dmabuf_imp_lookup(core, &msg.hid));
+	mutex_lock(&core->lock);
+	imp = hyper_dmabuf_imp_lookup(core, &msg.hid);
+	mutex_unlock(&core->lock);
+	KUNIT_EXPECT_NULL(test, imp);
 	/* The owner's handles are gone; late messages are stale. */
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0),
 			-ENOENT);
