@@ -400,7 +400,7 @@ static void hyper_dmabuf_fence_arm(struct hyper_dmabuf_exp *exp,
 	lockdep_assert_held(&core->lock);
 	WRITE_ONCE(exp->fence, fence);
 	atomic_inc(&core->nr_pending_idle);
-	ret = core->fault_add_cb;
+	ret = hyper_dmabuf_fault_add_cb(core);
 	if (!ret)
 		ret = dma_fence_add_callback(fence, &exp->fence_cb,
 					     hyper_dmabuf_fence_cb);

@@ -261,8 +261,8 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @nr_fences_held: fence references held by the core, for debugfs
  * @fence_fallback_ms: bound of the fallback wait,
  *	%HYPER_DMABUF_FENCE_FALLBACK_MS; tests shorten it
- * @fault_add_cb: test hook: if non-zero, adding a fence callback fails
- *	with this error code
+ * @fault_add_cb: test hook (%CONFIG_HYPER_DMABUF_DEBUG only): if
+ *	non-zero, adding a fence callback fails with this error code
  */
 struct hyper_dmabuf_core {
 	struct mutex lock; /* see above: tables, files, buffer state */
@@ -282,8 +282,20 @@ struct hyper_dmabuf_core {
 	atomic_t nr_pending_idle;
 	atomic_t nr_fences_held;
 	unsigned int fence_fallback_ms;
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
 	int fault_add_cb;
+#endif
 };
+
+/* Error injected into dma_fence_add_callback(), 0 for none. */
+static inline int hyper_dmabuf_fault_add_cb(struct hyper_dmabuf_core *core)
+{
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
+	return core->fault_add_cb;
+#else
+	return 0;
+#endif
+}
 
 /**
  * struct hyper_dmabuf_file - state of one open /dev/hyper_dmabuf
