@@ -10,7 +10,8 @@
  *     RELEASED message).
  *   - UNEXPORT (or closing the owning file) marks the export pending,
  *     withdraws it from the peer and drops the table reference, at once or
- *     after the requested delay.
+ *     after the requested delay: exp->unexport_work then holds the table
+ *     reference, on core->wq, which hyper_dmabuf_core_fini() flushes.
  *   - The final reference removes the export from the table, unshares it
  *     and returns its id to the stack.
  *
@@ -404,7 +405,7 @@ static void hyper_dmabuf_fence_arm(struct hyper_dmabuf_exp *exp,
 	lockdep_assert_held(&core->lock);
 	WRITE_ONCE(exp->fence, fence);
 	atomic_inc(&core->nr_pending_idle);
-	ret = core->fault_add_cb;
+	ret = hyper_dmabuf_fault_add_cb(core);
 	if (!ret)
 		ret = dma_fence_add_callback(fence, &exp->fence_cb,
 					     hyper_dmabuf_fence_cb);
@@ -561,6 +562,8 @@ static int hyper_dmabuf_export_wait_channel(struct hyper_dmabuf_core *core,
  * @priv: private data
  * @priv_size: size of @priv, at most %HYPER_DMABUF_MAX_PRIV
  * @hid: filled with the id of the export
+ * @created: if not NULL, set to whether a new export was made (rather
+ *	than an existing one of @file updated)
  *
  * Never waits for the buffer's fences: if some are pending, the export
  * (or re-export) is announced from a work item once they have signalled.
@@ -569,7 +572,8 @@ static int hyper_dmabuf_export_wait_channel(struct hyper_dmabuf_core *core,
  */
 int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 			u32 remote_domid, u32 flags, const void *priv,
-			u32 priv_size, struct hyper_dmabuf_id *hid)
+			u32 priv_size, struct hyper_dmabuf_id *hid,
+			bool *created)
 {
 	struct hyper_dmabuf_core *core = file->core;
 	const struct hyper_dmabuf_backend_ops *ops;
@@ -583,6 +587,8 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		return -EINVAL;
 	if (rw && !(dmabuf->file->f_mode & FMODE_WRITE))
 		return -EACCES;
+	if (created)
+		*created = false;
 	ret = hyper_dmabuf_export_wait_channel(core, remote_domid);
 	if (ret)
 		return ret;
@@ -685,6 +691,8 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	else if (exp->loopback)
 		hyper_dmabuf_exp_announce(exp);
 	*hid = exp->hid;
+	if (created)
+		*created = true;
 	mutex_unlock(&core->lock);
 	return 0;
 
@@ -736,8 +744,8 @@ static int hyper_dmabuf_unexport_hid(struct hyper_dmabuf_file *file,
 		 * cancelling the fence work below.
 		 */
 		kref_get(&exp->kref);
-		schedule_delayed_work(&exp->unexport_work,
-				      msecs_to_jiffies(delay_ms));
+		queue_delayed_work(core->wq, &exp->unexport_work,
+				   msecs_to_jiffies(delay_ms));
 	} else {
 		hyper_dmabuf_exp_withdraw(exp);
 	}
@@ -1396,6 +1404,13 @@ hyper_dmabuf_rx_sync(struct hyper_dmabuf_core *core,
 		/* A buffer only announced as pending cannot be mapped yet. */
 		if (exp->unexport_pending || !exp->announced)
 			return HYPER_DMABUF_DROP_STATE;
+		/*
+		 * The peer maps a buffer once for all its users and says
+		 * RELEASED before it maps it again: a repeat is not counted,
+		 * so that a peer cannot pile up references.
+		 */
+		if (exp->importers)
+			return HYPER_DMABUF_DROP_REPEAT;
 		kref_get(&exp->kref);
 		exp->importers++;
 		break;
@@ -1822,8 +1837,19 @@ void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core)
 	struct hyper_dmabuf_exp *exp;
 	unsigned long index;
 
+	/*
+	 * Under core->lock no export in the table can be freed: the final
+	 * put takes the lock.  A delayed unexport still waiting for its
+	 * timer is taken back and queued to run now; one that is running
+	 * already is on core->wq as well.  Flushing the queue then waits
+	 * for all of them without looking at any export again.
+	 */
+	mutex_lock(&core->lock);
 	xa_for_each(&core->exports, index, exp)
-		flush_delayed_work(&exp->unexport_work);
+		if (cancel_delayed_work(&exp->unexport_work))
+			queue_delayed_work(core->wq, &exp->unexport_work, 0);
+	mutex_unlock(&core->lock);
+	flush_workqueue(core->wq);
 	debugfs_remove_recursive(core->debugfs);
 	WARN_ON(!xa_empty(&core->exports));
 	xa_destroy(&core->exports);

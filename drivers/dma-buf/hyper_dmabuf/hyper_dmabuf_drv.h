@@ -167,6 +167,8 @@ struct hyper_dmabuf_msg {
  * @HYPER_DMABUF_DROP_KEY: id unknown or key does not match
  * @HYPER_DMABUF_DROP_STATE: message not valid in the buffer's state
  * @HYPER_DMABUF_DROP_NOMEM: no memory to record the message
+ * @HYPER_DMABUF_DROP_REPEAT: IMPORTED from a peer that has the buffer
+ *	mapped already
  * @HYPER_DMABUF_DROP_MAX: number of reasons
  */
 enum hyper_dmabuf_drop_reason {
@@ -184,6 +186,7 @@ enum hyper_dmabuf_drop_reason {
 	HYPER_DMABUF_DROP_KEY,
 	HYPER_DMABUF_DROP_STATE,
 	HYPER_DMABUF_DROP_NOMEM,
+	HYPER_DMABUF_DROP_REPEAT,
 	HYPER_DMABUF_DROP_MAX,
 };
 
@@ -199,6 +202,8 @@ int hyper_dmabuf_msg_decode(const void *buf, size_t len, u32 peer_domid,
 
 /**
  * struct hyper_dmabuf_evq - bounded queue of events for one open file
+ * @read_lock: serialises readers, so that the event a reader copies
+ *	stays the oldest until the reader consumes it; taken before @lock
  * @lock: protects @head, @count, @lost and @ev
  * @wait: readers and pollers wait here
  * @head: index of the oldest event
@@ -207,6 +212,7 @@ int hyper_dmabuf_msg_decode(const void *buf, size_t len, u32 peer_domid,
  * @ev: ring of self-contained event copies
  */
 struct hyper_dmabuf_evq {
+	struct mutex read_lock; /* one reader at a time: peek, copy, consume */
 	spinlock_t lock; /* protects head, count, lost and ev */
 	wait_queue_head_t wait;
 	unsigned int head;
@@ -218,6 +224,9 @@ struct hyper_dmabuf_evq {
 void hyper_dmabuf_evq_init(struct hyper_dmabuf_evq *q);
 void hyper_dmabuf_evq_push(struct hyper_dmabuf_evq *q,
 			   const struct hyper_dmabuf_event *ev);
+bool hyper_dmabuf_evq_peek(struct hyper_dmabuf_evq *q,
+			   struct hyper_dmabuf_event *ev);
+void hyper_dmabuf_evq_consume(struct hyper_dmabuf_evq *q);
 bool hyper_dmabuf_evq_pop(struct hyper_dmabuf_evq *q,
 			  struct hyper_dmabuf_event *ev);
 bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
@@ -241,7 +250,8 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @nr_mapped_pages: foreign pages mapped, maintained by the backend
  * @drops: dropped messages per &enum hyper_dmabuf_drop_reason
  * @debugfs: debugfs directory or NULL
- * @wq: workqueue of the announcements deferred until fences signal
+ * @wq: workqueue of the announcements deferred until fences signal and
+ *	of the delayed unexports; hyper_dmabuf_core_fini() flushes it
  * @fence_wait: importers wait here: woken when an export stops waiting
  *	for its fences, and when a buffer announced as pending by another
  *	domain is announced or withdrawn
@@ -251,8 +261,8 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @nr_fences_held: fence references held by the core, for debugfs
  * @fence_fallback_ms: bound of the fallback wait,
  *	%HYPER_DMABUF_FENCE_FALLBACK_MS; tests shorten it
- * @fault_add_cb: test hook: if non-zero, adding a fence callback fails
- *	with this error code
+ * @fault_add_cb: test hook (%CONFIG_HYPER_DMABUF_DEBUG only): if
+ *	non-zero, adding a fence callback fails with this error code
  */
 struct hyper_dmabuf_core {
 	struct mutex lock; /* see above: tables, files, buffer state */
@@ -272,8 +282,20 @@ struct hyper_dmabuf_core {
 	atomic_t nr_pending_idle;
 	atomic_t nr_fences_held;
 	unsigned int fence_fallback_ms;
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
 	int fault_add_cb;
+#endif
 };
+
+/* Error injected into dma_fence_add_callback(), 0 for none. */
+static inline int hyper_dmabuf_fault_add_cb(struct hyper_dmabuf_core *core)
+{
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
+	return core->fault_add_cb;
+#else
+	return 0;
+#endif
+}
 
 /**
  * struct hyper_dmabuf_file - state of one open /dev/hyper_dmabuf
@@ -303,11 +325,14 @@ struct hyper_dmabuf_file {
  * @dmabuf: exported dma-buf, a reference is held
  * @owner: file that made the export, NULL once unexported (core lock)
  * @owner_link: entry in the owner's export list (core lock)
- * @importers: number of active imports, local or remote (core lock)
+ * @importers: number of active imports: loopback dma-bufs, or at most
+ *	one for the peer of a remote export, however often it says
+ *	IMPORTED (core lock)
  * @unexport_pending: unexport requested (core lock)
  * @in_table: entry is still in &hyper_dmabuf_core.exports (core lock)
  * @share: backend sharing of a remote export
- * @unexport_work: delayed unexport
+ * @unexport_work: delayed unexport, queued on &hyper_dmabuf_core.wq; it
+ *	holds the table reference while queued
  * @priv_size: size of @priv (core lock)
  * @priv: private data (core lock)
  * @fence: fences the announcement waits for, one reference held; NULL
@@ -399,10 +424,15 @@ u32 hyper_dmabuf_core_local_domid(struct hyper_dmabuf_core *core);
 void hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
 			    struct hyper_dmabuf_file *file);
 void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file);
+long hyper_dmabuf_file_ioctl(struct hyper_dmabuf_file *file, unsigned int cmd,
+			     void __user *uarg);
+ssize_t hyper_dmabuf_file_read(struct hyper_dmabuf_file *file,
+			       char __user *buf, size_t count, bool nonblock);
 
 int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 			u32 remote_domid, u32 flags, const void *priv,
-			u32 priv_size, struct hyper_dmabuf_id *hid);
+			u32 priv_size, struct hyper_dmabuf_id *hid,
+			bool *created);
 struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
 				    const struct hyper_dmabuf_id *hid,
 				    u32 fd_flags);

@@ -6,7 +6,11 @@
  * buffer that may have been freed meanwhile.  When the queue is full new
  * events are dropped and counted; the next read returns an overflow event
  * carrying the count before any further event, so loss is never silent.
+ * A reader copies the oldest event out and only then consumes it, so an
+ * event that could not be copied is still there for the next read.
  */
+#include <linux/lockdep.h>
+#include <linux/mutex.h>
 #include <linux/poll.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
@@ -19,6 +23,7 @@
  */
 void hyper_dmabuf_evq_init(struct hyper_dmabuf_evq *q)
 {
+	mutex_init(&q->read_lock);
 	spin_lock_init(&q->lock);
 	init_waitqueue_head(&q->wait);
 	q->head = 0;
@@ -88,12 +93,57 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q)
 }
 
 /**
- * hyper_dmabuf_evq_pop() - take the oldest event
+ * hyper_dmabuf_evq_peek() - copy the oldest event without taking it
  * @q: queue
  * @ev: filled with the event
  *
  * If events were dropped and nothing else is queued, an
- * %HYPER_DMABUF_EVENT_OVERFLOW event with the count is returned.
+ * %HYPER_DMABUF_EVENT_OVERFLOW event with the count is queued first, so
+ * that it too stays until consumed.
+ *
+ * Context: @q->read_lock held, so that the event is still the oldest
+ * when hyper_dmabuf_evq_consume() is called.
+ * Return: true if @ev was filled.
+ */
+bool hyper_dmabuf_evq_peek(struct hyper_dmabuf_evq *q,
+			   struct hyper_dmabuf_event *ev)
+{
+	bool ret;
+
+	lockdep_assert_held(&q->read_lock);
+	spin_lock(&q->lock);
+	if (!q->count && q->lost)
+		hyper_dmabuf_evq_add_overflow(q);
+	ret = q->count;
+	if (ret)
+		*ev = q->ev[q->head];
+	spin_unlock(&q->lock);
+	return ret;
+}
+
+/**
+ * hyper_dmabuf_evq_consume() - drop the event hyper_dmabuf_evq_peek() gave
+ * @q: queue
+ *
+ * Context: @q->read_lock held since that hyper_dmabuf_evq_peek().
+ */
+void hyper_dmabuf_evq_consume(struct hyper_dmabuf_evq *q)
+{
+	lockdep_assert_held(&q->read_lock);
+	spin_lock(&q->lock);
+	if (!WARN_ON_ONCE(!q->count)) {
+		q->head = (q->head + 1) % HYPER_DMABUF_EVENT_QUEUE_LEN;
+		q->count--;
+	}
+	spin_unlock(&q->lock);
+}
+
+/**
+ * hyper_dmabuf_evq_pop() - take the oldest event
+ * @q: queue
+ * @ev: filled with the event
+ *
+ * As hyper_dmabuf_evq_peek() followed by hyper_dmabuf_evq_consume().
  *
  * Return: true if @ev was filled.
  */
@@ -102,15 +152,10 @@ bool hyper_dmabuf_evq_pop(struct hyper_dmabuf_evq *q,
 {
 	bool ret;
 
-	spin_lock(&q->lock);
-	if (!q->count && q->lost)
-		hyper_dmabuf_evq_add_overflow(q);
-	ret = q->count;
-	if (ret) {
-		*ev = q->ev[q->head];
-		q->head = (q->head + 1) % HYPER_DMABUF_EVENT_QUEUE_LEN;
-		q->count--;
-	}
-	spin_unlock(&q->lock);
+	mutex_lock(&q->read_lock);
+	ret = hyper_dmabuf_evq_peek(q, ev);
+	if (ret)
+		hyper_dmabuf_evq_consume(q);
+	mutex_unlock(&q->read_lock);
 	return ret;
 }

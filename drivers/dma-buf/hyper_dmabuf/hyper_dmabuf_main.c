@@ -96,7 +96,8 @@ static int hyper_dmabuf_release(struct inode *inode, struct file *filp)
 }
 
 static int hyper_dmabuf_ioctl_export(struct hyper_dmabuf_file *file,
-				     struct hyper_dmabuf_export *arg)
+				     struct hyper_dmabuf_export *arg,
+				     bool *created)
 {
 	u8 priv[HYPER_DMABUF_MAX_PRIV];
 	struct dma_buf *dmabuf;
@@ -113,7 +114,7 @@ static int hyper_dmabuf_ioctl_export(struct hyper_dmabuf_file *file,
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);
 	ret = hyper_dmabuf_export(file, dmabuf, arg->remote_domid, arg->flags,
-				  priv, arg->priv_size, &arg->hid);
+				  priv, arg->priv_size, &arg->hid, created);
 	dma_buf_put(dmabuf);
 	return ret;
 }
@@ -171,15 +172,22 @@ static int hyper_dmabuf_ioctl_list(struct hyper_dmabuf_file *file,
 	return ret;
 }
 
-static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
-			       unsigned long arg)
+/**
+ * hyper_dmabuf_file_ioctl() - handle an ioctl of an open /dev/hyper_dmabuf
+ * @file: state of the open file
+ * @cmd: ioctl command
+ * @uarg: argument in user memory
+ *
+ * Return: 0 or a negative error code (see the uapi header).
+ */
+long hyper_dmabuf_file_ioctl(struct hyper_dmabuf_file *file, unsigned int cmd,
+			     void __user *uarg)
 {
-	struct hyper_dmabuf_file *file = filp->private_data;
-	void __user *uarg = (void __user *)arg;
 	union hyper_dmabuf_ioctl_arg karg;
 	unsigned int usize = _IOC_SIZE(cmd);
 	unsigned int nr = _IOC_NR(cmd);
 	struct dma_buf *dmabuf = NULL;
+	bool created = false;
 	unsigned int kcmd;
 	int fd = -1;
 	int ret;
@@ -201,7 +209,7 @@ static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 
 	switch (kcmd) {
 	case HYPER_DMABUF_IOCTL_EXPORT:
-		ret = hyper_dmabuf_ioctl_export(file, &karg.export);
+		ret = hyper_dmabuf_ioctl_export(file, &karg.export, &created);
 		break;
 	case HYPER_DMABUF_IOCTL_IMPORT:
 		dmabuf = hyper_dmabuf_import_wait(file, &karg.import.hid,
@@ -244,6 +252,9 @@ static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 			put_unused_fd(fd);
 			dma_buf_put(dmabuf);
 		}
+		/* The caller cannot name the new export: take it back. */
+		if (created)
+			hyper_dmabuf_unexport(file, &karg.export.hid, 0);
 		return -EFAULT;
 	}
 	if (dmabuf)
@@ -251,33 +262,67 @@ static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
 	return 0;
 }
 
-static ssize_t hyper_dmabuf_read(struct file *filp, char __user *buf,
-				 size_t count, loff_t *ppos)
+static long hyper_dmabuf_ioctl(struct file *filp, unsigned int cmd,
+			       unsigned long arg)
 {
-	struct hyper_dmabuf_file *file = filp->private_data;
+	return hyper_dmabuf_file_ioctl(filp->private_data, cmd,
+				       (void __user *)arg);
+}
+
+/**
+ * hyper_dmabuf_file_read() - read events of an open /dev/hyper_dmabuf
+ * @file: state of the open file
+ * @buf: user buffer
+ * @count: size of @buf, at least one &struct hyper_dmabuf_event
+ * @nonblock: return -EAGAIN instead of waiting for an event
+ *
+ * Return: bytes read (whole events), or a negative error code.
+ */
+ssize_t hyper_dmabuf_file_read(struct hyper_dmabuf_file *file,
+			       char __user *buf, size_t count, bool nonblock)
+{
+	struct hyper_dmabuf_evq *q = &file->evq;
 	struct hyper_dmabuf_event ev;
 	size_t copied = 0;
+	bool fault = false;
 	int ret;
 
 	if (count < sizeof(ev))
 		return -EINVAL;
 
 	for (;;) {
+		ret = mutex_lock_interruptible(&q->read_lock);
+		if (ret)
+			return ret;
+		/* An event is consumed only once it was copied. */
 		while (copied + sizeof(ev) <= count &&
-		       hyper_dmabuf_evq_pop(&file->evq, &ev)) {
-			if (copy_to_user(buf + copied, &ev, sizeof(ev)))
-				return copied ? copied : -EFAULT;
+		       hyper_dmabuf_evq_peek(q, &ev)) {
+			if (copy_to_user(buf + copied, &ev, sizeof(ev))) {
+				fault = true;
+				break;
+			}
+			hyper_dmabuf_evq_consume(q);
 			copied += sizeof(ev);
 		}
+		mutex_unlock(&q->read_lock);
 		if (copied)
 			return copied;
-		if (filp->f_flags & O_NONBLOCK)
+		if (fault)
+			return -EFAULT;
+		if (nonblock)
 			return -EAGAIN;
-		ret = wait_event_interruptible(file->evq.wait,
-					       hyper_dmabuf_evq_ready(&file->evq));
+		ret = wait_event_interruptible(q->wait,
+					       hyper_dmabuf_evq_ready(q));
 		if (ret)
 			return ret;
 	}
+}
+
+static ssize_t hyper_dmabuf_read(struct file *filp, char __user *buf,
+				 size_t count, loff_t *ppos)
+{
+	return hyper_dmabuf_file_read(filp->private_data, buf, count,
+				      filp->f_flags & O_NONBLOCK);
 }
 
 static __poll_t hyper_dmabuf_poll(struct file *filp, poll_table *wait)

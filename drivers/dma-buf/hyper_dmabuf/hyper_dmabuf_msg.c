@@ -33,6 +33,7 @@ const char *const hyper_dmabuf_drop_names[HYPER_DMABUF_DROP_MAX] = {
 	[HYPER_DMABUF_DROP_KEY] = "key",
 	[HYPER_DMABUF_DROP_STATE] = "state",
 	[HYPER_DMABUF_DROP_NOMEM] = "nomem",
+	[HYPER_DMABUF_DROP_REPEAT] = "repeat",
 };
 
 /**

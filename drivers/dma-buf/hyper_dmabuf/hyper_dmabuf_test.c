@@ -12,13 +12,16 @@
 #include <linux/dma-fence.h>
 #include <linux/dma-resv.h>
 #include <linux/file.h>
+#include <linux/fdtable.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
+#include <linux/mman.h>
 #include <linux/mmzone.h>
 #include <linux/random.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/uaccess.h>
 #include <linux/xarray.h>
 
 #include "hyper_dmabuf_drv.h"
@@ -38,6 +41,9 @@ static struct {
 	int fail_send;
 	u32 last_domid;
 	struct hyper_dmabuf_msg_wire last;
+	bool block_send;
+	struct completion send_blocked;
+	struct completion send_unblock;
 } fake;
 
 static u32 fake_get_domid(void)
@@ -108,6 +114,12 @@ static void fake_unmap(u32 domid, void *handle)
 
 static int fake_send(u32 domid, const void *msg, size_t len)
 {
+	/* Once armed, the next send waits until the test lets it go on. */
+	if (fake.block_send) {
+		fake.block_send = false;
+		complete(&fake.send_blocked);
+		wait_for_completion(&fake.send_unblock);
+	}
 	if (fake.fail_send)
 		return fake.fail_send;
 	fake.sent++;
@@ -671,7 +683,7 @@ static void hyper_dmabuf_test_lookup_exports(struct kunit *test)
 	ctx->buf = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_LOCAL_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, hid.exporter_domid, (u32)TEST_LOCAL_DOMID);
 	KUNIT_EXPECT_EQ(test, hid.id >> 24, (u32)TEST_LOCAL_DOMID);
 
@@ -740,14 +752,14 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	/* No backend: remote domains are unreachable. */
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), -ENODEV);
+						  &hid, NULL), -ENODEV);
 	core->backend = &fake_ops;
 
 	/* A failed send undoes everything, including the id. */
 	fake.fail_send = -EIO;
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), -EIO);
+						  &hid, NULL), -EIO);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
@@ -756,7 +768,7 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID,
 						  HYPER_DMABUF_EXPORT_RDWR,
-						  "abc", 3, &hid), 0);
+						  "abc", 3, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
 	KUNIT_EXPECT_EQ(test, fake.last_domid, (u32)TEST_PEER_DOMID);
 	/* What the peer receives decodes as an export announce. */
@@ -797,6 +809,130 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
 	/* A second release is stale. */
 	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, -EINVAL);
+}
+
+/* A peer counts once per export, however often it says IMPORTED. */
+static void hyper_dmabuf_test_imported_once(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_query q = { };
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+	struct hyper_dmabuf_id hid;
+	int i;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 0);
+	/* Repeats neither count nor take references; they are dropped. */
+	for (i = 0; i < 3; i++)
+		test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, -EINVAL);
+	KUNIT_EXPECT_EQ(test,
+			atomic_read(&core->drops[HYPER_DMABUF_DROP_REPEAT]), 3);
+	q.hid = hid;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.busy, 1U);
+
+	/* Released, then mapped again: counted again. */
+	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 0);
+	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 0);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.busy, 1U);
+
+	/* One release is all it takes to let the unexported buffer go. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	test_rx(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+}
+
+struct test_flush {
+	struct workqueue_struct *wq;
+	struct completion done;
+};
+
+static int test_flush_fn(void *data)
+{
+	struct test_flush *f = data;
+
+	flush_workqueue(f->wq);
+	complete(&f->done);
+	return 0;
+}
+
+/*
+ * A delayed unexport belongs to the core: it runs on core->wq, so that
+ * tearing the core down waits for it by flushing that queue, without
+ * reaching into an export that the work may have freed meanwhile (a
+ * flush_delayed_work() of each export did: KASAN saw the work free the
+ * export under the flush).
+ */
+static void hyper_dmabuf_test_unexport_delayed(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_core *core2;
+	struct hyper_dmabuf_file *file2;
+	struct test_flush f = { .wq = core->wq };
+	struct hyper_dmabuf_id hid;
+	struct task_struct *t;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	init_completion(&fake.send_blocked);
+	init_completion(&fake.send_unblock);
+	init_completion(&f.done);
+	fake.block_send = true;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 1), 0);
+	/* The work is telling the peer, held up in the backend. */
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&fake.send_blocked,
+							  5 * HZ), 0UL);
+	t = kthread_run(test_flush_fn, &f, "hd-test-flush");
+	if (IS_ERR(t))
+		complete(&fake.send_unblock);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	msleep(50);
+	KUNIT_EXPECT_FALSE(test, completion_done(&f.done));
+	complete(&fake.send_unblock);
+	wait_for_completion(&f.done);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_UNEXPORT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+
+	/* Delayed unexports still waiting are run by the teardown. */
+	core2 = kunit_kzalloc(test, sizeof(*core2), GFP_KERNEL);
+	file2 = kunit_kzalloc(test, sizeof(*file2), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, core2);
+	KUNIT_ASSERT_NOT_NULL(test, file2);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_init(core2), 0);
+	hyper_dmabuf_file_open(core2, file2);
+	core2->backend = &fake_ops;
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(file2, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(file2, &hid,
+						    HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS),
+			0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(file2, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(file2, &hid,
+						    HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS),
+			0);
+	hyper_dmabuf_file_release(file2);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core2->ids), 2U);
+	hyper_dmabuf_core_fini(core2);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core2->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
 }
 
 /*
@@ -845,6 +981,7 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	struct hyper_dmabuf_core *core = ctx->core;
 	struct hyper_dmabuf_msg_wire wire;
 	struct hyper_dmabuf_id hid, hid2;
+	struct hyper_dmabuf_imp *imp;
 	struct hyper_dmabuf_msg msg;
 	struct dma_buf *buf2;
 	unsigned int sent;
@@ -854,17 +991,20 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	buf2 = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, buf2,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid2), 0);
+						  &hid2, NULL), 0);
 	/* The peer maps the first one, and announces a buffer of its own. */
 	test_rx(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 0);
 	test_msg_export(&msg);
 	hyper_dmabuf_msg_encode(&msg, &wire);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_rx(core, TEST_PEER_DOMID, &wire,
 						   sizeof(wire)), 0);
-	KUNIT_ASSERT_NOT_NULL(test, hyper_dmabuf_imp_lookup(core, &msg.hid));
+	mutex_lock(&core->lock);
+	imp = hyper_dmabuf_imp_lookup(core, &msg.hid);
+	mutex_unlock(&core->lock);
+	KUNIT_ASSERT_NOT_NULL(test, imp);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 2U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 2U);
 
@@ -875,7 +1015,10 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
 	KUNIT_EXPECT_EQ(test, fake.sent, sent);
-	KUNIT_EXPECT_NULL(test, hyper_dmabuf_imp_lookup(core, &msg.hid));
+	mutex_lock(&core->lock);
+	imp = hyper_dmabuf_imp_lookup(core, &msg.hid);
+	mutex_unlock(&core->lock);
+	KUNIT_EXPECT_NULL(test, imp);
 	/* The owner's handles are gone; late messages are stale. */
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0),
 			-ENOENT);
@@ -883,7 +1026,7 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	/* A new export to the same domain works again. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, buf2,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid2), 0);
+						  &hid2, NULL), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid2, 0), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	test_put(buf2);
@@ -1039,7 +1182,7 @@ static void hyper_dmabuf_test_fence_announce(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  "x", 1, &hid), 0);
+						  "x", 1, &hid, NULL), 0);
 	/* Returned at once; nothing announced, the fence is referenced. */
 	flush_workqueue(core->wq);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
@@ -1083,7 +1226,7 @@ static void hyper_dmabuf_test_fence_usage(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_READ);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 1U);
 	test_expect_idle(test, core);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
@@ -1091,7 +1234,7 @@ static void hyper_dmabuf_test_fence_usage(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF,
 						  HYPER_DMABUF_EXPORT_RDWR,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 1);
 	test_fence_done(fence);
@@ -1115,7 +1258,7 @@ static void hyper_dmabuf_test_fence_cancel(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_KERNEL);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_fences_held), 1);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
@@ -1128,7 +1271,7 @@ static void hyper_dmabuf_test_fence_cancel(struct kunit *test)
 	/* Delayed unexport: cancelled at once too. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 5), 0);
 	test_expect_idle(test, core);
 	msleep(20);
@@ -1137,7 +1280,7 @@ static void hyper_dmabuf_test_fence_cancel(struct kunit *test)
 	/* Closing the exporting file. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	hyper_dmabuf_file_release(ctx->file);
 	hyper_dmabuf_file_open(core, ctx->file);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
@@ -1165,7 +1308,7 @@ static void hyper_dmabuf_test_fence_fallback(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
 	msleep(30);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
@@ -1180,7 +1323,7 @@ static void hyper_dmabuf_test_fence_fallback(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	test_settle(test, core);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 1U);
 	test_expect_idle(test, core);
@@ -1190,7 +1333,7 @@ static void hyper_dmabuf_test_fence_fallback(struct kunit *test)
 	core->fence_fallback_ms = HYPER_DMABUF_FENCE_FALLBACK_MS;
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &hid), 0);
+						  NULL, 0, &hid, NULL), 0);
 	msleep(20);
 	t0 = ktime_get();
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
@@ -1240,7 +1383,7 @@ static void hyper_dmabuf_test_fence_race(struct kunit *test)
 		KUNIT_ASSERT_EQ(test,
 				hyper_dmabuf_export(ctx->file, ctx->buf,
 						    HYPER_DMABUF_DOMID_SELF,
-						    0, NULL, 0, &hid), 0);
+						    0, NULL, 0, &hid, NULL), 0);
 		t = kthread_run(test_race_signal, &race, "hd-race");
 		KUNIT_ASSERT_FALSE(test, IS_ERR(t));
 		complete(&race.go);
@@ -1290,14 +1433,14 @@ static void hyper_dmabuf_test_fence_reexport(struct kunit *test)
 	ctx->buf = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  "1", 1, &hid), 0);
+						  "1", 1, &hid, NULL), 0);
 	KUNIT_ASSERT_EQ(test, test_drain(ctx, &ev), 1U);
 	KUNIT_EXPECT_EQ(test, ev.event_flags, 0U);
 
 	a = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  "2", 1, &hid2), 0);
+						  "2", 1, &hid2, NULL), 0);
 	KUNIT_EXPECT_EQ(test, hid2.id, hid.id);
 	KUNIT_EXPECT_EQ(test, test_drain(ctx, NULL), 0U);
 	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid),
@@ -1310,7 +1453,7 @@ static void hyper_dmabuf_test_fence_reexport(struct kunit *test)
 	b = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  "3", 1, &hid2), 0);
+						  "3", 1, &hid2, NULL), 0);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_pending_idle), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_fences_held), 1);
 	dma_fence_signal(a);
@@ -1343,7 +1486,7 @@ static void hyper_dmabuf_test_fence_remote(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
 	/* The peer hears of the id at once, as pending: no ref, no priv. */
 	KUNIT_EXPECT_EQ(test, fake.sent, 1U);
@@ -1364,7 +1507,7 @@ static void hyper_dmabuf_test_fence_remote(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
 			HYPER_DMABUF_OP_PENDING);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
@@ -1379,7 +1522,7 @@ static void hyper_dmabuf_test_fence_remote(struct kunit *test)
 	fake.fail_send = -EIO;
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), -EIO);
+						  &hid, NULL), -EIO);
 	fake.fail_send = 0;
 	test_fence_done(fence);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
@@ -1602,10 +1745,10 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 	ctx->buf = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &a), 0);
+						  NULL, 0, &a, NULL), 0);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(other, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &b), 0);
+						  NULL, 0, &b, NULL), 0);
 
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_list(core, 0, NULL, NULL, 0, &total),
 			-EINVAL);
@@ -1654,7 +1797,7 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 	/* Unexported but still imported: listed, not unexportable again. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(other, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
-						  NULL, 0, &b), 0);
+						  NULL, 0, &b, NULL), 0);
 	imp = hyper_dmabuf_import(ctx->file, &b, O_RDONLY);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(other, &b, 0), 0);
@@ -1716,7 +1859,7 @@ static void hyper_dmabuf_test_announce_retry(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
 			HYPER_DMABUF_OP_PENDING);
 	fake.fail_send = -ETIMEDOUT;
@@ -1736,7 +1879,7 @@ static void hyper_dmabuf_test_announce_retry(struct kunit *test)
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid), 0);
+						  &hid, NULL), 0);
 	fake.fail_send = -ETIMEDOUT;
 	test_fence_done(fence);
 	test_settle(test, core);
@@ -1777,7 +1920,7 @@ static void hyper_dmabuf_test_priv_bounds(struct kunit *test)
 	memset(priv, 0xa5, size + 1);
 	ctx->buf = test_buf_create(test);
 	ret = hyper_dmabuf_export(ctx->file, ctx->buf, HYPER_DMABUF_DOMID_SELF,
-				  0, priv, size, &hid);
+				  0, priv, size, &hid, NULL);
 	if (size > HYPER_DMABUF_MAX_PRIV) {
 		KUNIT_EXPECT_EQ(test, ret, -EINVAL);
 		KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&ctx->core->ids), 0U);
@@ -1850,6 +1993,120 @@ static void hyper_dmabuf_test_event_overflow(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, ev.type, (u32)HYPER_DMABUF_EVENT_OVERFLOW);
 	KUNIT_EXPECT_EQ(test, ev.lost, 1U);
 	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_ready(q));
+}
+
+/* ---- user memory ------------------------------------------------------ */
+
+/*
+ * Map two pages of user memory for the test thread, the second one
+ * read-only, and return the address where they meet: an argument that
+ * straddles it can be read whole, but only its first part written.
+ */
+static unsigned long test_user_edge(struct kunit *test)
+{
+	unsigned long addr, ro;
+
+	addr = kunit_vm_mmap(test, NULL, 0, 2 * PAGE_SIZE,
+			     PROT_READ | PROT_WRITE,
+			     MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE(test, !addr || IS_ERR_VALUE(addr));
+	ro = kunit_vm_mmap(test, NULL, addr + PAGE_SIZE, PAGE_SIZE, PROT_READ,
+			   MAP_ANONYMOUS | MAP_PRIVATE | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, ro, addr + PAGE_SIZE);
+	return addr + PAGE_SIZE;
+}
+
+/*
+ * EXPORT whose result cannot be copied out: -EFAULT, and no export is
+ * left that the caller could not name.
+ */
+static void hyper_dmabuf_test_export_efault(struct kunit *test)
+{
+	const size_t in = offsetof(struct hyper_dmabuf_export, hid);
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_export arg = { };
+	struct hyper_dmabuf_export __user *uarg;
+	unsigned long edge = test_user_edge(test);
+	int fd;
+
+	ctx->buf = test_buf_create(test);
+	get_dma_buf(ctx->buf);
+	fd = dma_buf_fd(ctx->buf, O_CLOEXEC);
+	if (fd < 0)
+		dma_buf_put(ctx->buf);
+	KUNIT_ASSERT_GE(test, fd, 0);
+	core->backend = &fake_ops;
+
+	/* The input fits the writable page, the hid is read-only. */
+	uarg = (void __user *)(edge - in);
+	arg.fd = fd;
+	arg.remote_domid = HYPER_DMABUF_DOMID_SELF;
+	KUNIT_EXPECT_EQ(test, copy_to_user(uarg, &arg, in), 0UL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_ioctl(ctx->file,
+						      HYPER_DMABUF_IOCTL_EXPORT,
+						      uarg), -EFAULT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->file->exports));
+
+	/* Remote: the peer is told to forget it again. */
+	arg.remote_domid = TEST_PEER_DOMID;
+	KUNIT_EXPECT_EQ(test, copy_to_user(uarg, &arg, in), 0UL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_ioctl(ctx->file,
+						      HYPER_DMABUF_IOCTL_EXPORT,
+						      uarg), -EFAULT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->file->exports));
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
+	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+			HYPER_DMABUF_OP_UNEXPORT);
+
+	/* A writable argument gets the id of a live export. */
+	uarg = (void __user *)(edge - PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, copy_to_user(uarg, &arg, sizeof(arg)), 0UL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_ioctl(ctx->file,
+						      HYPER_DMABUF_IOCTL_EXPORT,
+						      uarg), 0L);
+	KUNIT_EXPECT_EQ(test, copy_from_user(&arg, uarg, sizeof(arg)), 0UL);
+	mutex_lock(&core->lock);
+	KUNIT_EXPECT_NOT_NULL(test, hyper_dmabuf_exp_lookup(core, &arg.hid));
+	mutex_unlock(&core->lock);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	close_fd(fd);
+}
+
+/* An event is consumed only once it reached the reader. */
+static void hyper_dmabuf_test_read_efault(struct kunit *test)
+{
+	const size_t sz = sizeof(struct hyper_dmabuf_event);
+	struct test_ctx *ctx = test->priv;
+	unsigned long edge = test_user_edge(test);
+	struct hyper_dmabuf_event ev;
+	u32 i;
+
+	for (i = 0; i < 3; i++) {
+		test_ev(&ev, i);
+		hyper_dmabuf_evq_push(&ctx->file->evq, &ev);
+	}
+	/* Nothing can be written: nothing is taken. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_read(ctx->file,
+						     (char __user *)edge, sz,
+						     true), (ssize_t)-EFAULT);
+	/* Room for two, the second read-only: the first one is read. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_read(ctx->file,
+						     (char __user *)(edge - sz),
+						     2 * sz, true),
+			(ssize_t)sz);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&ev, (void __user *)(edge - sz),
+					     sz), 0UL);
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 0U);
+	/* The others are still queued, in order. */
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 1U);
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 2U);
+	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
 }
 
 /* ---- benchmark -------------------------------------------------------- */
@@ -1937,11 +2194,15 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 			 test_bad_msg_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_exports),
 	KUNIT_CASE(hyper_dmabuf_test_remote_export),
+	KUNIT_CASE(hyper_dmabuf_test_imported_once),
+	KUNIT_CASE(hyper_dmabuf_test_unexport_delayed),
 	KUNIT_CASE(hyper_dmabuf_test_peer_gone),
 	KUNIT_CASE(hyper_dmabuf_test_sgt_check),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_event_overflow),
+	KUNIT_CASE(hyper_dmabuf_test_read_efault),
+	KUNIT_CASE(hyper_dmabuf_test_export_efault),
 	KUNIT_CASE(hyper_dmabuf_test_fence_announce),
 	KUNIT_CASE(hyper_dmabuf_test_fence_usage),
 	KUNIT_CASE(hyper_dmabuf_test_fence_cancel),

@@ -65,7 +65,13 @@ struct hdx_ring {
 /* hyper_dmabuf_xen_shm.c */
 int hdx_shm_init(void);
 void hdx_shm_exit(void);
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
 void hdx_shm_debugfs(struct dentry *dir);
+#else
+static inline void hdx_shm_debugfs(struct dentry *dir)
+{
+}
+#endif
 int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	      struct hyper_dmabuf_share *out);
 void hdx_unshare(u32 domid, void *handle);

@@ -16,6 +16,12 @@
  * Two domUs cannot see each other's xenstore nodes unless dom0 allows it;
  * the hyper_dmabuf-allow script does so (see the userspace-api document).
  *
+ * Channels are created on demand and freed by a reaper once they are down
+ * and nothing needs them (see hdx_reap_work()): no export uses them (the
+ * core pairs hdx_init_channel() with hdx_fini_channel()), no caller holds
+ * them (hdx_chan_get() and hdx_chan_hold() with hdx_chan_put()) and no
+ * check of them is queued.
+ *
  * The nonce tells a restarted peer from the old one.  A withdrawn or
  * vanished offer (module unload, domain death: dom0 clears the offers a
  * dead domain left in other domUs' homes) resets the channel and tells the
@@ -66,7 +72,9 @@ struct hdx_rx_msg {
 };
 
 struct hdx_chan {
-	struct list_head link;
+	struct list_head link;		/* in hdx.chans (hdx.lock) */
+	unsigned int users;		/* hdx.lock: exports using it */
+	unsigned int busy;		/* hdx.lock: callers using it unlocked */
 	u32 peer;
 	char my_node[HDX_PATH_LEN];
 	char peer_node[HDX_PATH_LEN];
@@ -104,8 +112,9 @@ struct hdx_chan {
 };
 
 static struct {
-	struct mutex lock; /* chans */
+	struct mutex lock; /* chans, and each channel's link, users and busy */
 	struct list_head chans;
+	struct work_struct reap_work;
 	u32 self;
 	bool privileged;
 	char home[HDX_PATH_LEN];
@@ -406,6 +415,14 @@ static void hdx_deliver_work(struct work_struct *work)
 
 /* ---- channel state ---------------------------------------------------------- */
 
+/* Have the reaper look at @chan if nothing needs it any more; hdx.lock. */
+static void hdx_chan_unused(struct hdx_chan *chan)
+{
+	lockdep_assert_held(&hdx.lock);
+	if (!chan->users && !chan->busy && !hdx.stopping)
+		queue_work(hdx.ctl_wq, &hdx.reap_work);
+}
+
 static void hdx_chan_watch_cb(struct xenbus_watch *watch, const char *path,
 			      const char *token)
 {
@@ -419,7 +436,7 @@ static void hdx_check_work(struct work_struct *work)
 	struct hdx_chan *chan = container_of(work, struct hdx_chan, check_work);
 	struct hdx_offer off;
 	bool gone = false;
-	bool broken;
+	bool broken, idle;
 	int ret;
 
 	mutex_lock(&chan->lock);
@@ -452,6 +469,7 @@ static void hdx_check_work(struct work_struct *work)
 		}
 	}
 out_unlock:
+	idle = chan->state == HDX_IDLE;
 	mutex_unlock(&chan->lock);
 	wake_up_all(&chan->wq);
 	if (gone) {
@@ -460,19 +478,103 @@ out_unlock:
 		hyper_dmabuf_backend_peer_gone(chan->peer);
 		queue_work(hdx.ctl_wq, &chan->check_work);
 	}
+	if (idle) {
+		mutex_lock(&hdx.lock);
+		hdx_chan_unused(chan);
+		mutex_unlock(&hdx.lock);
+	}
 }
 
 static struct hdx_chan *hdx_chan_find(u32 peer)
 {
 	struct hdx_chan *chan;
 
+	lockdep_assert_held(&hdx.lock);
 	list_for_each_entry(chan, &hdx.chans, link)
 		if (chan->peer == peer)
 			return chan;
 	return NULL;
 }
 
-/* Find or create the channel to @peer; returns NULL without memory. */
+/* The channel to @peer, held for use outside hdx.lock, or NULL. */
+static struct hdx_chan *hdx_chan_hold(u32 peer)
+{
+	struct hdx_chan *chan;
+
+	mutex_lock(&hdx.lock);
+	chan = hdx_chan_find(peer);
+	if (chan)
+		chan->busy++;
+	mutex_unlock(&hdx.lock);
+	return chan;
+}
+
+/* End a use begun by hdx_chan_hold() or hdx_chan_get(). */
+static void hdx_chan_put(struct hdx_chan *chan)
+{
+	mutex_lock(&hdx.lock);
+	chan->busy--;
+	hdx_chan_unused(chan);
+	mutex_unlock(&hdx.lock);
+}
+
+/*
+ * A domU learns of the offers of a peer whose pair directory lives in the
+ * peer's home only through the channel's own watch: that channel is kept
+ * while the directory exists, that is while dom0 allows the pair and the
+ * peer lives.
+ */
+static bool hdx_chan_needed(struct hdx_chan *chan)
+{
+	char dir[HDX_PATH_LEN], node[16];
+
+	if (!chan->remote_dir)
+		return false;
+	snprintf(dir, sizeof(dir), "/local/domain/%u/data/hyper_dmabuf/pair",
+		 chan->peer);
+	snprintf(node, sizeof(node), "%u", hdx.self);
+	return xenbus_exists(XBT_NIL, dir, node);
+}
+
+/*
+ * Free the channels that are down and that nothing needs.  The reaper runs
+ * on the ordered hdx.ctl_wq, so no check of a channel runs meanwhile, and
+ * every other state change of a channel happens while someone holds it
+ * (busy): a channel that is idle, unused and unheld here stays so.  Once
+ * it is off the list nobody finds it; its watch is removed and its works
+ * are cancelled before it is freed.
+ */
+static void hdx_reap_work(struct work_struct *work)
+{
+	struct hdx_chan *chan, *tmp;
+	LIST_HEAD(dead);
+
+	mutex_lock(&hdx.lock);
+	list_for_each_entry_safe(chan, tmp, &hdx.chans, link) {
+		if (hdx.stopping || chan->users || chan->busy ||
+		    READ_ONCE(chan->state) != HDX_IDLE ||
+		    work_pending(&chan->check_work) || hdx_chan_needed(chan))
+			continue;
+		list_move(&chan->link, &dead);
+	}
+	mutex_unlock(&hdx.lock);
+
+	list_for_each_entry_safe(chan, tmp, &dead, link) {
+		/* Outside hdx.lock: watch callbacks may be waiting for it. */
+		if (chan->watching)
+			unregister_xenbus_watch(&chan->watch);
+		cancel_work_sync(&chan->check_work);
+		cancel_work_sync(&chan->drain_work);
+		cancel_work_sync(&chan->deliver_work);
+		list_del(&chan->link);
+		kfree(chan);
+	}
+}
+
+/*
+ * Find or create the channel to @peer and hold it (hdx_chan_put() ends
+ * that); returns NULL without memory or while the module stops.
+ */
 static struct hdx_chan *hdx_chan_get(u32 peer)
 {
 	u32 host = hdx_host(hdx.self, peer);
@@ -505,6 +607,8 @@ static struct hdx_chan *hdx_chan_get(u32 peer)
 	init_waitqueue_head(&chan->wq);
 	list_add(&chan->link, &hdx.chans);
 out_unlock:
+	if (chan)
+		chan->busy++;
 	mutex_unlock(&hdx.lock);
 	return chan;
 }
@@ -515,15 +619,11 @@ static void hdx_chan_lookup(u32 peer, bool create)
 
 	if (peer == hdx.self || peer >= DOMID_FIRST_RESERVED)
 		return;
-	if (create) {
-		chan = hdx_chan_get(peer);
-	} else {
-		mutex_lock(&hdx.lock);
-		chan = hdx_chan_find(peer);
-		mutex_unlock(&hdx.lock);
-	}
-	if (chan)
-		queue_work(hdx.ctl_wq, &chan->check_work);
+	chan = create ? hdx_chan_get(peer) : hdx_chan_hold(peer);
+	if (!chan)
+		return;
+	queue_work(hdx.ctl_wq, &chan->check_work);
+	hdx_chan_put(chan);
 }
 
 /*
@@ -551,7 +651,10 @@ static int hdx_wait_connected(struct hdx_chan *chan)
 	}
 }
 
-/* Checks and offer of hdx_init_channel(); returns the channel or ERR_PTR. */
+/*
+ * Checks and offer of hdx_init_channel(); returns the channel, held (see
+ * hdx_chan_put()), or an ERR_PTR.
+ */
 static struct hdx_chan *hdx_chan_start_offer(u32 domid)
 {
 	char node[16], allow[HDX_PATH_LEN + sizeof("/allow")];
@@ -577,12 +680,18 @@ static struct hdx_chan *hdx_chan_start_offer(u32 domid)
 	mutex_unlock(&chan->lock);
 	/* The peer may have offered already. */
 	queue_work(hdx.ctl_wq, &chan->check_work);
-	return ret ? ERR_PTR(ret) : chan;
+	if (ret) {
+		hdx_chan_put(chan);
+		return ERR_PTR(ret);
+	}
+	return chan;
 }
 
 /**
  * hdx_init_channel() - make sure a channel to @domid is coming up
  * @domid: peer domain
+ *
+ * On success the channel is kept until the matching hdx_fini_channel().
  *
  * Return: 0, -EINVAL for a reserved domid, -ESRCH (dom0) if no such domain
  * exists, -EACCES (domU) if dom0 did not allow sharing with that domU,
@@ -590,7 +699,15 @@ static struct hdx_chan *hdx_chan_start_offer(u32 domid)
  */
 int hdx_init_channel(u32 domid)
 {
-	return PTR_ERR_OR_ZERO(hdx_chan_start_offer(domid));
+	struct hdx_chan *chan = hdx_chan_start_offer(domid);
+
+	if (IS_ERR(chan))
+		return PTR_ERR(chan);
+	mutex_lock(&hdx.lock);
+	chan->users++;
+	chan->busy--;
+	mutex_unlock(&hdx.lock);
+	return 0;
 }
 
 /**
@@ -603,18 +720,34 @@ int hdx_init_channel(u32 domid)
 int hdx_wait_channel(u32 domid)
 {
 	struct hdx_chan *chan = hdx_chan_start_offer(domid);
+	int ret;
 
-	return IS_ERR(chan) ? PTR_ERR(chan) : hdx_wait_connected(chan);
+	if (IS_ERR(chan))
+		return PTR_ERR(chan);
+	ret = hdx_wait_connected(chan);
+	hdx_chan_put(chan);
+	return ret;
 }
 
 /**
  * hdx_fini_channel() - counterpart of hdx_init_channel()
  * @domid: peer domain
  *
- * Channels stay up until the peer goes or the module is unloaded.
+ * A channel that is up stays up, for the peer's exports too, until the
+ * peer goes or the module is unloaded.  A channel that is down and that no
+ * export uses any more is freed by the reaper.
  */
 void hdx_fini_channel(u32 domid)
 {
+	struct hdx_chan *chan;
+
+	mutex_lock(&hdx.lock);
+	chan = hdx_chan_find(domid);
+	if (!WARN_ON_ONCE(!chan || !chan->users)) {
+		chan->users--;
+		hdx_chan_unused(chan);
+	}
+	mutex_unlock(&hdx.lock);
 }
 
 static bool hdx_tx_ready(struct hdx_chan *chan)
@@ -645,14 +778,16 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 
 	if (len != HDX_MSG_SIZE)
 		return -EINVAL;
-	mutex_lock(&hdx.lock);
-	chan = hdx_chan_find(domid);
-	mutex_unlock(&hdx.lock);
-	if (!chan || READ_ONCE(chan->state) == HDX_IDLE)
+	chan = hdx_chan_hold(domid);
+	if (!chan)
 		return -ENOTCONN;
+	if (READ_ONCE(chan->state) == HDX_IDLE) {
+		ret = -ENOTCONN;
+		goto out_put;
+	}
 	ret = hdx_wait_connected(chan);
 	if (ret)
-		return ret;
+		goto out_put;
 
 	mutex_lock(&chan->tx_lock);
 	for (;;) {
@@ -687,6 +822,8 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 		}
 	}
 	mutex_unlock(&chan->tx_lock);
+out_put:
+	hdx_chan_put(chan);
 	return ret;
 }
 
@@ -785,6 +922,7 @@ int hdx_chan_init(void)
 
 	mutex_init(&hdx.lock);
 	INIT_LIST_HEAD(&hdx.chans);
+	INIT_WORK(&hdx.reap_work, hdx_reap_work);
 	hdx.privileged = xen_initial_domain();
 	if (!hdx.privileged) {
 		val = xenbus_read(XBT_NIL, "domid", "", NULL);
@@ -916,8 +1054,12 @@ void hdx_chan_exit(void)
 	mutex_unlock(&hdx.lock);
 	if (hdx.watching)
 		unregister_xenbus_watch(&hdx.watch);
-	/* Checks that began before stopping may still register a watch. */
+	/*
+	 * Checks that began before stopping may still register a watch; a
+	 * reaper that began may still be freeing channels it took.
+	 */
 	flush_workqueue(hdx.ctl_wq);
+	cancel_work_sync(&hdx.reap_work);
 	list_for_each_entry(chan, &hdx.chans, link)
 		if (chan->watching)
 			unregister_xenbus_watch(&chan->watch);

@@ -235,12 +235,14 @@ void hdx_shm_exit(void)
 	platform_device_unregister(hdx_pdev);
 }
 
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
 /*
  * Test hook, debugfs hyper_dmabuf_xen/check: write the number of a dma-buf
  * fd of the writing process, read back what the kernel sees of it through
  * dma_buf_vmap() (FNV-1a 64 of every byte) and through an attachment of
  * this driver's device (bytes of the mapped sg_table).  The selftests use
  * it on imports, whose vmap and device mapping have no other user here.
+ * Built only into test kernels (CONFIG_HYPER_DMABUF_DEBUG).
  */
 struct hdx_check {
 	char text[96];
@@ -346,6 +348,7 @@ void hdx_shm_debugfs(struct dentry *dir)
 {
 	debugfs_create_file("check", 0600, dir, NULL, &hdx_check_fops);
 }
+#endif /* CONFIG_HYPER_DMABUF_DEBUG */
 
 static void hdx_share_free(struct hdx_share *sh)
 {

@@ -363,7 +363,10 @@ enum hyper_dmabuf_event_type {
  * @priv: copy of the exporter's private data
  *
  * read() returns whole records only; a buffer smaller than one record
- * fails with -EINVAL.  poll() reports EPOLLIN when a record is available.
+ * fails with -EINVAL.  A record is consumed only once it was copied: if
+ * the buffer cannot be written, read() returns the records copied so far,
+ * or -EFAULT if none, and the next read() starts with the record that
+ * could not be copied.  poll() reports EPOLLIN when a record is available.
  */
 struct hyper_dmabuf_event {
 	__u32 type;
@@ -390,7 +393,9 @@ struct hyper_dmabuf_event {
  * that is not RAM with struct pages), -EFBIG (larger than 1 GiB), -ENOSPC
  * (also: the grant table is full), -ETIMEDOUT (the channel to the domain
  * did not come up: no hyper_dmabuf there), -ECONNRESET (the domain went
- * away).  Never waits for the buffer's fences; the announcement follows
+ * away), -EFAULT (the argument cannot be read, or the id cannot be written
+ * back: a new export is then withdrawn again, as by an UNEXPORT without
+ * delay).  Never waits for the buffer's fences; the announcement follows
  * when they have signalled.
  */
 #define HYPER_DMABUF_IOCTL_EXPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x0, \

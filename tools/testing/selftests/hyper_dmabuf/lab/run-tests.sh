@@ -89,10 +89,11 @@ for entry in $list; do
 			sleep 1
 			i=$((i + 1))
 		done
-		if [ "$(cat $ids 2>/dev/null)" = 0 ]; then
+		left=$(cat $ids 2>/dev/null)
+		if [ "$left" = 0 ]; then
 			check ids-back-after-xdom PASS
 		else
-			check ids-back-after-xdom FAIL "exported_ids=$(cat $ids 2>/dev/null) after 60 s"
+			check ids-back-after-xdom FAIL "exported_ids=$left after 60 s"
 		fi
 	fi
 done
