@@ -47,6 +47,17 @@ hd_stage() {
 	echo "[stage] $1 ..."
 }
 
+# The Debian mirror the machine's own (uncommented) apt sources name.
+hd_mirror() {
+	local m
+	m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v '^[[:space:]]*#' |
+		grep -oE 'https?://[^ ]*/debian/?( |$)' | head -n1)
+	m=${m% }
+	m=${m%/}
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
 # The base: Debian's linux-source-7.3 (trixie-backports). It is fetched
 # with a private apt configuration under build/apt, so the machine's own
 # sources never list trixie; apt still checks the archive's signature.
@@ -56,13 +67,7 @@ hd_fetch_base() {
 	want=$(hd_base_field version)
 	dir=$HD_BUILD/apt
 	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/deb"
-	# The mirror the machine's own (uncommented) sources name.
-	mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v '^[[:space:]]*#' |
-		grep -oE 'https?://[^ ]*/debian/?( |$)' | head -n1)
-	mirror=${mirror% }
-	mirror=${mirror%/}
-	[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+	mirror=$(hd_mirror)
 	list=$dir/sources.list
 	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $(hd_base_field suite) main" > "$list"
 	APT_OPTS=(-o Dir::Etc::SourceList="$list" -o Dir::Etc::SourceParts=/dev/null
@@ -110,4 +115,40 @@ hd_base_tree() {
 	git -C "$HD_KSRC" commit -q -m "base: Debian $(hd_base_field package) $have"
 	git -C "$HD_KSRC" tag -f base >/dev/null
 	echo "$have" > "$HD_BUILD/base.stamp"
+}
+
+# sparse, built from Debian's source package (sparse_suite, sparse_version
+# in tooling/base-version) with a private apt list of deb-src lines; apt
+# checks the archive's signature and the sources' hashes.  Sets HD_SPARSE.
+hd_sparse() {
+	local dir=$HD_BUILD/sparse want suite mirror src
+	want=$(hd_base_field sparse_version)
+	suite=$(hd_base_field sparse_suite)
+	HD_SPARSE=$dir/bin/sparse
+	if [ -x "$HD_SPARSE" ] && [ "$(cat "$dir/stamp" 2>/dev/null)" = "$want" ]; then
+		return 0
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/src" "$dir/bin"
+	mirror=$(hd_mirror)
+	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
+		> "$dir/sources.list"
+	local opts=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
+		-o APT::Sandbox::User=root)
+	apt-get -q "${opts[@]}" update > "$dir/apt.log" 2>&1 ||
+		{ tail "$dir/apt.log"; hd_die "apt-get update (deb-src $suite) failed"; }
+	if ! (cd "$dir/src" && apt-get -q "${opts[@]}" source --download-only "sparse=$want") \
+		>> "$dir/apt.log" 2>&1; then
+		echo "WARNING: $suite no longer has sparse $want; taking the version it has" >&2
+		(cd "$dir/src" && apt-get -q "${opts[@]}" source --download-only sparse) \
+			>> "$dir/apt.log" 2>&1 ||
+			{ tail "$dir/apt.log"; hd_die "apt-get source sparse failed: $dir/apt.log"; }
+	fi
+	src=$(ls "$dir"/src/sparse_*.orig.tar.* | head -n1)
+	tar xf "$src" -C "$dir/src" || hd_die "cannot unpack $src"
+	make -s -C "$dir"/src/sparse-*/ -j"$(nproc)" sparse > "$dir/build.log" 2>&1 ||
+		{ tail "$dir/build.log"; hd_die "sparse build failed: $dir/build.log"; }
+	cp "$dir"/src/sparse-*/sparse "$HD_SPARSE"
+	echo "$want" > "$dir/stamp"
 }
