@@ -174,6 +174,8 @@ struct shared {
 	__u32 seq;
 	int greeted[MAX_PEERS];
 	int absent[MAX_PEERS];
+	bool have_idle;		/* idle[]: counters before the first case */
+	int idle[8];
 };
 
 static struct {
@@ -2512,6 +2514,33 @@ static void greet(struct orch *o)
 	}
 }
 
+/*
+ * Counters before the first case, with nothing of ours shared.  Each case
+ * starts from there: grants of the previous case's buffers (its mailbox
+ * too) end only once the peer has unmapped them, and a baseline taken
+ * before that would see them end during the next case.
+ */
+static void wait_idle(struct __test_metadata *_metadata)
+{
+	struct ctrs idle, now;
+	char a[160], b[160];
+
+	_Static_assert(NR_CTRS <= ARRAY_SIZE(cfg.sh->idle), "idle[] too small");
+	if (!cfg.sh->have_idle) {
+		ctrs_read(&now);
+		memcpy(cfg.sh->idle, now.v, sizeof(now.v));
+		cfg.sh->have_idle = true;
+		return;
+	}
+	memcpy(idle.v, cfg.sh->idle, sizeof(idle.v));
+	if (!ctrs_settle(&idle, &now)) {
+		ctrs_str(&idle, a, sizeof(a));
+		ctrs_str(&now, b, sizeof(b));
+		ASSERT_TRUE(false) TH_LOG("not idle: before the first case %s; now %s",
+					  a, b);
+	}
+}
+
 FIXTURE_SETUP(xdom)
 {
 	struct orch *o = &self->o;
@@ -2519,6 +2548,7 @@ FIXTURE_SETUP(xdom)
 	o->n.mbox = -1;
 	if (cfg.skip)
 		SKIP(return, "%s", cfg.skip);
+	wait_idle(_metadata);
 	ASSERT_EQ(0, node_init(&o->n, cfg.name, &cfg.sh->seq, cfg.sid));
 	greet(o);
 	ctrs_read(&o->base);
