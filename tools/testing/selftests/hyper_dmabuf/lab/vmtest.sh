@@ -319,14 +319,17 @@ cmd_kunit() {
 	[ $rc -eq 0 ] || $PARSE add "$RESULTS" FAIL "kunit: kunit.py exit status" "$rc, log $log"
 }
 
-# The boots of the test command: dom0 with one PV domU at a random domid,
-# dom0 with two PV domUs at once, dom0 with a PVH domU, and dom0 with a PVH
-# and a PV domU (domU to domU from PVH, where vgem's CPU path works). (A
-# PVH guest can be killed by QEMU's emulation of nested SVM; hdlab_parse.py
+# The boots of the test command: dom0 with two PV domUs at random domids
+# (most above 255), and dom0 with a PVH and a PV domU (domU to domU from
+# PVH, where vgem's CPU path works).  dom0 shares with every domU of a
+# plan, so these two cover dom0 <-> PV, dom0 <-> PVH and domU <-> domU; the
+# boots with a single domU ran the same programs in the same kinds of
+# domains and were dropped to keep a warm run near 15 minutes.  (A PVH
+# guest can be killed by QEMU's emulation of nested SVM; hdlab_parse.py
 # reports what such a guest could not finish as skipped, never as passed.)
 # Last, the demo's boot: its exchange and the pictures that reach the host
 # are checked like a test.
-TEST_PLANS="pv1:pv@random=pv pv2:pv+pv3:pv=pv-pv pvh1:pvh=pvh pvh2:pvh+pv4:pv=pvh-pv"
+TEST_PLANS="pv2:pv+pv3:pv@random=pv-pv pvh2:pvh+pv4:pv=pvh-pv"
 TEST_PLANS="$TEST_PLANS demo1:pv@demo=demo"
 DEMO_PLAN="demo1:pv@demo=demo"
 
