@@ -16,8 +16,9 @@
  * Two domUs cannot see each other's xenstore nodes unless dom0 allows it;
  * the hyper_dmabuf-allow script does so (see the userspace-api document).
  *
- * Channels are created on demand and freed by a reaper once they are down
- * and nothing needs them (see hdx_reap_work()): no export uses them (the
+ * Channels are created on demand and freed by a reaper once they are idle
+ * (not even offered) and nothing needs them (see hdx_reap_work()): no
+ * export uses them (the
  * core pairs hdx_init_channel() with hdx_fini_channel()), no caller holds
  * them (hdx_chan_get() and hdx_chan_hold() with hdx_chan_put()) and no
  * check of them is queued.
@@ -419,7 +420,8 @@ static void hdx_deliver_work(struct work_struct *work)
 static void hdx_chan_unused(struct hdx_chan *chan)
 {
 	lockdep_assert_held(&hdx.lock);
-	if (!chan->users && !chan->busy && !hdx.stopping)
+	if (!chan->users && !chan->busy && !hdx.stopping &&
+	    READ_ONCE(chan->state) == HDX_IDLE)
 		queue_work(hdx.ctl_wq, &hdx.reap_work);
 }
 
@@ -527,13 +529,19 @@ static void hdx_chan_put(struct hdx_chan *chan)
 static bool hdx_chan_needed(struct hdx_chan *chan)
 {
 	char dir[HDX_PATH_LEN], node[16];
+	void *val;
 
 	if (!chan->remote_dir)
 		return false;
 	snprintf(dir, sizeof(dir), "/local/domain/%u/data/hyper_dmabuf/pair",
 		 chan->peer);
 	snprintf(node, sizeof(node), "%u", hdx.self);
-	return xenbus_exists(XBT_NIL, dir, node);
+	/* Only a directory known to be gone (not an error) lets it go. */
+	val = xenbus_read(XBT_NIL, dir, node, NULL);
+	if (IS_ERR(val))
+		return PTR_ERR(val) != -ENOENT;
+	kfree(val);
+	return true;
 }
 
 /*
@@ -563,9 +571,13 @@ static void hdx_reap_work(struct work_struct *work)
 		/* Outside hdx.lock: watch callbacks may be waiting for it. */
 		if (chan->watching)
 			unregister_xenbus_watch(&chan->watch);
-		cancel_work_sync(&chan->check_work);
+		/*
+		 * The drain and the delivery may queue a check: cancel them
+		 * first, the check last.
+		 */
 		cancel_work_sync(&chan->drain_work);
 		cancel_work_sync(&chan->deliver_work);
+		cancel_work_sync(&chan->check_work);
 		list_del(&chan->link);
 		kfree(chan);
 	}
@@ -734,8 +746,11 @@ int hdx_wait_channel(u32 domid)
  * @domid: peer domain
  *
  * A channel that is up stays up, for the peer's exports too, until the
- * peer goes or the module is unloaded.  A channel that is down and that no
- * export uses any more is freed by the reaper.
+ * peer goes or the module is unloaded.  A channel that is idle (neither
+ * offered nor connected) and that no export uses any more is freed by the
+ * reaper.  An offer the peer never answered stays published until the
+ * module is unloaded (known limit), so it is ready when the peer's driver
+ * comes.
  */
 void hdx_fini_channel(u32 domid)
 {
