@@ -170,12 +170,24 @@ struct peer {
 };
 
 /* Shared by the harness and its test processes (a MAP_SHARED page). */
+static const char * const ctr_names[] = {
+	"exported_ids", "imported", "grants_in_use", "mapped_pages",
+	"pending_idle", "fences_held",
+};
+
+#define NR_CTRS	ARRAY_SIZE(ctr_names)
+#define CTR_PENDING_IDLE	4	/* index of "pending_idle" */
+
+struct ctrs {
+	int v[NR_CTRS];
+};
+
 struct shared {
 	__u32 seq;
 	int greeted[MAX_PEERS];
 	int absent[MAX_PEERS];
-	bool have_idle;		/* idle[]: counters before the first case */
-	int idle[8];
+	bool have_idle;		/* idle: counters before the first case */
+	struct ctrs idle;
 };
 
 static struct {
@@ -534,17 +546,6 @@ static int domain_alive(__u32 domid)
 
 /* ---- counters ----------------------------------------------------------- */
 
-static const char * const ctr_names[] = {
-	"exported_ids", "imported", "grants_in_use", "mapped_pages",
-	"pending_idle", "fences_held",
-};
-
-#define NR_CTRS	ARRAY_SIZE(ctr_names)
-#define CTR_PENDING_IDLE	4	/* index of "pending_idle" */
-
-struct ctrs {
-	int v[NR_CTRS];
-};
 
 static void ctrs_read(struct ctrs *c)
 {
@@ -2525,14 +2526,12 @@ static void wait_idle(struct __test_metadata *_metadata)
 	struct ctrs idle, now;
 	char a[160], b[160];
 
-	_Static_assert(NR_CTRS <= ARRAY_SIZE(cfg.sh->idle), "idle[] too small");
 	if (!cfg.sh->have_idle) {
-		ctrs_read(&now);
-		memcpy(cfg.sh->idle, now.v, sizeof(now.v));
+		ctrs_read(&cfg.sh->idle);
 		cfg.sh->have_idle = true;
 		return;
 	}
-	memcpy(idle.v, cfg.sh->idle, sizeof(idle.v));
+	idle = cfg.sh->idle;
 	if (!ctrs_settle(&idle, &now)) {
 		ctrs_str(&idle, a, sizeof(a));
 		ctrs_str(&now, b, sizeof(b));

@@ -109,8 +109,10 @@ stage() {
 # --- kernel -----------------------------------------------------------
 
 kernel_config() {
-	local frags="$LAB_DIR/config.xen $LAB_DIR/config.debug $LAB_DIR/../config $HDLAB_KCONFIG_EXTRA"
+	local frags="$LAB_DIR/config.xen $LAB_DIR/config.debug $LAB_DIR/../config"
 	local f line new=$KOBJ/.config.new
+
+	frags="$frags $HDLAB_KCONFIG_EXTRA"
 
 	mkdir -p "$KOBJ"
 	make -s -C "$KSRC" O="$KOBJ" KCONFIG_CONFIG=.config.new allnoconfig >/dev/null ||
