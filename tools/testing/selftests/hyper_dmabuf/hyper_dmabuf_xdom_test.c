@@ -546,7 +546,6 @@ static int domain_alive(__u32 domid)
 
 /* ---- counters ----------------------------------------------------------- */
 
-
 static void ctrs_read(struct ctrs *c)
 {
 	unsigned int i;
