@@ -70,8 +70,8 @@ on_reboot = "destroy"
 on_crash = "destroy"
 CFG
 	t0=$(date +%s)
-	if xl create $paused /tmp/$name.cfg >/tmp/$name.create 2>&1; then
-		domid=$(xl domid $name)
+	if xl create $paused /tmp/$name.cfg >/tmp/$name.create 2>&1 &&
+		domid=$(xl domid $name 2>/tmp/$name.domid); then
 		# Random domids: 0.8 % of them are below 256; try again.
 		tries=1
 		while [ "$HDLAB_DOMID_POLICY" = random ] && [ -z "$peers" ] &&
@@ -85,7 +85,10 @@ CFG
 		say CHECK dom0 create-$name PASS "$type domid $domid in $t0 s"
 		peers="$peers $name:$domid:$type"
 	else
-		say CHECK dom0 create-$name FAIL "$(tail -n 3 /tmp/$name.create | tr '\n' ' ')"
+		# Created, then gone at once (the emulator may kill a guest
+		# at its first instruction): say so, with what xl said.
+		say CHECK dom0 create-$name FAIL "$(cat /tmp/$name.create /tmp/$name.domid 2>/dev/null |
+			tail -n 3 | tr '\n' ' ')"
 		continue
 	fi
 	log=/var/log/xen/console/guest-$name.log

@@ -107,7 +107,7 @@ def parse_boot(log, boot, results):
             if check == 'create' and m:
                 domids[m.group(1)] = about
             victim = None
-            if check == 'finished':
+            if check in ('finished', 'create'):
                 victim = about
             elif check == 'allow':
                 # dom0 allowing a pair fails if the emulator killed one
