@@ -57,6 +57,7 @@ for d in $domus; do
 		paused=-p
 	fi
 	[ -n "$HDLAB_TEST_TIMEOUT" ] && args="$args hdlab.test_timeout=$HDLAB_TEST_TIMEOUT"
+	[ -n "$HDLAB_COUNT" ] && args="$args hdlab.count=1"
 	cat > /tmp/$name.cfg <<CFG
 name = "$name"
 type = "$type"

@@ -35,6 +35,7 @@ for w in $(cat /proc/cmdline); do
 	hdlab.test_timeout=*) export HDLAB_TEST_TIMEOUT=${w#*=} ;;
 	hdlab.domid=*) export HDLAB_DOMID_POLICY=${w#*=} ;;
 	hdlab.demo=1) export HDLAB_DEMO=1 ;;
+	hdlab.count=1) export HDLAB_COUNT=1 ;;
 	hdlab.seed=*) /hdlab/hdlab-seed "${w#*=}" ;;
 	esac
 done

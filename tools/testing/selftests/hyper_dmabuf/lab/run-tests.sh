@@ -58,6 +58,10 @@ done
 # exchange.
 if [ -n "$HDLAB_DEMO" ]; then
 	list=hyper_dmabuf:hyper_dmabuf_demo.sh
+elif [ -n "$HDLAB_COUNT" ]; then
+	# Counting guests the emulator kills: the uapi test in each domU.
+	list=
+	[ "$name" = dom0 ] || list=hyper_dmabuf:hyper_dmabuf_test
 else
 	list=$(cat /hdlab/tests/kselftest-list.txt)
 fi

@@ -18,8 +18,10 @@
 #
 # A PLAN is NAME:TYPE[+NAME:TYPE...], TYPE being pv or pvh, for example
 # "pv1:pv" (dom0 and one PV domU) or "pv1:pv+pvh1:pvh" (two domUs). Add
-# "@random" to have xl pick random domids (most of them above 255), or
-# "@demo" to run the demo's exchange instead of the tests (one domU).
+# "@random" to have xl pick random domids (most of them above 255),
+# "@demo" to run the demo's exchange instead of the tests (one domU), or
+# "@count" to run only the single-domain uapi test in the domUs and none in
+# dom0 (tooling/pvh-count: how often the emulator kills a PVH guest).
 #
 # Environment: HDLAB_JOBS (make -j), HDLAB_BOOT_TIMEOUT (whole boot, s),
 # HDLAB_QEMU (the emulator command, default qemu-system-x86_64),
@@ -270,6 +272,7 @@ cmd_boot() {
 	case "$plan" in
 	*@random) extra=" hdlab.domid=random"; plan=${plan%@random} ;;
 	*@demo) extra=" hdlab.demo=1"; plan=${plan%@demo}; demo=1 ;;
+	*@count) extra=" hdlab.count=1"; plan=${plan%@count} ;;
 	esac
 	rm -f "$serial2"
 	[ -n "$HDLAB_DOMU_TIMEOUT" ] && extra="$extra hdlab.domu_timeout=$HDLAB_DOMU_TIMEOUT"
