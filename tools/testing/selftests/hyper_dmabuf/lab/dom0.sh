@@ -88,8 +88,8 @@ CFG
 	else
 		# Created, then gone at once (the emulator may kill a guest
 		# at its first instruction): say so, with what xl said.
-		say CHECK dom0 create-$name FAIL "$(cat /tmp/$name.create /tmp/$name.domid 2>/dev/null |
-			tail -n 3 | tr '\n' ' ')"
+		why=$(cat /tmp/$name.create /tmp/$name.domid 2>/dev/null | tail -n 3)
+		say CHECK dom0 create-$name FAIL "$(echo "$why" | tr '\n' ' ')"
 		continue
 	fi
 	log=/var/log/xen/console/guest-$name.log
