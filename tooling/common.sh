@@ -58,6 +58,15 @@ hd_mirror() {
 	echo "${m:-http://deb.debian.org/debian}"
 }
 
+# hd_apt_opts DIR: APT_OPTS for a private apt configuration in DIR, whose
+# DIR/sources.list the caller writes; the machine's own lists stay untouched.
+hd_apt_opts() {
+	mkdir -p "$1/lists/partial" "$1/cache/archives/partial"
+	APT_OPTS=(-o Dir::Etc::SourceList="$1/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o Dir::State::Lists="$1/lists" -o Dir::Cache="$1/cache"
+		-o APT::Sandbox::User=root)
+}
+
 # The base: Debian's linux-source-7.3 (trixie-backports). It is fetched
 # with a private apt configuration under build/apt, so the machine's own
 # sources never list trixie; apt still checks the archive's signature.
@@ -66,13 +75,11 @@ hd_fetch_base() {
 	pkg=$(hd_base_field package)
 	want=$(hd_base_field version)
 	dir=$HD_BUILD/apt
-	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/deb"
+	mkdir -p "$dir/deb"
+	hd_apt_opts "$dir"
 	mirror=$(hd_mirror)
 	list=$dir/sources.list
 	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $(hd_base_field suite) main" > "$list"
-	APT_OPTS=(-o Dir::Etc::SourceList="$list" -o Dir::Etc::SourceParts=/dev/null
-		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
-		-o APT::Sandbox::User=root)
 	deb=$(ls "$dir"/deb/"${pkg}"_*.deb 2>/dev/null | head -n1)
 	if [ -z "$deb" ]; then
 		hd_log "fetching $pkg from $mirror $(hd_base_field suite)"
@@ -129,19 +136,17 @@ hd_sparse() {
 		return 0
 	fi
 	rm -rf "$dir"
-	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/src" "$dir/bin"
+	mkdir -p "$dir/src" "$dir/bin"
+	hd_apt_opts "$dir"
 	mirror=$(hd_mirror)
 	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
 		> "$dir/sources.list"
-	local opts=(-o Dir::Etc::SourceList="$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
-		-o APT::Sandbox::User=root)
-	apt-get -q "${opts[@]}" update > "$dir/apt.log" 2>&1 ||
+	apt-get -q "${APT_OPTS[@]}" update > "$dir/apt.log" 2>&1 ||
 		{ tail "$dir/apt.log"; hd_die "apt-get update (deb-src $suite) failed"; }
-	if ! (cd "$dir/src" && apt-get -q "${opts[@]}" source --download-only "sparse=$want") \
+	if ! (cd "$dir/src" && apt-get -q "${APT_OPTS[@]}" source --download-only "sparse=$want") \
 		>> "$dir/apt.log" 2>&1; then
 		echo "WARNING: $suite no longer has sparse $want; taking the version it has" >&2
-		(cd "$dir/src" && apt-get -q "${opts[@]}" source --download-only sparse) \
+		(cd "$dir/src" && apt-get -q "${APT_OPTS[@]}" source --download-only sparse) \
 			>> "$dir/apt.log" 2>&1 ||
 			{ tail "$dir/apt.log"; hd_die "apt-get source sparse failed: $dir/apt.log"; }
 	fi
