@@ -69,7 +69,11 @@ struct hyper_dmabuf_mapping {
  *	fill @out
  * @unmap: undo @map
  * @send: send the @len byte message @msg to @domid; messages are encoded
- *	and decoded by the core, the backend only transports them
+ *	and decoded by the core, the backend only transports them.  Called
+ *	without the core's mutex, from one work item per peer, so it may
+ *	wait, bounded, for the channel and for room; -ETIMEDOUT (or
+ *	-EAGAIN) makes the core try again later, any other error drops the
+ *	message
  * @mmap: optional; map a mapping made by @map into @vma.  Needed where
  *	foreign pages cannot be placed in page tables as ordinary pages
  *	(Xen PV); without it the core inserts &hyper_dmabuf_mapping.pages
@@ -80,11 +84,13 @@ struct hyper_dmabuf_mapping {
  *
  * The core never talks to a hypervisor except through this table.  All
  * callbacks are called in process context and may sleep.  The core calls
- * all of them but @mmap, @vmap and @vunmap with its own mutex held; those
- * three come from the dma-buf ops of an import (under the buffer's
- * reservation lock or mmap_lock) while the import, and so its mapping,
- * exists.  A callback must not call back into the core except
- * hyper_dmabuf_backend_rx() from another context.
+ * all of them but @send, @mmap, @vmap and @vunmap with its own mutex held,
+ * so they must not wait for another domain (@wait_channel, called without
+ * it, is the place for that); @mmap, @vmap and @vunmap come from the
+ * dma-buf ops of an import (under the buffer's reservation lock or
+ * mmap_lock) while the import, and so its mapping, exists.  A callback
+ * must not call back into the core except hyper_dmabuf_backend_rx() from
+ * another context.
  */
 struct hyper_dmabuf_backend_ops {
 	struct module *owner;

@@ -33,22 +33,23 @@
  * If the callback cannot be added, the work polls the fence for at most
  * core->fence_fallback_ms and then announces anyway: loopback importers
  * share the reservation object and still see the fences themselves.
- * An EXPORT message that cannot be sent (ring full, channel down) is owed
- * (exp->announce_delay is set) and retried by exp->announce_work, after 1 s, then
- * backing off to HYPER_DMABUF_ANNOUNCE_RETRY_MAX, while the export stands:
- * a peer told the buffer was pending must not wait for an announcement
- * that never comes.
+ * An EXPORT message that cannot be queued (the peer's queue is full) is
+ * owed (exp->announce_delay is set) and retried by exp->announce_work,
+ * after 1 s, then backing off to HYPER_DMABUF_ANNOUNCE_RETRY_MAX, while the
+ * export stands: a peer told the buffer was pending must not wait for an
+ * announcement that never comes.
+ *
+ * Messages to other domains are queued, never sent under core->lock: see
+ * "sending" below.
  *
  * Locking: core->lock (a mutex) serialises all of the above and every
- * backend call but the import's mmap/vmap/vunmap; the id stack and each
- * event queue have their own spinlock, taken inside core->lock.  A
- * dma_buf_put() that may drop the last reference to a buffer we did not
- * create is always done after dropping core->lock, since that buffer may
- * itself be a hyper_dmabuf import whose release takes core->lock.
- *
- * Known limit: messages are sent under core->lock, and the Xen transport
- * may wait there for a connection or for ring space (up to 10 s each), so
- * a peer that stops draining its ring stalls the core meanwhile.
+ * backend call but the import's mmap/vmap/vunmap and send; the id stack,
+ * the send queues (core->tx_lock) and each event queue have their own
+ * spinlock, taken inside core->lock.  Nothing waits for another domain
+ * under core->lock.  A dma_buf_put() that may drop the last reference to a
+ * buffer we did not create is always done after dropping core->lock, since
+ * that buffer may itself be a hyper_dmabuf import whose release takes
+ * core->lock.
  */
 #include <crypto/algapi.h>
 #include <linux/debugfs.h>
@@ -216,41 +217,212 @@ static void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
 	hyper_dmabuf_broadcast(core, &ev);
 }
 
-static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
-			     u32 op, const struct hyper_dmabuf_id *hid,
-			     const struct hyper_dmabuf_exp *exp)
+/* ---- sending ------------------------------------------------------------ */
+
+/*
+ * Messages are never sent under core->lock: the backend may wait there for
+ * a peer (a connection, room in a ring), and a peer that stops draining
+ * its channel must not hold up anybody else.  Each peer has a FIFO queue,
+ * sent in order by its own work item.  What a peer that does not drain its
+ * channel means for each operation is decided here:
+ *   - a send that times out is tried again, backing off to
+ *     HYPER_DMABUF_TX_RETRY_MAX, as long as the peer is there: the queue
+ *     is purged when the peer goes (hyper_dmabuf_core_peer_gone());
+ *   - any other error of the backend drops the message (counted in
+ *     tx_dropped): the channel is broken and its reset will tell the core;
+ *   - new work (EXPORT, PENDING, IMPORTED) finds room for at most
+ *     HYPER_DMABUF_TX_QUEUE_MAX queued messages: beyond that an export or
+ *     import fails with -EAGAIN, and an announcement is owed and retried
+ *     (exp->announce_work);
+ *   - UNEXPORT and RELEASED go into messages allocated in advance and are
+ *     queued whatever the length of the queue: they cannot fail.
+ */
+
+static bool hyper_dmabuf_tx_retry(int ret)
 {
-	struct {
-		struct hyper_dmabuf_msg msg;
-		struct hyper_dmabuf_msg_wire wire;
-	} *buf;
-	struct hyper_dmabuf_msg *msg;
+	return ret == -ETIMEDOUT || ret == -EAGAIN || ret == -ENOMEM;
+}
+
+static void hyper_dmabuf_tx_work(struct work_struct *work)
+{
+	struct hyper_dmabuf_peer *peer =
+		container_of(to_delayed_work(work), typeof(*peer), work);
+	struct hyper_dmabuf_core *core = peer->core;
+	const struct hyper_dmabuf_backend_ops *ops;
+	struct hyper_dmabuf_txmsg *m;
+	unsigned int gen;
 	int ret;
 
+	for (;;) {
+		spin_lock(&core->tx_lock);
+		m = list_first_entry_or_null(&peer->queue, typeof(*m), link);
+		if (m)
+			list_del(&m->link);
+		ops = core->backend;
+		gen = peer->gen;
+		spin_unlock(&core->tx_lock);
+		if (!m)
+			return;
+
+		/* No backend: unregistering, the queue is being purged. */
+		ret = ops ? ops->send(peer->domid, &m->wire, sizeof(m->wire)) :
+			    -ENODEV;
+
+		spin_lock(&core->tx_lock);
+		if (ops && hyper_dmabuf_tx_retry(ret) && gen == peer->gen) {
+			list_add(&m->link, &peer->queue);
+			peer->delay = peer->delay ?
+				min(2 * peer->delay, HYPER_DMABUF_TX_RETRY_MAX) :
+				HYPER_DMABUF_TX_RETRY_MIN;
+			queue_delayed_work(core->tx_wq, &peer->work,
+					   peer->delay);
+			spin_unlock(&core->tx_lock);
+			return;
+		}
+		peer->queued--;
+		if (!ret)
+			peer->delay = 0;
+		spin_unlock(&core->tx_lock);
+		if (ret && gen == peer->gen) {
+			atomic_inc(&core->tx_dropped);
+			/* Else the peer went: its reset tells the core. */
+			if (ret != -ENOTCONN && ret != -ECONNRESET)
+				pr_warn_ratelimited("hyper_dmabuf: message %u to domain %u dropped: %d\n",
+						    le16_to_cpu(m->wire.op),
+						    peer->domid, ret);
+		}
+		kfree(m);
+	}
+}
+
+/* The send queue of @domid, created on first use; core->lock held. */
+static struct hyper_dmabuf_peer *
+hyper_dmabuf_peer_get(struct hyper_dmabuf_core *core, u32 domid)
+{
+	struct hyper_dmabuf_peer *peer;
+
 	lockdep_assert_held(&core->lock);
-	if (!core->backend)
+	peer = xa_load(&core->peers, domid);
+	if (peer)
+		return peer;
+	peer = kzalloc_obj(*peer, GFP_KERNEL_ACCOUNT);
+	if (!peer)
+		return NULL;
+	peer->core = core;
+	peer->domid = domid;
+	INIT_LIST_HEAD(&peer->queue);
+	INIT_DELAYED_WORK(&peer->work, hyper_dmabuf_tx_work);
+	if (xa_insert(&core->peers, domid, peer, GFP_KERNEL)) {
+		kfree(peer);
+		return NULL;
+	}
+	return peer;
+}
+
+/* Drop what is queued for @peer; a message being sent is not put back. */
+static void hyper_dmabuf_peer_purge(struct hyper_dmabuf_peer *peer)
+{
+	struct hyper_dmabuf_core *core = peer->core;
+	struct hyper_dmabuf_txmsg *m, *tmp;
+	LIST_HEAD(dead);
+
+	spin_lock(&core->tx_lock);
+	list_splice_init(&peer->queue, &dead);
+	list_for_each_entry(m, &dead, link)
+		peer->queued--;
+	peer->gen++;
+	peer->delay = 0;
+	spin_unlock(&core->tx_lock);
+	list_for_each_entry_safe(m, tmp, &dead, link)
+		kfree(m);
+}
+
+static struct hyper_dmabuf_txmsg *hyper_dmabuf_txmsg_alloc(void)
+{
+	return kzalloc_obj(struct hyper_dmabuf_txmsg, GFP_KERNEL_ACCOUNT);
+}
+
+/*
+ * Queue a message to @domid.  @m is a message allocated in advance (it is
+ * queued whatever the queue's length, and consumed), or NULL to allocate
+ * one within the bound of new work.
+ */
+static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
+			     u32 op, const struct hyper_dmabuf_id *hid,
+			     const struct hyper_dmabuf_exp *exp,
+			     struct hyper_dmabuf_txmsg *m)
+{
+	struct hyper_dmabuf_msg msg = { };
+	struct hyper_dmabuf_peer *peer;
+	bool reserved = !!m;
+
+	lockdep_assert_held(&core->lock);
+	if (!core->backend) {
+		kfree(m);
 		return -ENODEV;
-	buf = kzalloc_obj(*buf, GFP_KERNEL);
-	if (!buf)
+	}
+	peer = hyper_dmabuf_peer_get(core, domid);
+	if (!m)
+		m = hyper_dmabuf_txmsg_alloc();
+	if (!peer || !m) {
+		kfree(m);
 		return -ENOMEM;
-	msg = &buf->msg;
-	msg->op = op;
-	msg->sender_domid = hyper_dmabuf_core_local_domid(core);
-	msg->hid = *hid;
+	}
+	msg.op = op;
+	msg.sender_domid = hyper_dmabuf_core_local_domid(core);
+	msg.hid = *hid;
 	if (exp) {
-		msg->flags = exp->flags;
-		msg->buf_size = exp->dmabuf->size;
+		msg.flags = exp->flags;
+		msg.buf_size = exp->dmabuf->size;
 	}
 	/* A pending notice has neither the reference nor private data. */
 	if (exp && op == HYPER_DMABUF_OP_EXPORT) {
-		msg->priv_size = exp->priv_size;
-		msg->ref = exp->share.ref;
-		memcpy(msg->priv, exp->priv, exp->priv_size);
+		msg.priv_size = exp->priv_size;
+		msg.ref = exp->share.ref;
+		memcpy(msg.priv, exp->priv, exp->priv_size);
 	}
-	hyper_dmabuf_msg_encode(msg, &buf->wire);
-	ret = core->backend->send(domid, &buf->wire, sizeof(buf->wire));
-	kfree(buf);
-	return ret;
+	hyper_dmabuf_msg_encode(&msg, &m->wire);
+
+	spin_lock(&core->tx_lock);
+	if (!reserved && peer->queued >= core->tx_queue_max) {
+		spin_unlock(&core->tx_lock);
+		kfree(m);
+		return -EAGAIN;
+	}
+	list_add_tail(&m->link, &peer->queue);
+	peer->queued++;
+	queue_delayed_work(core->tx_wq, &peer->work, 0);
+	spin_unlock(&core->tx_lock);
+	return 0;
+}
+
+/**
+ * hyper_dmabuf_core_tx_flush() - send what is queued now
+ * @core: core instance
+ *
+ * Runs every peer's send work at once, even one waiting to try again, and
+ * waits for it.  For tests: a peer that does not drain its channel makes
+ * this wait as long as the backend's send does.
+ */
+void hyper_dmabuf_core_tx_flush(struct hyper_dmabuf_core *core)
+{
+	struct hyper_dmabuf_peer *peer;
+	unsigned long index;
+
+	xa_for_each(&core->peers, index, peer)
+		flush_delayed_work(&peer->work);
+}
+
+/* Stop sending and drop every queue: no backend, or the core goes. */
+static void hyper_dmabuf_tx_stop(struct hyper_dmabuf_core *core)
+{
+	struct hyper_dmabuf_peer *peer;
+	unsigned long index;
+
+	xa_for_each(&core->peers, index, peer) {
+		cancel_delayed_work_sync(&peer->work);
+		hyper_dmabuf_peer_purge(peer);
+	}
 }
 
 /* Final put of an export: called with core->lock held, drops it. */
@@ -271,6 +443,7 @@ static void hyper_dmabuf_exp_release(struct kref *kref)
 	mutex_unlock(&core->lock);
 
 	dma_buf_put(exp->dmabuf);
+	kfree(exp->bye);
 	kfree(exp);
 }
 
@@ -286,12 +459,17 @@ static void hyper_dmabuf_exp_withdraw(struct hyper_dmabuf_exp *exp)
 	struct hyper_dmabuf_core *core = exp->core;
 
 	lockdep_assert_held(&core->lock);
-	/* A peer that was never told about the buffer is not told now. */
+	/*
+	 * A peer that was never told about the buffer is not told now.  The
+	 * message was allocated with the export: this cannot fail.
+	 */
 	if (!exp->loopback && (exp->announced || exp->pending_sent) &&
-	    hyper_dmabuf_send(core, exp->remote_domid,
-			      HYPER_DMABUF_OP_UNEXPORT, &exp->hid, NULL))
-		pr_warn_ratelimited("hyper_dmabuf: could not notify domain %u of unexport of id %#x\n",
-				    exp->remote_domid, exp->hid.id);
+	    exp->bye) {
+		hyper_dmabuf_send(core, exp->remote_domid,
+				  HYPER_DMABUF_OP_UNEXPORT, &exp->hid, NULL,
+				  exp->bye);
+		exp->bye = NULL;
+	}
 }
 
 static void hyper_dmabuf_unexport_work(struct work_struct *work)
@@ -427,13 +605,11 @@ static void hyper_dmabuf_exp_announce(struct hyper_dmabuf_exp *exp)
 				      exp->dmabuf->size, exp->priv,
 				      exp->priv_size, exp->announced);
 	} else if (hyper_dmabuf_send(core, exp->remote_domid,
-				     HYPER_DMABUF_OP_EXPORT, &exp->hid, exp)) {
+				     HYPER_DMABUF_OP_EXPORT, &exp->hid, exp,
+				     NULL)) {
 		pr_warn_ratelimited("hyper_dmabuf: could not announce id %#x to domain %u, will retry\n",
 				    exp->hid.id, exp->remote_domid);
-		/*
-		 * A send to a full ring waits under core->lock: back off,
-		 * so that a peer that stopped reading cannot keep it held.
-		 */
+		/* The peer's queue is full: try again, backing off. */
 		exp->announce_delay = exp->announce_delay ?
 			min(2 * exp->announce_delay,
 			    HYPER_DMABUF_ANNOUNCE_RETRY_MAX) : HZ;
@@ -642,6 +818,13 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		ret = -ENODEV;
 		goto err_free_exp;
 	}
+	if (!exp->loopback) {
+		exp->bye = hyper_dmabuf_txmsg_alloc();
+		if (!exp->bye) {
+			ret = -ENOMEM;
+			goto err_free_exp;
+		}
+	}
 
 	ret = hyper_dmabuf_id_alloc(&core->ids,
 				    hyper_dmabuf_core_local_domid(core),
@@ -667,7 +850,7 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		ret = hyper_dmabuf_send(core, remote_domid,
 					fence ? HYPER_DMABUF_OP_PENDING :
 						HYPER_DMABUF_OP_EXPORT,
-					&exp->hid, exp);
+					&exp->hid, exp, NULL);
 		if (ret)
 			goto err_unshare;
 		if (fence)
@@ -707,6 +890,7 @@ err_put_backend:
 err_release_id:
 	hyper_dmabuf_id_release(&core->ids, exp->hid.id);
 err_free_exp:
+	kfree(exp->bye);
 	kfree(exp);
 err_unlock:
 	mutex_unlock(&core->lock);
@@ -845,6 +1029,7 @@ static void hyper_dmabuf_imp_free(struct hyper_dmabuf_core *core,
 		hyper_dmabuf_wake_importers(core);
 	hash_del(&imp->node);
 	module_put(core->backend->owner);
+	kfree(imp->bye);
 	kfree(imp);
 }
 
@@ -859,8 +1044,10 @@ static void hyper_dmabuf_imp_put(struct hyper_dmabuf_core *core,
 	if (--imp->users)
 		return;
 	core->backend->unmap(imp->hid.exporter_domid, imp->map.handle);
+	/* Allocated when the buffer was mapped: this cannot fail. */
 	hyper_dmabuf_send(core, imp->hid.exporter_domid,
-			  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL);
+			  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL, imp->bye);
+	imp->bye = NULL;
 	if (imp->unexported)
 		hyper_dmabuf_imp_free(core, imp);
 }
@@ -1077,16 +1264,19 @@ static int hyper_dmabuf_imp_get(struct hyper_dmabuf_core *core,
 		imp->users++;
 		return 0;
 	}
+	imp->bye = hyper_dmabuf_txmsg_alloc();
+	if (!imp->bye)
+		return -ENOMEM;
 	ret = ops->map(domid, imp->ref, imp->size >> PAGE_SHIFT,
 		       imp->flags & HYPER_DMABUF_EXPORT_RDWR, &imp->map);
 	if (ret)
-		return ret;
+		goto err_free_bye;
 	if (imp->map.nr_pages != imp->size >> PAGE_SHIFT) {
 		ret = -EIO;
 		goto err_unmap;
 	}
 	ret = hyper_dmabuf_send(core, domid, HYPER_DMABUF_OP_IMPORTED,
-				&imp->hid, NULL);
+				&imp->hid, NULL, NULL);
 	if (ret)
 		goto err_unmap;
 	imp->users = 1;
@@ -1094,6 +1284,9 @@ static int hyper_dmabuf_imp_get(struct hyper_dmabuf_core *core,
 
 err_unmap:
 	ops->unmap(domid, imp->map.handle);
+err_free_bye:
+	kfree(imp->bye);
+	imp->bye = NULL;
 	return ret;
 }
 
@@ -1498,6 +1691,7 @@ out_unlock:
  */
 void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 {
+	struct hyper_dmabuf_peer *peer;
 	struct hyper_dmabuf_exp *exp, *etmp;
 	struct hyper_dmabuf_imp *imp;
 	struct hlist_node *itmp;
@@ -1532,6 +1726,10 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 		if (!imp->users)
 			hyper_dmabuf_imp_free(core, imp);
 	}
+	/* What was still to be said to the old peer is moot. */
+	peer = xa_load(&core->peers, domid);
+	if (peer)
+		hyper_dmabuf_peer_purge(peer);
 	mutex_unlock(&core->lock);
 
 	list_for_each_entry_safe(exp, etmp, &dead, gone_link) {
@@ -1622,10 +1820,12 @@ int hyper_dmabuf_register_backend(const struct hyper_dmabuf_backend_ops *ops)
 	if (!core)
 		return -ENODEV;
 	mutex_lock(&core->lock);
+	spin_lock(&core->tx_lock);
 	if (core->backend)
 		ret = -EBUSY;
 	else
 		core->backend = ops;
+	spin_unlock(&core->tx_lock);
 	mutex_unlock(&core->lock);
 	return ret;
 }
@@ -1647,9 +1847,14 @@ void hyper_dmabuf_unregister_backend(const struct hyper_dmabuf_backend_ops *ops)
 	if (!core)
 		return;
 	mutex_lock(&core->lock);
-	if (core->backend == ops)
+	if (core->backend == ops) {
+		spin_lock(&core->tx_lock);
 		core->backend = NULL;
+		spin_unlock(&core->tx_lock);
+	}
 	mutex_unlock(&core->lock);
+	/* A send in progress ends before this returns. */
+	hyper_dmabuf_tx_stop(core);
 }
 EXPORT_SYMBOL_GPL(hyper_dmabuf_unregister_backend);
 
@@ -1774,6 +1979,26 @@ DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_dropped);
  * and fences_held (fence references held by the core).  Each holds
  * decimal numbers, one per line.
  */
+/* Messages dropped for good, and those queued per peer. */
+static int hyper_dmabuf_tx_show(struct seq_file *s, void *unused)
+{
+	struct hyper_dmabuf_core *core = s->private;
+	struct hyper_dmabuf_peer *peer;
+	unsigned long index;
+	unsigned int queued;
+
+	seq_printf(s, "dropped %d\n", atomic_read(&core->tx_dropped));
+	/* Peers are freed only with the core, after this file. */
+	xa_for_each(&core->peers, index, peer) {
+		spin_lock(&core->tx_lock);
+		queued = peer->queued;
+		spin_unlock(&core->tx_lock);
+		seq_printf(s, "domain %u queued %u\n", peer->domid, queued);
+	}
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_tx);
+
 void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
 			       const char *name)
 {
@@ -1785,6 +2010,7 @@ void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
 	debugfs_create_atomic_t("imported", 0444, dir, &core->nr_imports);
 	debugfs_create_file("msgs_dropped", 0444, dir, core,
 			    &hyper_dmabuf_dropped_fops);
+	debugfs_create_file("msgs_out", 0444, dir, core, &hyper_dmabuf_tx_fops);
 	debugfs_create_atomic_t("grants_in_use", 0444, dir, &core->nr_grants);
 	debugfs_create_atomic_t("mapped_pages", 0444, dir,
 				&core->nr_mapped_pages);
@@ -1805,6 +2031,15 @@ int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core)
 	core->wq = alloc_workqueue("hyper_dmabuf", WQ_UNBOUND, 0);
 	if (!core->wq)
 		return -ENOMEM;
+	/* One work per peer: a peer stuck in a send holds up no other. */
+	core->tx_wq = alloc_workqueue("hyper_dmabuf_tx", WQ_UNBOUND, 0);
+	if (!core->tx_wq) {
+		destroy_workqueue(core->wq);
+		return -ENOMEM;
+	}
+	spin_lock_init(&core->tx_lock);
+	xa_init(&core->peers);
+	core->tx_queue_max = HYPER_DMABUF_TX_QUEUE_MAX;
 	init_waitqueue_head(&core->fence_wait);
 	core->fence_fallback_ms = HYPER_DMABUF_FENCE_FALLBACK_MS;
 	mutex_init(&core->lock);
@@ -1834,6 +2069,7 @@ void hyper_dmabuf_core_set_main(struct hyper_dmabuf_core *core)
  */
 void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core)
 {
+	struct hyper_dmabuf_peer *peer;
 	struct hyper_dmabuf_exp *exp;
 	unsigned long index;
 
@@ -1854,5 +2090,10 @@ void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core)
 	WARN_ON(!xa_empty(&core->exports));
 	xa_destroy(&core->exports);
 	destroy_workqueue(core->wq);
+	hyper_dmabuf_tx_stop(core);
+	xa_for_each(&core->peers, index, peer)
+		kfree(peer);
+	xa_destroy(&core->peers);
+	destroy_workqueue(core->tx_wq);
 	mutex_destroy(&core->lock);
 }

@@ -9,6 +9,7 @@
 #include <linux/bits.h>
 #include <linux/dma-fence.h>
 #include <linux/hashtable.h>
+#include <linux/jiffies.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -231,6 +232,56 @@ bool hyper_dmabuf_evq_pop(struct hyper_dmabuf_evq *q,
 			  struct hyper_dmabuf_event *ev);
 bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
 
+/* ---- outgoing messages -------------------------------------------------- */
+
+/*
+ * Messages queued for one peer that new work (an export, a re-export, an
+ * import) may add to; a withdrawal (UNEXPORT) or a release (RELEASED) is
+ * queued beyond it, into a message allocated in advance, so it cannot fail.
+ */
+#define HYPER_DMABUF_TX_QUEUE_MAX	64
+
+/* Delays between two tries of a send that timed out. */
+#define HYPER_DMABUF_TX_RETRY_MIN	(HZ / 10)
+#define HYPER_DMABUF_TX_RETRY_MAX	(5 * HZ)
+
+/**
+ * struct hyper_dmabuf_txmsg - a message waiting to be sent
+ * @link: entry in &hyper_dmabuf_peer.queue
+ * @wire: the encoded message
+ */
+struct hyper_dmabuf_txmsg {
+	struct list_head link;
+	struct hyper_dmabuf_msg_wire wire;
+};
+
+/**
+ * struct hyper_dmabuf_peer - messages on their way to one domain
+ * @core: owning core
+ * @domid: the peer
+ * @queue: messages in the order they are sent (core tx_lock)
+ * @queued: messages in @queue plus the one being sent (core tx_lock)
+ * @gen: bumped when @queue is purged, so that a message being sent
+ *	meanwhile is not put back (core tx_lock)
+ * @delay: delay before the next try after a timed-out send, 0 after a
+ *	success (core tx_lock)
+ * @work: sends @queue in order on &hyper_dmabuf_core.tx_wq, without the
+ *	core's mutex, so that a peer that does not drain its channel holds
+ *	up nothing but its own messages
+ *
+ * Created under the core's mutex the first time something may be sent to
+ * @domid, and freed only with the core.
+ */
+struct hyper_dmabuf_peer {
+	struct hyper_dmabuf_core *core;
+	u32 domid;
+	struct list_head queue;
+	unsigned int queued;
+	unsigned int gen;
+	unsigned long delay;
+	struct delayed_work work;
+};
+
 /* ---- core --------------------------------------------------------------- */
 
 /**
@@ -261,6 +312,13 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  * @nr_fences_held: fence references held by the core, for debugfs
  * @fence_fallback_ms: bound of the fallback wait,
  *	%HYPER_DMABUF_FENCE_FALLBACK_MS; tests shorten it
+ * @tx_lock: protects the queues of @peers, and the reading of @backend
+ *	by their works; taken inside @lock
+ * @peers: &struct hyper_dmabuf_peer by domain id (added under @lock)
+ * @tx_wq: workqueue of the peers' send works
+ * @tx_dropped: messages the backend refused for good (not a timeout)
+ * @tx_queue_max: room for new work in each peer's queue,
+ *	%HYPER_DMABUF_TX_QUEUE_MAX; tests shorten it
  * @fault_add_cb: test hook (%CONFIG_HYPER_DMABUF_DEBUG only): if
  *	non-zero, adding a fence callback fails with this error code
  */
@@ -282,6 +340,11 @@ struct hyper_dmabuf_core {
 	atomic_t nr_pending_idle;
 	atomic_t nr_fences_held;
 	unsigned int fence_fallback_ms;
+	spinlock_t tx_lock; /* see above: peer queues */
+	struct xarray peers;
+	struct workqueue_struct *tx_wq;
+	atomic_t tx_dropped;
+	unsigned int tx_queue_max;
 #if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
 	int fault_add_cb;
 #endif
@@ -331,6 +394,8 @@ struct hyper_dmabuf_file {
  * @unexport_pending: unexport requested (core lock)
  * @in_table: entry is still in &hyper_dmabuf_core.exports (core lock)
  * @share: backend sharing of a remote export
+ * @bye: the UNEXPORT message of a remote export, allocated with it so
+ *	that withdrawing cannot fail; NULL once queued (core lock)
  * @unexport_work: delayed unexport, queued on &hyper_dmabuf_core.wq; it
  *	holds the table reference while queued
  * @priv_size: size of @priv (core lock)
@@ -366,6 +431,7 @@ struct hyper_dmabuf_exp {
 	bool unexport_pending;
 	bool in_table;
 	struct hyper_dmabuf_share share;
+	struct hyper_dmabuf_txmsg *bye;
 	struct delayed_work unexport_work;
 	u32 priv_size;
 	u8 priv[HYPER_DMABUF_MAX_PRIV];
@@ -396,6 +462,8 @@ struct hyper_dmabuf_exp {
  * @pending: announced as pending: not importable until the exporter's
  *	EXPORT message brings the reference and private data (core lock)
  * @map: backend mapping, valid while @users > 0 (core lock)
+ * @bye: the RELEASED message, allocated when the buffer is mapped so
+ *	that releasing cannot fail; NULL once queued (core lock)
  * @priv_size: size of @priv (core lock)
  * @priv: private data (core lock)
  */
@@ -410,6 +478,7 @@ struct hyper_dmabuf_imp {
 	bool unexported;
 	bool pending;
 	struct hyper_dmabuf_mapping map;
+	struct hyper_dmabuf_txmsg *bye;
 	u32 priv_size;
 	u8 priv[HYPER_DMABUF_MAX_PRIV];
 };
@@ -452,6 +521,7 @@ int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
 int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 			 const void *buf, size_t len);
 void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid);
+void hyper_dmabuf_core_tx_flush(struct hyper_dmabuf_core *core);
 struct hyper_dmabuf_exp *
 hyper_dmabuf_exp_lookup(struct hyper_dmabuf_core *core,
 			const struct hyper_dmabuf_id *hid);

@@ -30,6 +30,7 @@ MODULE_IMPORT_NS("DMA_BUF");
 
 #define TEST_LOCAL_DOMID	3
 #define TEST_PEER_DOMID		7
+#define TEST_OTHER_DOMID	9
 
 /* ---- fake backend ----------------------------------------------------- */
 
@@ -38,7 +39,11 @@ static struct {
 	unsigned int shared;
 	unsigned int channels;
 	unsigned int mapped;
+	spinlock_t lock; /* the counters and @last, set by the send works */
 	int fail_send;
+	unsigned int failed;
+	u32 other_domid;
+	unsigned int sent_other;
 	u32 last_domid;
 	struct hyper_dmabuf_msg_wire last;
 	bool block_send;
@@ -114,18 +119,41 @@ static void fake_unmap(u32 domid, void *handle)
 
 static int fake_send(u32 domid, const void *msg, size_t len)
 {
+	int ret = 0;
+
 	/* Once armed, the next send waits until the test lets it go on. */
-	if (fake.block_send) {
+	if (domid != fake.other_domid && fake.block_send) {
 		fake.block_send = false;
 		complete(&fake.send_blocked);
 		wait_for_completion(&fake.send_unblock);
 	}
-	if (fake.fail_send)
-		return fake.fail_send;
-	fake.sent++;
-	fake.last_domid = domid;
-	memcpy(&fake.last, msg, min(len, sizeof(fake.last)));
-	return 0;
+	spin_lock(&fake.lock);
+	if (domid == fake.other_domid) {
+		fake.sent_other++;
+	} else if (fake.fail_send) {
+		ret = fake.fail_send;
+		fake.fail_send = 0;
+		fake.failed++;
+	} else {
+		fake.sent++;
+		fake.last_domid = domid;
+		memcpy(&fake.last, msg, min(len, sizeof(fake.last)));
+	}
+	spin_unlock(&fake.lock);
+	return ret;
+}
+
+/* Messages are sent by the core's works: wait for those queued so far. */
+static unsigned int test_sent(struct hyper_dmabuf_core *core)
+{
+	hyper_dmabuf_core_tx_flush(core);
+	return READ_ONCE(fake.sent);
+}
+
+static u16 test_last_op(struct hyper_dmabuf_core *core)
+{
+	hyper_dmabuf_core_tx_flush(core);
+	return le16_to_cpu(READ_ONCE(fake.last.op));
 }
 
 static const struct hyper_dmabuf_backend_ops fake_ops = {
@@ -208,6 +236,7 @@ static int hyper_dmabuf_test_init(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_init(ctx->core), 0);
 	hyper_dmabuf_file_open(ctx->core, ctx->file);
 	memset(&fake, 0, sizeof(fake));
+	spin_lock_init(&fake.lock);
 	test->priv = ctx;
 	return 0;
 }
@@ -755,21 +784,22 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 						  &hid, NULL), -ENODEV);
 	core->backend = &fake_ops;
 
-	/* A failed send undoes everything, including the id. */
-	fake.fail_send = -EIO;
+	/* No room for the announcement undoes everything, including the id. */
+	core->tx_queue_max = 0;
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid, NULL), -EIO);
+						  &hid, NULL), -EAGAIN);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
-	fake.fail_send = 0;
+	core->tx_queue_max = HYPER_DMABUF_TX_QUEUE_MAX;
 
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID,
 						  HYPER_DMABUF_EXPORT_RDWR,
 						  "abc", 3, &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
 	KUNIT_EXPECT_EQ(test, fake.last_domid, (u32)TEST_PEER_DOMID);
 	/* What the peer receives decodes as an export announce. */
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_msg_decode(&fake.last,
@@ -796,7 +826,7 @@ static void hyper_dmabuf_test_remote_export(struct kunit *test)
 
 	/* Unexport while the peer holds it: UNEXPORT sent, id kept. */
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_UNEXPORT);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
@@ -880,29 +910,33 @@ static void hyper_dmabuf_test_unexport_delayed(struct kunit *test)
 	struct test_flush f = { .wq = core->wq };
 	struct hyper_dmabuf_id hid;
 	struct task_struct *t;
+	unsigned long done;
 
 	core->backend = &fake_ops;
 	ctx->buf = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
 						  &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
 	init_completion(&fake.send_blocked);
 	init_completion(&fake.send_unblock);
 	init_completion(&f.done);
 	fake.block_send = true;
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 1), 0);
-	/* The work is telling the peer, held up in the backend. */
+	/* The work told the peer; the send is held up in the backend. */
 	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&fake.send_blocked,
 							  5 * HZ), 0UL);
 	t = kthread_run(test_flush_fn, &f, "hd-test-flush");
 	if (IS_ERR(t))
 		complete(&fake.send_unblock);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
-	msleep(50);
-	KUNIT_EXPECT_FALSE(test, completion_done(&f.done));
+	/* The unexport's work did not wait for it. */
+	done = wait_for_completion_timeout(&f.done, HZ);
+	KUNIT_EXPECT_NE(test, done, 0UL);
 	complete(&fake.send_unblock);
-	wait_for_completion(&f.done);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	if (!done)
+		wait_for_completion(&f.done);
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_UNEXPORT);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
@@ -1008,13 +1042,13 @@ static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 2U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 2U);
 
-	sent = fake.sent;
+	sent = test_sent(core);
 	hyper_dmabuf_core_peer_gone(core, TEST_PEER_DOMID);
 	/* Ids and sharings come back at once, and nothing is sent. */
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
-	KUNIT_EXPECT_EQ(test, fake.sent, sent);
+	KUNIT_EXPECT_EQ(test, test_sent(core), sent);
 	mutex_lock(&core->lock);
 	imp = hyper_dmabuf_imp_lookup(core, &msg.hid);
 	mutex_unlock(&core->lock);
@@ -1070,12 +1104,12 @@ static void hyper_dmabuf_test_lookup_imports(struct kunit *test)
 	dmabuf = hyper_dmabuf_import(ctx->file, &msg.hid, O_RDWR | O_CLOEXEC);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(dmabuf));
 	KUNIT_EXPECT_EQ(test, fake.mapped, 1U);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_IMPORTED);
 	test_rx(test, core, HYPER_DMABUF_OP_UNEXPORT, &msg.hid, 0);
 	test_put(dmabuf);
 	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_RELEASED);
 	KUNIT_EXPECT_TRUE(test, hash_empty(core->imports));
 }
@@ -1489,41 +1523,41 @@ static void hyper_dmabuf_test_fence_remote(struct kunit *test)
 						  &hid, NULL), 0);
 	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
 	/* The peer hears of the id at once, as pending: no ref, no priv. */
-	KUNIT_EXPECT_EQ(test, fake.sent, 1U);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_PENDING);
 	KUNIT_EXPECT_EQ(test, le64_to_cpu(fake.last.ref), 0ULL);
 	KUNIT_EXPECT_EQ(test, le64_to_cpu(fake.last.buf_size),
 			(u64)ctx->buf->size);
 	test_fence_done(fence);
 	test_settle(test, core);
-	KUNIT_EXPECT_EQ(test, fake.sent, 2U);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op), HYPER_DMABUF_OP_EXPORT);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 2U);
+	KUNIT_EXPECT_EQ(test, test_last_op(core), HYPER_DMABUF_OP_EXPORT);
 	KUNIT_EXPECT_EQ(test, le64_to_cpu(fake.last.ref), 0x1234ULL);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
-	KUNIT_EXPECT_EQ(test, fake.sent, 3U);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 3U);
 
 	/* Unexported while pending: the peer is told, nothing announced. */
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
 						  &hid, NULL), 0);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_PENDING);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_UNEXPORT);
 	test_fence_done(fence);
 	flush_workqueue(core->wq);
-	KUNIT_EXPECT_EQ(test, fake.sent, 5U);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 5U);
 
-	/* A pending notice that cannot be sent fails the export cleanly. */
+	/* A pending notice that cannot be queued fails the export cleanly. */
 	fence = test_fence_attach(test, ctx->buf, DMA_RESV_USAGE_WRITE);
-	fake.fail_send = -EIO;
+	core->tx_queue_max = 0;
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
-						  &hid, NULL), -EIO);
-	fake.fail_send = 0;
+						  &hid, NULL), -EAGAIN);
+	core->tx_queue_max = HYPER_DMABUF_TX_QUEUE_MAX;
 	test_fence_done(fence);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
@@ -1843,7 +1877,7 @@ static bool test_wait_sent(u16 op)
 }
 
 /*
- * An announcement that cannot be sent after a PENDING notice is owed and
+ * An announcement that cannot be queued after a PENDING notice is owed and
  * retried: the peer must not wait for ever.  Withdrawing ends the retries.
  */
 static void hyper_dmabuf_test_announce_retry(struct kunit *test)
@@ -1860,18 +1894,18 @@ static void hyper_dmabuf_test_announce_retry(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
 						  &hid, NULL), 0);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_PENDING);
-	fake.fail_send = -ETIMEDOUT;
+	core->tx_queue_max = 0;
 	test_fence_done(fence);
 	test_settle(test, core);
 	/* Still pending idle on this side, as on the peer's. */
 	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid),
 			HYPER_DMABUF_QUERY_F_PENDING_IDLE);
-	KUNIT_EXPECT_EQ(test, fake.sent, 1U);
-	fake.fail_send = 0;
+	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
+	core->tx_queue_max = HYPER_DMABUF_TX_QUEUE_MAX;
 	KUNIT_EXPECT_TRUE(test, test_wait_sent(HYPER_DMABUF_OP_EXPORT));
-	KUNIT_EXPECT_EQ(test, fake.sent, 2U);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 2U);
 	KUNIT_EXPECT_EQ(test, test_query_state(test, core, &hid), 0U);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
 
@@ -1880,19 +1914,234 @@ static void hyper_dmabuf_test_announce_retry(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, NULL, 0,
 						  &hid, NULL), 0);
-	fake.fail_send = -ETIMEDOUT;
+	core->tx_queue_max = 0;
 	test_fence_done(fence);
 	test_settle(test, core);
-	fake.fail_send = 0;
+	core->tx_queue_max = HYPER_DMABUF_TX_QUEUE_MAX;
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_UNEXPORT);
-	sent = fake.sent;
+	sent = test_sent(core);
 	msleep(1500);
-	KUNIT_EXPECT_EQ(test, fake.sent, sent);
+	KUNIT_EXPECT_EQ(test, test_sent(core), sent);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	test_expect_idle(test, core);
+}
+
+/* ---- a peer that stops draining its channel ---------------------------- */
+
+#define TEST_STALL_BUFS		(2 * HYPER_DMABUF_TX_QUEUE_MAX)
+#define TEST_STALL_BOUND_NS	(100 * NSEC_PER_MSEC)
+
+struct test_stall_export {
+	struct hyper_dmabuf_file *file;
+	struct dma_buf *buf;
+	struct hyper_dmabuf_id hid;
+	int ret;
+	struct completion done;
+};
+
+static int test_stall_export_fn(void *data)
+{
+	struct test_stall_export *e = data;
+
+	e->ret = hyper_dmabuf_export(e->file, e->buf, TEST_PEER_DOMID, 0,
+				     NULL, 0, &e->hid, NULL);
+	complete(&e->done);
+	return 0;
+}
+
+/* What another process does meanwhile, each call timed. */
+struct test_stall_busy {
+	struct hyper_dmabuf_file *file;
+	struct dma_buf *bufs[TEST_STALL_BUFS];
+	unsigned int queued;
+	unsigned int refused;
+	unsigned int errors;
+	s64 max_ns;
+	struct completion done;
+};
+
+static void test_stall_time(struct test_stall_busy *b, ktime_t start)
+{
+	b->max_ns = max(b->max_ns, ktime_to_ns(ktime_sub(ktime_get(), start)));
+}
+
+static int test_stall_busy_fn(void *data)
+{
+	struct test_stall_busy *b = data;
+	struct hyper_dmabuf_id hid;
+	struct dma_buf *imp;
+	ktime_t start;
+	int i, ret;
+
+	/* Loopback: export, import, release, unexport. */
+	start = ktime_get();
+	ret = hyper_dmabuf_export(b->file, b->bufs[0], HYPER_DMABUF_DOMID_SELF,
+				  0, NULL, 0, &hid, NULL);
+	test_stall_time(b, start);
+	if (ret) {
+		b->errors++;
+	} else {
+		start = ktime_get();
+		imp = hyper_dmabuf_import_wait(b->file, &hid, O_RDONLY, 0, 0);
+		test_stall_time(b, start);
+		if (IS_ERR(imp))
+			b->errors++;
+		else
+			test_put(imp);
+		start = ktime_get();
+		if (hyper_dmabuf_unexport(b->file, &hid, 0))
+			b->errors++;
+		test_stall_time(b, start);
+	}
+	/* Another peer. */
+	start = ktime_get();
+	if (hyper_dmabuf_export(b->file, b->bufs[1], TEST_OTHER_DOMID, 0, NULL,
+				0, &hid, NULL))
+		b->errors++;
+	test_stall_time(b, start);
+	/* The stalled peer: its queue fills, then exports fail at once. */
+	for (i = 2; i < TEST_STALL_BUFS; i++) {
+		start = ktime_get();
+		ret = hyper_dmabuf_export(b->file, b->bufs[i], TEST_PEER_DOMID,
+					  0, NULL, 0, &hid, NULL);
+		test_stall_time(b, start);
+		if (!ret)
+			b->queued++;
+		else if (ret == -EAGAIN)
+			b->refused++;
+		else
+			b->errors++;
+	}
+	/* Closing withdraws all of them. */
+	start = ktime_get();
+	hyper_dmabuf_file_release(b->file);
+	test_stall_time(b, start);
+	complete(&b->done);
+	return 0;
+}
+
+/*
+ * A peer that stops draining its channel holds up its own messages, and
+ * nothing else: while a send to it is stuck in the backend, the export
+ * that queued it has returned, and another process exports, imports and
+ * closes, to this domain and to another peer, each call within 100 ms.
+ * New work for the stalled peer is refused once its queue is full, and
+ * withdrawing is queued beyond that; all of it is sent, in order, once
+ * the peer drains again.
+ */
+static void hyper_dmabuf_test_peer_stalled(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct test_stall_export e = { .file = ctx->file };
+	unsigned int i, sent, sent_other;
+	unsigned long e_done, b_done;
+	struct test_stall_busy *b;
+	struct task_struct *t;
+
+	core->backend = &fake_ops;
+	fake.other_domid = TEST_OTHER_DOMID;
+	ctx->buf = test_buf_create(test);
+	e.buf = ctx->buf;
+	b = kunit_kzalloc(test, sizeof(*b), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, b);
+	b->file = kunit_kzalloc(test, sizeof(*b->file), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, b->file);
+	for (i = 0; i < TEST_STALL_BUFS; i++)
+		b->bufs[i] = test_buf_create(test);
+	hyper_dmabuf_file_open(core, b->file);
+	init_completion(&b->done);
+	init_completion(&e.done);
+	init_completion(&fake.send_blocked);
+	init_completion(&fake.send_unblock);
+
+	/* The peer stops draining: the first send to it is stuck. */
+	fake.block_send = true;
+	t = kthread_run(test_stall_export_fn, &e, "hd-test-stall");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	KUNIT_EXPECT_NE(test, wait_for_completion_timeout(&fake.send_blocked,
+							  5 * HZ), 0UL);
+	e_done = wait_for_completion_timeout(&e.done, HZ / 10);
+	KUNIT_EXPECT_NE(test, e_done, 0UL);
+
+	t = kthread_run(test_stall_busy_fn, b, "hd-test-busy");
+	if (IS_ERR(t)) {
+		complete(&fake.send_unblock);
+		if (!e_done)
+			wait_for_completion(&e.done);
+	}
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	b_done = wait_for_completion_timeout(&b->done, 10 * HZ);
+	KUNIT_EXPECT_NE(test, b_done, 0UL);
+	/* The other peer got its EXPORT and UNEXPORT meanwhile. */
+	for (i = 0; i < 100 && READ_ONCE(fake.sent_other) < 2; i++)
+		usleep_range(10000, 20000);
+	sent_other = READ_ONCE(fake.sent_other);
+	sent = READ_ONCE(fake.sent);
+	KUNIT_EXPECT_EQ(test, sent_other, 2U);
+	KUNIT_EXPECT_EQ(test, sent, 0U);
+
+	complete(&fake.send_unblock);
+	if (!e_done)
+		wait_for_completion(&e.done);
+	if (!b_done)
+		wait_for_completion(&b->done);
+	KUNIT_EXPECT_EQ(test, e.ret, 0);
+	KUNIT_EXPECT_EQ(test, b->errors, 0U);
+	KUNIT_EXPECT_LT(test, b->max_ns, TEST_STALL_BOUND_NS);
+	/* One message is in flight: room for HYPER_DMABUF_TX_QUEUE_MAX - 1. */
+	KUNIT_EXPECT_EQ(test, b->queued, HYPER_DMABUF_TX_QUEUE_MAX - 1);
+	KUNIT_EXPECT_EQ(test, b->refused,
+			TEST_STALL_BUFS - 2 - (HYPER_DMABUF_TX_QUEUE_MAX - 1));
+	/* The first EXPORT, then each queued EXPORT and its UNEXPORT. */
+	KUNIT_EXPECT_EQ(test, test_sent(core),
+			1 + 2 * (HYPER_DMABUF_TX_QUEUE_MAX - 1));
+	KUNIT_EXPECT_EQ(test, test_last_op(core), HYPER_DMABUF_OP_UNEXPORT);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->tx_dropped), 0);
+	/* Only the first export is left; refused ones left nothing. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
+	KUNIT_EXPECT_EQ(test, fake.channels, 1U);
+	for (i = 0; i < TEST_STALL_BUFS; i++)
+		test_put(b->bufs[i]);
+}
+
+/*
+ * A send that times out is tried again until it goes through; any other
+ * error of the backend drops the message and counts it.
+ */
+static void hyper_dmabuf_test_tx_retry(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_id hid;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	fake.fail_send = -ETIMEDOUT;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	/* A second flush runs the retry at once, without its back-off. */
+	hyper_dmabuf_core_tx_flush(core);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
+	KUNIT_EXPECT_EQ(test, fake.failed, 1U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->tx_dropped), 0);
+
+	fake.fail_send = -EPROTO;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, "x", 1,
+						  &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
+	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
+	KUNIT_EXPECT_EQ(test, fake.failed, 2U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->tx_dropped), 1);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, test_last_op(core), HYPER_DMABUF_OP_UNEXPORT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 }
 
 /* ---- private data ----------------------------------------------------- */
@@ -2059,7 +2308,7 @@ static void hyper_dmabuf_test_export_efault(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, list_empty(&ctx->file->exports));
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
-	KUNIT_EXPECT_EQ(test, le16_to_cpu(fake.last.op),
+	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_UNEXPORT);
 
 	/* A writable argument gets the id of a live export. */
@@ -2213,6 +2462,8 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_pending_remote),
 	KUNIT_CASE(hyper_dmabuf_test_pending_withdrawn),
 	KUNIT_CASE(hyper_dmabuf_test_announce_retry),
+	KUNIT_CASE(hyper_dmabuf_test_peer_stalled),
+	KUNIT_CASE(hyper_dmabuf_test_tx_retry),
 	KUNIT_CASE(hyper_dmabuf_test_list_unexport_any),
 	KUNIT_CASE(hyper_dmabuf_test_benchmark),
 	{}
