@@ -71,9 +71,10 @@ struct hyper_dmabuf_mapping {
  * @send: send the @len byte message @msg to @domid; messages are encoded
  *	and decoded by the core, the backend only transports them.  Called
  *	without the core's mutex, from one work item per peer, so it may
- *	wait, bounded, for the channel and for room; -ETIMEDOUT (or
- *	-EAGAIN) makes the core try again later, any other error drops the
- *	message
+ *	wait, bounded, for room; -ETIMEDOUT (or -EAGAIN, -ENOMEM) makes the
+ *	core try again later, any other error drops the message.  It may
+ *	be running until hyper_dmabuf_unregister_backend() returns, so the
+ *	transport must outlive that call
  * @mmap: optional; map a mapping made by @map into @vma.  Needed where
  *	foreign pages cannot be placed in page tables as ordinary pages
  *	(Xen PV); without it the core inserts &hyper_dmabuf_mapping.pages

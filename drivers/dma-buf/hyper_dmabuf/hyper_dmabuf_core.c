@@ -250,10 +250,13 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 	struct hyper_dmabuf_core *core = peer->core;
 	const struct hyper_dmabuf_backend_ops *ops;
 	struct hyper_dmabuf_txmsg *m;
+	bool current_gen;
 	unsigned int gen;
 	int ret;
 
 	for (;;) {
+		/* hyper_dmabuf_core_peer_gone() waits for a send under way. */
+		mutex_lock(&peer->send_lock);
 		spin_lock(&core->tx_lock);
 		m = list_first_entry_or_null(&peer->queue, typeof(*m), link);
 		if (m)
@@ -261,15 +264,18 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 		ops = core->backend;
 		gen = peer->gen;
 		spin_unlock(&core->tx_lock);
-		if (!m)
+		if (!m) {
+			mutex_unlock(&peer->send_lock);
 			return;
-
+		}
 		/* No backend: unregistering, the queue is being purged. */
 		ret = ops ? ops->send(peer->domid, &m->wire, sizeof(m->wire)) :
 			    -ENODEV;
+		mutex_unlock(&peer->send_lock);
 
 		spin_lock(&core->tx_lock);
-		if (ops && hyper_dmabuf_tx_retry(ret) && gen == peer->gen) {
+		current_gen = gen == peer->gen;
+		if (ops && hyper_dmabuf_tx_retry(ret) && current_gen) {
 			list_add(&m->link, &peer->queue);
 			peer->delay = peer->delay ?
 				min(2 * peer->delay, HYPER_DMABUF_TX_RETRY_MAX) :
@@ -283,7 +289,7 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 		if (!ret)
 			peer->delay = 0;
 		spin_unlock(&core->tx_lock);
-		if (ret && gen == peer->gen) {
+		if (ret && ops && current_gen) {
 			atomic_inc(&core->tx_dropped);
 			/* Else the peer went: its reset tells the core. */
 			if (ret != -ENOTCONN && ret != -ECONNRESET)
@@ -305,11 +311,13 @@ hyper_dmabuf_peer_get(struct hyper_dmabuf_core *core, u32 domid)
 	peer = xa_load(&core->peers, domid);
 	if (peer)
 		return peer;
-	peer = kzalloc_obj(*peer, GFP_KERNEL_ACCOUNT);
+	/* Shared by every user of the domain: not charged to the caller. */
+	peer = kzalloc_obj(*peer, GFP_KERNEL);
 	if (!peer)
 		return NULL;
 	peer->core = core;
 	peer->domid = domid;
+	mutex_init(&peer->send_lock);
 	INIT_LIST_HEAD(&peer->queue);
 	INIT_DELAYED_WORK(&peer->work, hyper_dmabuf_tx_work);
 	if (xa_insert(&core->peers, domid, peer, GFP_KERNEL)) {
@@ -391,7 +399,11 @@ static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
 	}
 	list_add_tail(&m->link, &peer->queue);
 	peer->queued++;
-	queue_delayed_work(core->tx_wq, &peer->work, 0);
+	/* Now, unless a send timed out: then its back-off stands. */
+	if (peer->delay)
+		queue_delayed_work(core->tx_wq, &peer->work, peer->delay);
+	else
+		mod_delayed_work(core->tx_wq, &peer->work, 0);
 	spin_unlock(&core->tx_lock);
 	return 0;
 }
@@ -1045,8 +1057,12 @@ static void hyper_dmabuf_imp_put(struct hyper_dmabuf_core *core,
 		return;
 	core->backend->unmap(imp->hid.exporter_domid, imp->map.handle);
 	/* Allocated when the buffer was mapped: this cannot fail. */
-	hyper_dmabuf_send(core, imp->hid.exporter_domid,
-			  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL, imp->bye);
+	if (!imp->gone)
+		hyper_dmabuf_send(core, imp->hid.exporter_domid,
+				  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL,
+				  imp->bye);
+	else
+		kfree(imp->bye);
 	imp->bye = NULL;
 	if (imp->unexported)
 		hyper_dmabuf_imp_free(core, imp);
@@ -1723,6 +1739,7 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 		if (imp->hid.exporter_domid != domid)
 			continue;
 		imp->unexported = true;
+		imp->gone = true;
 		if (!imp->users)
 			hyper_dmabuf_imp_free(core, imp);
 	}
@@ -1731,6 +1748,15 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 	if (peer)
 		hyper_dmabuf_peer_purge(peer);
 	mutex_unlock(&core->lock);
+	/*
+	 * A message taken from the queue before the purge may still be on
+	 * its way: wait for it, so that it cannot reach a new incarnation of
+	 * the peer (the backend reconnects only after this returns).
+	 */
+	if (peer) {
+		mutex_lock(&peer->send_lock);
+		mutex_unlock(&peer->send_lock);
+	}
 
 	list_for_each_entry_safe(exp, etmp, &dead, gone_link) {
 		unsigned int refs = exp->gone_refs;
@@ -1843,18 +1869,21 @@ EXPORT_SYMBOL_GPL(hyper_dmabuf_register_backend);
 void hyper_dmabuf_unregister_backend(const struct hyper_dmabuf_backend_ops *ops)
 {
 	struct hyper_dmabuf_core *core = hyper_dmabuf_main;
+	bool ours;
 
 	if (!core)
 		return;
 	mutex_lock(&core->lock);
-	if (core->backend == ops) {
+	ours = core->backend == ops;
+	if (ours) {
 		spin_lock(&core->tx_lock);
 		core->backend = NULL;
 		spin_unlock(&core->tx_lock);
 	}
 	mutex_unlock(&core->lock);
 	/* A send in progress ends before this returns. */
-	hyper_dmabuf_tx_stop(core);
+	if (ours)
+		hyper_dmabuf_tx_stop(core);
 }
 EXPORT_SYMBOL_GPL(hyper_dmabuf_unregister_backend);
 
@@ -1967,18 +1996,6 @@ static int hyper_dmabuf_dropped_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_dropped);
 
-/**
- * hyper_dmabuf_core_debugfs() - create the debugfs counters
- * @core: core instance
- * @name: directory name below the debugfs root
- *
- * Files: exported_ids (live ids of this domain), imported (local dma-bufs
- * created by imports), msgs_dropped ("total N" then one "reason N" line
- * per reason), grants_in_use and mapped_pages (maintained by the backend),
- * pending_idle (exports waiting for their fences before the announcement)
- * and fences_held (fence references held by the core).  Each holds
- * decimal numbers, one per line.
- */
 /* Messages dropped for good, and those queued per peer. */
 static int hyper_dmabuf_tx_show(struct seq_file *s, void *unused)
 {
@@ -1999,6 +2016,18 @@ static int hyper_dmabuf_tx_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_tx);
 
+/**
+ * hyper_dmabuf_core_debugfs() - create the debugfs counters
+ * @core: core instance
+ * @name: directory name below the debugfs root
+ *
+ * Files: exported_ids (live ids of this domain), imported (local dma-bufs
+ * created by imports), msgs_dropped ("total N" then one "reason N" line
+ * per reason), grants_in_use and mapped_pages (maintained by the backend),
+ * pending_idle (exports waiting for their fences before the announcement)
+ * and fences_held (fence references held by the core).  Each holds
+ * decimal numbers, one per line.
+ */
 void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
 			       const char *name)
 {
@@ -2091,8 +2120,10 @@ void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core)
 	xa_destroy(&core->exports);
 	destroy_workqueue(core->wq);
 	hyper_dmabuf_tx_stop(core);
-	xa_for_each(&core->peers, index, peer)
+	xa_for_each(&core->peers, index, peer) {
+		mutex_destroy(&peer->send_lock);
 		kfree(peer);
+	}
 	xa_destroy(&core->peers);
 	destroy_workqueue(core->tx_wq);
 	mutex_destroy(&core->lock);

@@ -265,9 +265,13 @@ struct hyper_dmabuf_txmsg {
  *	meanwhile is not put back (core tx_lock)
  * @delay: delay before the next try after a timed-out send, 0 after a
  *	success (core tx_lock)
+ * @send_lock: held by @work from taking a message off @queue until the
+ *	backend's send returned; hyper_dmabuf_core_peer_gone() takes it to
+ *	wait for a send under way
  * @work: sends @queue in order on &hyper_dmabuf_core.tx_wq, without the
  *	core's mutex, so that a peer that does not drain its channel holds
- *	up nothing but its own messages
+ *	up nothing but its own messages (as long as fewer peers than the
+ *	workqueue's max_active, 256, are stuck at once)
  *
  * Created under the core's mutex the first time something may be sent to
  * @domid, and freed only with the core.
@@ -279,6 +283,7 @@ struct hyper_dmabuf_peer {
 	unsigned int queued;
 	unsigned int gen;
 	unsigned long delay;
+	struct mutex send_lock; /* see above */
 	struct delayed_work work;
 };
 
@@ -464,6 +469,8 @@ struct hyper_dmabuf_exp {
  * @map: backend mapping, valid while @users > 0 (core lock)
  * @bye: the RELEASED message, allocated when the buffer is mapped so
  *	that releasing cannot fail; NULL once queued (core lock)
+ * @gone: the exporter went (hyper_dmabuf_core_peer_gone()): nothing is
+ *	said to it any more (core lock)
  * @priv_size: size of @priv (core lock)
  * @priv: private data (core lock)
  */
@@ -479,6 +486,7 @@ struct hyper_dmabuf_imp {
 	bool pending;
 	struct hyper_dmabuf_mapping map;
 	struct hyper_dmabuf_txmsg *bye;
+	bool gone;
 	u32 priv_size;
 	u8 priv[HYPER_DMABUF_MAX_PRIV];
 };

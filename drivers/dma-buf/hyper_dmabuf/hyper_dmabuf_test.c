@@ -237,6 +237,8 @@ static int hyper_dmabuf_test_init(struct kunit *test)
 	hyper_dmabuf_file_open(ctx->core, ctx->file);
 	memset(&fake, 0, sizeof(fake));
 	spin_lock_init(&fake.lock);
+	init_completion(&fake.send_blocked);
+	init_completion(&fake.send_unblock);
 	test->priv = ctx;
 	return 0;
 }
@@ -245,6 +247,9 @@ static void hyper_dmabuf_test_exit(struct kunit *test)
 {
 	struct test_ctx *ctx = test->priv;
 
+	/* A test that stopped early must not leave a send blocked. */
+	fake.block_send = false;
+	complete_all(&fake.send_unblock);
 	hyper_dmabuf_file_release(ctx->file);
 	if (ctx->buf)
 		test_put(ctx->buf);
@@ -2109,6 +2114,66 @@ static void hyper_dmabuf_test_peer_stalled(struct kunit *test)
 		test_put(b->bufs[i]);
 }
 
+struct test_gone {
+	struct hyper_dmabuf_core *core;
+	struct completion done;
+};
+
+static int test_gone_fn(void *data)
+{
+	struct test_gone *g = data;
+
+	hyper_dmabuf_core_peer_gone(g->core, TEST_PEER_DOMID);
+	complete(&g->done);
+	return 0;
+}
+
+/*
+ * A peer that goes takes its queue with it, and the message that was on
+ * its way is waited for: nothing queued for the old peer can reach the
+ * next one on the same domid.
+ */
+static void hyper_dmabuf_test_tx_peer_gone(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct test_gone g = { .core = core };
+	struct hyper_dmabuf_id hid;
+	struct dma_buf *bufs[3];
+	struct task_struct *t;
+	unsigned long done;
+	int i;
+
+	core->backend = &fake_ops;
+	init_completion(&g.done);
+	fake.block_send = true;
+	for (i = 0; i < 3; i++) {
+		bufs[i] = test_buf_create(test);
+		KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, bufs[i],
+							  TEST_PEER_DOMID, 0,
+							  NULL, 0, &hid, NULL),
+				0);
+	}
+	/* The first EXPORT is on its way, two more are queued. */
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&fake.send_blocked,
+							  5 * HZ), 0UL);
+	t = kthread_run(test_gone_fn, &g, "hd-test-gone");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	done = wait_for_completion_timeout(&g.done, HZ / 5);
+	KUNIT_EXPECT_EQ(test, done, 0UL);
+	complete(&fake.send_unblock);
+	if (!done)
+		wait_for_completion(&g.done);
+	hyper_dmabuf_core_tx_flush(core);
+	/* Only the message under way went out; the rest was purged. */
+	KUNIT_EXPECT_EQ(test, READ_ONCE(fake.sent), 1U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&core->tx_dropped), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	for (i = 0; i < 3; i++)
+		test_put(bufs[i]);
+}
+
 /*
  * A send that times out is tried again until it goes through; any other
  * error of the backend drops the message and counts it.
@@ -2135,7 +2200,7 @@ static void hyper_dmabuf_test_tx_retry(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
 						  TEST_PEER_DOMID, 0, "x", 1,
 						  &hid, NULL), 0);
-	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
+	hyper_dmabuf_core_tx_flush(core);
 	KUNIT_EXPECT_EQ(test, test_sent(core), 1U);
 	KUNIT_EXPECT_EQ(test, fake.failed, 2U);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->tx_dropped), 1);
@@ -2464,6 +2529,7 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_announce_retry),
 	KUNIT_CASE(hyper_dmabuf_test_peer_stalled),
 	KUNIT_CASE(hyper_dmabuf_test_tx_retry),
+	KUNIT_CASE(hyper_dmabuf_test_tx_peer_gone),
 	KUNIT_CASE(hyper_dmabuf_test_list_unexport_any),
 	KUNIT_CASE(hyper_dmabuf_test_benchmark),
 	{}

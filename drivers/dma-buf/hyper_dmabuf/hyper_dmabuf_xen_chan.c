@@ -35,9 +35,11 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/random.h>
+#include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/uaccess.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <xen/events.h>
@@ -54,6 +56,9 @@
 #define HDX_SEND_MS	10000
 #define HDX_RX_BACKLOG	1024
 #define HDX_PATH_LEN	80
+
+/* Bit of hdx_chan.rx_flags: an event of rx_irq awaits its late EOI. */
+#define HDX_RX_EOI	0
 
 enum hdx_state {
 	HDX_IDLE,
@@ -95,16 +100,24 @@ struct hdx_chan {
 	grant_ref_t tx_gref;
 	int tx_irq;
 	u32 tx_prod;
+	u32 tx_irq_cons;		/* tx_irq handler only */
+	bool tx_broken;			/* the peer corrupted tx->cons */
+	unsigned long tx_events;	/* tx_irq handler only */
+	unsigned long tx_spurious;	/* tx_irq handler only */
 
 	struct page *rx_page;
 	grant_handle_t rx_handle;
 	struct hdx_ring *rx;
 	int rx_irq;
 	u32 rx_cons;
+	unsigned long rx_flags;		/* HDX_RX_EOI */
+	unsigned long rx_events;	/* rx_irq handler only */
+	unsigned long rx_spurious;	/* lock */
 
-	spinlock_t rx_lock; /* rx_list, rx_backlog */
+	spinlock_t rx_lock; /* rx_list, rx_backlog, rx_throttled */
 	struct list_head rx_list;
 	unsigned int rx_backlog;
+	bool rx_throttled;		/* drain stopped: backlog full */
 
 	struct work_struct check_work;
 	struct work_struct drain_work;
@@ -171,12 +184,27 @@ static void hdx_withdraw_offer(struct hdx_chan *chan)
 
 /* ---- rings ---------------------------------------------------------------- */
 
+/*
+ * Both ports are bound with late EOI: Xen delivers no further event on a
+ * port until its EOI, and an EOI marked spurious (an event that brought
+ * nothing) makes Xen hold the next one back for a growing delay.  A peer
+ * that signals in a loop is throttled that way (XSA-332).
+ */
 static irqreturn_t hdx_tx_irq(int irq, void *dev_id)
 {
 	struct hdx_chan *chan = dev_id;
+	u32 cons = le32_to_cpu(READ_ONCE(chan->tx->cons));
+	unsigned int flags = 0;
 
+	/* The peer tells that it consumed: spurious unless it did. */
+	WRITE_ONCE(chan->tx_events, chan->tx_events + 1);
+	if (cons == chan->tx_irq_cons) {
+		flags = XEN_EOI_FLAG_SPURIOUS;
+		WRITE_ONCE(chan->tx_spurious, chan->tx_spurious + 1);
+	}
+	chan->tx_irq_cons = cons;
 	wake_up_all(&chan->wq);
-	xen_irq_lateeoi(irq, 0);
+	xen_irq_lateeoi(irq, flags);
 	return IRQ_HANDLED;
 }
 
@@ -184,8 +212,10 @@ static irqreturn_t hdx_rx_irq(int irq, void *dev_id)
 {
 	struct hdx_chan *chan = dev_id;
 
+	/* hdx_drain_work() gives the EOI once it has looked at the ring. */
+	WRITE_ONCE(chan->rx_events, chan->rx_events + 1);
+	set_bit(HDX_RX_EOI, &chan->rx_flags);
 	queue_work(hdx.rx_wq, &chan->drain_work);
-	xen_irq_lateeoi(irq, 0);
 	return IRQ_HANDLED;
 }
 
@@ -240,9 +270,11 @@ static void hdx_chan_reset(struct hdx_chan *chan)
 	chan->rx_page = NULL;
 	chan->rx = NULL;
 
+	clear_bit(HDX_RX_EOI, &chan->rx_flags);
 	spin_lock(&chan->rx_lock);
 	list_splice_init(&chan->rx_list, &purge);
 	chan->rx_backlog = 0;
+	chan->rx_throttled = false;
 	spin_unlock(&chan->rx_lock);
 	list_for_each_entry_safe(m, tmp, &purge, link)
 		kfree(m);
@@ -271,6 +303,8 @@ static int hdx_chan_offer(struct hdx_chan *chan)
 	chan->tx_page = page;
 	chan->tx = page_address(page);
 	chan->tx_prod = 0;
+	chan->tx_irq_cons = 0;
+	chan->tx_broken = false;
 	mutex_unlock(&chan->tx_lock);
 
 	ret = HYPERVISOR_event_channel_op(EVTCHNOP_alloc_unbound, &alloc);
@@ -340,13 +374,16 @@ static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
 static void hdx_drain_work(struct work_struct *work)
 {
 	struct hdx_chan *chan = container_of(work, struct hdx_chan, drain_work);
+	bool broken = false, more = false, full = false;
 	struct hdx_rx_msg *m;
-	bool broken = false, more = false;
 	u32 prod, start;
 
 	mutex_lock(&chan->lock);
-	if (chan->state != HDX_CONNECTED)
+	if (chan->state != HDX_CONNECTED) {
+		/* Unbound: no EOI is owed any more. */
+		clear_bit(HDX_RX_EOI, &chan->rx_flags);
 		goto out_unlock;
+	}
 	start = chan->rx_cons;
 	prod = le32_to_cpu(READ_ONCE(chan->rx->prod));
 	/* Read the slots only after the index that covers them. */
@@ -356,10 +393,18 @@ static void hdx_drain_work(struct work_struct *work)
 		goto out_unlock;
 	}
 	while (chan->rx_cons != prod) {
-		if (READ_ONCE(chan->rx_backlog) >= HDX_RX_BACKLOG) {
-			more = true;
+		/*
+		 * Backpressure: with the backlog full, stop until
+		 * hdx_deliver_work() has emptied it, and keep the event's
+		 * EOI until then, so that the peer's signals wait too.
+		 */
+		spin_lock(&chan->rx_lock);
+		full = chan->rx_backlog >= HDX_RX_BACKLOG;
+		if (full)
+			chan->rx_throttled = true;
+		spin_unlock(&chan->rx_lock);
+		if (full)
 			break;
-		}
 		m = kmalloc_obj(*m, GFP_KERNEL);
 		if (!m) {
 			more = true;
@@ -373,14 +418,23 @@ static void hdx_drain_work(struct work_struct *work)
 		chan->rx_backlog++;
 		spin_unlock(&chan->rx_lock);
 	}
-	if (chan->rx_cons == start)
-		goto out_unlock;	/* nothing taken: no event, no work */
-	/* The slots are copied before the sender may reuse them. */
-	virt_mb();
-	WRITE_ONCE(chan->rx->cons, cpu_to_le32(chan->rx_cons));
-	notify_remote_via_irq(chan->rx_irq);
-	queue_work(hdx.rx_wq, &chan->deliver_work);
-	/* Messages that arrived meanwhile raised an event of their own. */
+	if (chan->rx_cons != start) {
+		/* The slots are copied before the sender may reuse them. */
+		virt_mb();
+		WRITE_ONCE(chan->rx->cons, cpu_to_le32(chan->rx_cons));
+		notify_remote_via_irq(chan->rx_irq);
+		queue_work(hdx.rx_wq, &chan->deliver_work);
+	}
+	/*
+	 * Messages that arrive after this EOI raise an event of their own;
+	 * an event that brought nothing is spurious.
+	 */
+	if (!full && test_and_clear_bit(HDX_RX_EOI, &chan->rx_flags)) {
+		if (chan->rx_cons == start)
+			WRITE_ONCE(chan->rx_spurious, chan->rx_spurious + 1);
+		xen_irq_lateeoi(chan->rx_irq, chan->rx_cons == start ?
+				XEN_EOI_FLAG_SPURIOUS : 0);
+	}
 out_unlock:
 	mutex_unlock(&chan->lock);
 	if (broken) {
@@ -396,6 +450,7 @@ static void hdx_deliver_work(struct work_struct *work)
 {
 	struct hdx_chan *chan = container_of(work, struct hdx_chan,
 					     deliver_work);
+	bool resume = false;
 	struct hdx_rx_msg *m;
 
 	for (;;) {
@@ -405,6 +460,10 @@ static void hdx_deliver_work(struct work_struct *work)
 		if (m) {
 			list_del(&m->link);
 			chan->rx_backlog--;
+		} else {
+			/* Caught up: a drain stopped on a full backlog goes on. */
+			resume = chan->rx_throttled;
+			chan->rx_throttled = false;
 		}
 		spin_unlock(&chan->rx_lock);
 		if (!m)
@@ -412,6 +471,8 @@ static void hdx_deliver_work(struct work_struct *work)
 		hyper_dmabuf_backend_rx(chan->peer, m->data, HDX_MSG_SIZE);
 		kfree(m);
 	}
+	if (resume)
+		queue_work(hdx.rx_wq, &chan->drain_work);
 }
 
 /* ---- channel state ---------------------------------------------------------- */
@@ -451,8 +512,8 @@ static void hdx_check_work(struct work_struct *work)
 	}
 	ret = hdx_read_offer(chan, &off);
 	broken = chan->state == HDX_CONNECTED &&
-		 le32_to_cpu(READ_ONCE(chan->rx->prod)) - chan->rx_cons >
-		 HDX_RING_SLOTS;
+		 (le32_to_cpu(READ_ONCE(chan->rx->prod)) - chan->rx_cons >
+		  HDX_RING_SLOTS || READ_ONCE(chan->tx_broken));
 	if (chan->state == HDX_CONNECTED &&
 	    (ret || off.nonce != chan->peer_nonce || broken)) {
 		hdx_chan_reset(chan);
@@ -779,11 +840,14 @@ static bool hdx_tx_ready(struct hdx_chan *chan)
  * @msg: message
  * @len: %HDX_MSG_SIZE
  *
- * Waits, bounded, for the channel to come up and for room in the ring.
+ * Called by the core's send work of @domid, never under the core's mutex.
+ * Waits, bounded, for room in the ring of a connected channel; a channel
+ * that is not connected (hdx_wait_channel() brings it up before anything
+ * is shared) fails at once.
  *
- * Return: 0, -ENOTCONN without a channel, -ETIMEDOUT if the peer did not
- * answer, -ECONNRESET if the channel went down, -EPROTO if the peer
- * corrupted the ring.
+ * Return: 0, -ENOTCONN without a connected channel, -ETIMEDOUT if the peer
+ * did not make room, -ECONNRESET if the channel went down, -EPROTO if the
+ * peer corrupted the ring (the channel is then reset).
  */
 int hdx_send(u32 domid, const void *msg, size_t len)
 {
@@ -796,13 +860,10 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 	chan = hdx_chan_hold(domid);
 	if (!chan)
 		return -ENOTCONN;
-	if (READ_ONCE(chan->state) == HDX_IDLE) {
+	if (READ_ONCE(chan->state) != HDX_CONNECTED) {
 		ret = -ENOTCONN;
 		goto out_put;
 	}
-	ret = hdx_wait_connected(chan);
-	if (ret)
-		goto out_put;
 
 	mutex_lock(&chan->tx_lock);
 	for (;;) {
@@ -813,6 +874,7 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 		cons = le32_to_cpu(READ_ONCE(chan->tx->cons));
 		used = chan->tx_prod - cons;
 		if (used > HDX_RING_SLOTS) {
+			WRITE_ONCE(chan->tx_broken, true);
 			queue_work(hdx.ctl_wq, &chan->check_work);
 			ret = -EPROTO;
 			break;
@@ -965,6 +1027,55 @@ int hdx_chan_init(void)
 	return 0;
 }
 
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
+/*
+ * Test hook, debugfs hyper_dmabuf_xen/evflood (test kernels only): write
+ * "DOMID COUNT" to signal both event channels of the connected channel to
+ * DOMID COUNT times each, as fast as this domain can: a hostile peer, for
+ * the test of the late-EOI throttling in the peer.
+ */
+static ssize_t hdx_evflood_write(struct file *file, const char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	unsigned int domid, n, i;
+	struct hdx_chan *chan;
+	char buf[32];
+	int ret = 0;
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = 0;
+	if (sscanf(buf, "%u %u", &domid, &n) != 2 || n > 100000000)
+		return -EINVAL;
+	chan = hdx_chan_hold(domid);
+	if (!chan)
+		return -ENOENT;
+	mutex_lock(&chan->lock);
+	if (chan->state != HDX_CONNECTED)
+		ret = -ENOTCONN;
+	for (i = 0; !ret && i < n; i++) {
+		notify_remote_via_irq(chan->tx_irq);
+		notify_remote_via_irq(chan->rx_irq);
+		if (i % 1024)
+			continue;
+		if (fatal_signal_pending(current))
+			ret = -EINTR;
+		cond_resched();
+	}
+	mutex_unlock(&chan->lock);
+	hdx_chan_put(chan);
+	return ret ?: count;
+}
+
+static const struct file_operations hdx_evflood_fops = {
+	.owner = THIS_MODULE,
+	.write = hdx_evflood_write,
+	.llseek = noop_llseek,
+};
+#endif
+
 static int hdx_channels_show(struct seq_file *s, void *unused)
 {
 	static const char *const names[] = {
@@ -977,10 +1088,13 @@ static int hdx_channels_show(struct seq_file *s, void *unused)
 	seq_printf(s, "self %u\n", hdx.self);
 	mutex_lock(&hdx.lock);
 	list_for_each_entry(chan, &hdx.chans, link)
-		seq_printf(s, "peer %u %s tx_prod %u rx_cons %u offer %s\n",
+		seq_printf(s, "peer %u %s tx_prod %u rx_cons %u offer %s events rx %lu/%lu tx %lu/%lu\n",
 			   chan->peer, names[READ_ONCE(chan->state)],
 			   READ_ONCE(chan->tx_prod), READ_ONCE(chan->rx_cons),
-			   chan->my_node);
+			   chan->my_node, READ_ONCE(chan->rx_events),
+			   READ_ONCE(chan->rx_spurious),
+			   READ_ONCE(chan->tx_events),
+			   READ_ONCE(chan->tx_spurious));
 	mutex_unlock(&hdx.lock);
 	return 0;
 }
@@ -1042,6 +1156,10 @@ int hdx_chan_start(void)
 	hdx.debugfs = debugfs_create_dir("hyper_dmabuf_xen", NULL);
 	debugfs_create_file("channels", 0400, hdx.debugfs, NULL,
 			    &hdx_channels_fops);
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
+	debugfs_create_file("evflood", 0200, hdx.debugfs, NULL,
+			    &hdx_evflood_fops);
+#endif
 	hdx_shm_debugfs(hdx.debugfs);
 	ret = register_xenbus_watch(&hdx.watch);
 	hdx.watching = !ret;

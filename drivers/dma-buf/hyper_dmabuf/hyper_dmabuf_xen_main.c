@@ -60,8 +60,9 @@ module_init(hdx_init);
 
 static void __exit hdx_exit(void)
 {
-	hdx_chan_exit();
+	/* The core's send works end before the channels go. */
 	hyper_dmabuf_unregister_backend(&hdx_ops);
+	hdx_chan_exit();
 	hdx_shm_exit();
 }
 module_exit(hdx_exit);

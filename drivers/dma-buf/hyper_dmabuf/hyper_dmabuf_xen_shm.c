@@ -107,6 +107,9 @@ struct hdx_mapping {
 	grant_ref_t *refs;
 	struct page **pages;
 	grant_handle_t *handles;
+	/* hdx_unmap(): unmapped once no one else holds a page */
+	struct gnttab_unmap_grant_ref *unmap_ops;
+	struct gntab_unmap_queue_data unmap;
 	/* kernel mapping made by hdx_vmap(), shared by its users */
 	struct mutex vmap_lock; /* protects the members below */
 	unsigned int vmap_count;
@@ -896,6 +899,7 @@ static int hdx_read_dir(u32 domid, u64 ref, unsigned int n, grant_ref_t *refs)
 
 static void hdx_mapping_free(struct hdx_mapping *m)
 {
+	kvfree(m->unmap_ops);
 	kvfree(m->refs);
 	kvfree(m->pages);
 	kvfree(m->handles);
@@ -931,7 +935,8 @@ int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
 	m->refs = kvcalloc(nr_pages, sizeof(*m->refs), GFP_KERNEL);
 	m->pages = kvcalloc(nr_pages, sizeof(*m->pages), GFP_KERNEL);
 	m->handles = kvcalloc(nr_pages, sizeof(*m->handles), GFP_KERNEL);
-	if (!m->refs || !m->pages || !m->handles) {
+	m->unmap_ops = kvcalloc(nr_pages, sizeof(*m->unmap_ops), GFP_KERNEL);
+	if (!m->refs || !m->pages || !m->handles || !m->unmap_ops) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
@@ -965,20 +970,51 @@ err_free:
 	return ret;
 }
 
+static void hdx_unmap_done(int result, struct gntab_unmap_queue_data *data)
+{
+	struct hdx_mapping *m = data->data;
+
+	if (result)
+		pr_warn_ratelimited("hyper_dmabuf_xen: grant unmap failed: %d\n",
+				    result);
+	gnttab_free_pages(m->nr, m->pages);
+	hyper_dmabuf_backend_count_mapped_pages(-(int)m->nr);
+	hdx_mapping_free(m);
+	module_put(THIS_MODULE);
+}
+
 /**
  * hdx_unmap() - undo hdx_map()
  * @domid: exporting domain
  * @handle: &hyper_dmabuf_mapping.handle
+ *
+ * The last local dma-buf user is gone, but someone may still hold a
+ * reference to a page: an O_DIRECT transfer, or a pipe that vmsplice() fed
+ * from an mmap of the import.  The grants are unmapped, and the pages
+ * freed, only once no such reference is left (gnttab_unmap_refs_async()
+ * checks, and tries again later); until then the pages count as mapped,
+ * and the mapping holds a reference on this module.  Never waits.
  */
 void hdx_unmap(u32 domid, void *handle)
 {
+	u32 flags;
 	struct hdx_mapping *m = handle;
+	unsigned int i;
 
 	WARN_ON_ONCE(m->vaddr);
-	hdx_unmap_pages(m->nr, m->rw, m->pages, m->handles);
-	gnttab_free_pages(m->nr, m->pages);
-	hyper_dmabuf_backend_count_mapped_pages(-(int)m->nr);
-	hdx_mapping_free(m);
+	flags = GNTMAP_host_map | (m->rw ? 0 : GNTMAP_readonly);
+	/* hdx_map() succeeded: every page has its handle. */
+	for (i = 0; i < m->nr; i++)
+		gnttab_set_unmap_op(&m->unmap_ops[i], hdx_kaddr(m->pages[i]),
+				    flags, m->handles[i]);
+	m->unmap.unmap_ops = m->unmap_ops;
+	m->unmap.kunmap_ops = NULL;
+	m->unmap.pages = m->pages;
+	m->unmap.count = m->nr;
+	m->unmap.done = hdx_unmap_done;
+	m->unmap.data = m;
+	__module_get(THIS_MODULE);
+	gnttab_unmap_refs_async(&m->unmap);
 }
 
 /* ---- importer: PV mappings through page-table entries --------------------- */

@@ -134,6 +134,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <linux/memfd.h>	/* before sys/mman.h: no MFD_* redefinition */
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -936,6 +937,51 @@ static const char *kernel_view_bad(int fd, const void *p, size_t len)
 	return NULL;
 }
 
+/*
+ * Let go of an import while a page of it is still referenced, as an
+ * O_DIRECT transfer does: vmsplice() the first page of the mapping @p into
+ * a pipe, unmap and close the import, then read the page from the pipe.
+ * The backend must keep the page mapped, and its content, until the pipe
+ * lets go.  A PV importer maps foreign frames without struct pages the
+ * kernel could pin (VM_PFNMAP): vmsplice() fails there, and *@pinned says
+ * so.  Returns NULL, or why the check failed; the import is closed.
+ */
+static const char *pin_release(void *p, size_t len, int fd, size_t size,
+			       __u32 seed, bool *pinned)
+{
+	static unsigned char page[4096];
+	size_t n = size < sizeof(page) ? size : sizeof(page);
+	struct iovec iov = { .iov_base = p, .iov_len = sizeof(page) };
+	const char *why = NULL;
+	int pfd[2];
+	ssize_t r;
+
+	*pinned = false;
+	if (pipe(pfd)) {
+		munmap(p, len);
+		close(fd);
+		return "pipe";
+	}
+	r = vmsplice(pfd[1], &iov, 1, 0);
+	*pinned = r == (ssize_t)sizeof(page);
+	munmap(p, len);
+	close(fd);
+	if (*pinned) {
+		/* The release has run when close() returned; give it time. */
+		usleep(100000);
+		r = read(pfd[0], page, sizeof(page));
+		if (r != (ssize_t)sizeof(page))
+			why = "pinned_read";
+		else if (pat_check(page, 0, n, seed) != n)
+			why = "pinned_page_lost_at_release";
+	} else if (r >= 0 || errno != EFAULT) {
+		why = "vmsplice";
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	return why;
+}
+
 static void do_check(struct node *n, struct msg *m, char *out)
 {
 	size_t size = num(m->text, "size", 10, 0), len = round_page(size), off;
@@ -945,6 +991,7 @@ static void do_check(struct node *n, struct msg *m, char *out)
 	struct hyper_dmabuf_id *hid = &m->ev.hid;
 	struct dma_buf_sync sync;
 	struct hold *h = NULL;
+	bool pinned = false;
 	double t0 = now_s();
 	const char *why;
 	int fd, i;
@@ -1031,11 +1078,15 @@ static void do_check(struct node *n, struct msg *m, char *out)
 		h->len = len;
 		h->seed = seed;
 	} else {
-		munmap(p, len);
-		close(fd);
+		why = pin_release(p, len, fd, size, rw ? wseed : seed,
+				  &pinned);
+		if (why) {
+			sprintf(out, "st=fail why=%s", why);
+			return;
+		}
 	}
 	n->verified++;
-	sprintf(out, "st=ok vt=%d", ms_since(t0));
+	sprintf(out, "st=ok vt=%d pinned=%d", ms_since(t0), pinned);
 }
 
 /* Re-check a held import through its mapping and through a new one. */
@@ -1206,6 +1257,31 @@ static void do_reuse(struct node *n, struct msg *m, char *out)
 out:
 	if (buf >= 0)
 		close(buf);
+}
+
+/*
+ * A hostile peer's event storm: signal both event channels to the
+ * requester n times, as fast as this domain can (test hook evflood).
+ */
+static void do_evflood(struct node *n, struct msg *m, char *out)
+{
+	unsigned long count = num(m->text, "n", 10, 0);
+	double t0 = now_s();
+	char cmd[40];
+	int fd, len;
+
+	fd = open("/sys/kernel/debug/hyper_dmabuf_xen/evflood", O_WRONLY);
+	if (fd < 0) {
+		sprintf(out, "st=skip why=no_evflood_hook err=%d", errno);
+		return;
+	}
+	len = snprintf(cmd, sizeof(cmd), "%u %lu", m->ev.hid.exporter_domid,
+		       count);
+	if (write(fd, cmd, len) != len)
+		sprintf(out, "st=fail why=evflood err=%d", errno);
+	else
+		sprintf(out, "st=ok ms=%d", ms_since(t0));
+	close(fd);
 }
 
 static void do_unflood(struct node *n, char *out)
@@ -2202,6 +2278,8 @@ static void serve_msg(struct node *n, struct msg *m, bool nested)
 		do_reuse(n, m, out);
 	else if (!strcmp(cmd, "unflood"))
 		do_unflood(n, out);
+	else if (!strcmp(cmd, "evflood"))
+		do_evflood(n, m, out);
 	else if (!strcmp(cmd, "done"))
 		n->done = true;
 	else if (!pend_serve(n, m, cmd, out))
@@ -2664,8 +2742,10 @@ static int d2u(struct __test_metadata *_metadata, struct orch *o,
 		return 0;
 	}
 	snprintf(times, sizeof(times),
-		 "fill %d ms, round trip %d ms (importer check %llu ms), writeback check %d ms",
-		 r.fill_ms, r.rt_ms, num(r.peer, "vt", 10, 0), r.wb_ms);
+		 "fill %d ms, round trip %d ms (importer check %llu ms), writeback check %d ms%s",
+		 r.fill_ms, r.rt_ms, num(r.peer, "vt", 10, 0), r.wb_ms,
+		 num(r.peer, "pinned", 10, 0) ?
+		 ", a page pinned across the release read back" : "");
 	report(D2U, prod, size, rw, cfg.name, cfg.peers[i].name, times);
 	return 1;
 }
@@ -3021,6 +3101,269 @@ TEST_F_TIMEOUT(xdom, d2u_close_fd_unexports, TIMEOUT_S)
  * next export fails with ENOSPC; a freed slot is reused with a new key,
  * and the old id and key no longer import at the importer (ENOENT).
  */
+/* Events of this domain's channel to @domid: handled and spurious. */
+static bool chan_events(__u32 domid, unsigned long ev[4])
+{
+	FILE *f = fopen("/sys/kernel/debug/hyper_dmabuf_xen/channels", "r");
+	char line[512], *p;
+	unsigned int peer;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		p = strstr(line, " events rx ");
+		if (sscanf(line, "peer %u", &peer) != 1 || peer != domid || !p)
+			continue;
+		found = sscanf(p, " events rx %lu/%lu tx %lu/%lu", &ev[0],
+			       &ev[1], &ev[2], &ev[3]) == 4;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Busy and total jiffies of all CPUs, from /proc/stat. */
+static void cpu_jiffies(unsigned long long *busy, unsigned long long *total)
+{
+	unsigned long long v[8] = { };
+	FILE *f = fopen("/proc/stat", "r");
+	int i;
+
+	*busy = *total = 0;
+	if (!f)
+		return;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+		   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+		for (i = 0; i < 8; i++)
+			*total += v[i];
+		*busy = *total - v[3] - v[4];	/* idle, iowait */
+	}
+	fclose(f);
+}
+
+/* Loopback export, import and close every 10 ms; the slowest, in ms. */
+static void flood_prober(int stop, int res)
+{
+	struct hyper_dmabuf_unexport un = { };
+	struct hyper_dmabuf_id hid;
+	int dev, buf, fd, worst = 0, n = 0, bad = 0;
+	double t0;
+	char c;
+
+	dev = open("/dev/hyper_dmabuf", O_RDWR);
+	buf = buf_alloc(PAGE);
+	while (dev >= 0 && buf >= 0 && read(stop, &c, 1) < 0) {
+		t0 = now_s();
+		if (hd_send(dev, buf, HYPER_DMABUF_DOMID_SELF, 0, "p", &hid)) {
+			bad++;
+		} else {
+			fd = hd_import(dev, &hid, O_RDONLY);
+			if (fd >= 0)
+				close(fd);
+			else
+				bad++;
+			un.hid = hid;
+			if (ioctl(dev, HYPER_DMABUF_IOCTL_UNEXPORT, &un))
+				bad++;
+		}
+		if (ms_since(t0) > worst)
+			worst = ms_since(t0);
+		n++;
+		usleep(10000);
+	}
+	dprintf(res, "%d %d %d\n", worst, n, dev < 0 || buf < 0 ? -1 : bad);
+	_exit(0);
+}
+
+/*
+ * A peer signals both event channels as fast as it can (a hostile peer
+ * with the evflood test hook).  This domain's handlers mark the events
+ * that brought nothing as spurious, so that the late EOI holds the next
+ * one back: only a small part of the storm is handled at all.  Meanwhile
+ * this domain keeps sharing (loopback every 10 ms, and the request to the
+ * flooding peer itself).  The CPU time it spent is reported.
+ */
+#define EVFLOOD_N		200000
+#define EVFLOOD_MAX_HANDLED	(EVFLOOD_N / 100)
+#define EVFLOOD_MAX_MS		1000
+
+TEST_F_TIMEOUT(xdom, u2d_event_flood, TIMEOUT_S)
+{
+	unsigned long long busy0, total0, busy1, total1;
+	unsigned long ev0[4], ev1[4], handled, spurious;
+	int i, stop[2], res[2], worst = -1, n = 0, bad = -1, ran = 0;
+	struct orch *o = &self->o;
+	struct msg rep;
+	FILE *f;
+	pid_t pid;
+
+	if (_metadata->exit_code == KSFT_SKIP)
+		return;
+	for (i = 0; i < cfg.npeers && !ran; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		ASSERT_TRUE(chan_events(cfg.peers[i].domid, ev0))
+			TH_LOG("no event counters for domain %u",
+			       cfg.peers[i].domid);
+		ASSERT_EQ(0, pipe(stop));
+		ASSERT_EQ(0, pipe(res));
+		ASSERT_EQ(0, fcntl(stop[0], F_SETFL, O_NONBLOCK));
+		cpu_jiffies(&busy0, &total0);
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			close(stop[1]);
+			close(res[0]);
+			flood_prober(stop[0], res[1]);
+		}
+		close(stop[0]);
+		close(res[1]);
+		ASSERT_EQ(1, ask(o, i, &rep, "evflood", "n=%d", EVFLOOD_N));
+		cpu_jiffies(&busy1, &total1);
+		ASSERT_EQ(1, write(stop[1], "x", 1));
+		f = fdopen(res[0], "r");
+		ASSERT_NE(NULL, f);
+		EXPECT_EQ(3, fscanf(f, "%d %d %d", &worst, &n, &bad));
+		fclose(f);
+		close(stop[1]);
+		waitpid(pid, NULL, 0);
+		if (reply_st(&rep) == ST_SKIP) {
+			o->skipped++;
+			snprintf(o->skip_why, TEXT_LEN, "%s", rep.text);
+			break;
+		}
+		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		ASSERT_TRUE(chan_events(cfg.peers[i].domid, ev1));
+		handled = ev1[0] - ev0[0] + ev1[2] - ev0[2];
+		spurious = ev1[1] - ev0[1] + ev1[3] - ev0[3];
+		say("%s signalled %d times on each of 2 ports in %llu ms",
+		    cfg.peers[i].name, EVFLOOD_N, num(rep.text, "ms", 10, 0));
+		say("handled here: %lu events (%lu spurious); CPU busy %.0f %% of %llu jiffies",
+		    handled, spurious,
+		    total1 > total0 ? 100.0 * (busy1 - busy0) /
+				      (total1 - total0) : 0.0,
+		    total1 - total0);
+		say("meanwhile a loopback share every 10 ms: %d done, slowest %d ms",
+		    n, worst);
+		EXPECT_LE(handled, EVFLOOD_MAX_HANDLED);
+		EXPECT_LT(0, spurious);
+		EXPECT_EQ(0, bad);
+		EXPECT_LT(0, n);
+		EXPECT_LE(worst, EVFLOOD_MAX_MS);
+		ran++;
+	}
+	finish(_metadata, o, ran);
+}
+
+/* Messages queued here for @domid (debugfs msgs_out), -1 if unknown. */
+static int msgs_queued(__u32 domid)
+{
+	FILE *f = fopen(DEBUGFS_DIR "msgs_out", "r");
+	unsigned int d, q;
+	char line[128];
+	int ret = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "domain %u queued %u", &d, &q) == 2 &&
+		    d == domid)
+			ret = q;
+	fclose(f);
+	return ret;
+}
+
+/*
+ * A peer that stops draining its channel (paused with xl: dom0 only)
+ * holds up only its own messages.  Meanwhile dom0 keeps exporting to it
+ * and sharing with itself, and every call returns at once; exports to the
+ * paused peer are refused with EAGAIN once 64 messages wait for it, and
+ * closing the file withdraws the rest without waiting.  Once the peer
+ * runs again, everything queued goes out.
+ */
+#define PAUSED_EXPORTS	80
+#define PAUSED_MAX_MS	100
+
+TEST_F_TIMEOUT(xdom, d2u_peer_paused, TIMEOUT_S)
+{
+	int i, k, dev2, b, fd, err, ok, again, other, worst, q, ran = 0;
+	struct hyper_dmabuf_unexport un = { };
+	struct orch *o = &self->o;
+	struct hyper_dmabuf_id hid;
+	char cmd[NAME_LEN + 16];
+	double t0;
+
+	if (_metadata->exit_code == KSFT_SKIP)
+		return;
+	if (cfg.domid != 0)
+		SKIP(return, "pausing a domain takes dom0");
+	for (i = 0; i < cfg.npeers && !ran; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, dev2);
+		snprintf(cmd, sizeof(cmd), "xl pause %s", cfg.peers[i].name);
+		ASSERT_EQ(0, system(cmd));
+		ok = again = other = worst = 0;
+		for (k = 0; k < PAUSED_EXPORTS; k++) {
+			b = buf_alloc(PAGE);
+			if (b < 0) {
+				other++;
+				break;
+			}
+			t0 = now_s();
+			err = -hd_send(dev2, b, cfg.peers[i].domid, 0, "x",
+				       NULL);
+			worst = ms_since(t0) > worst ? ms_since(t0) : worst;
+			if (!err)
+				ok++;
+			else if (err == EAGAIN)
+				again++;
+			else
+				other++;
+			/* Sharing with itself goes on as usual. */
+			t0 = now_s();
+			if (hd_send(dev2, b, HYPER_DMABUF_DOMID_SELF, 0, "y",
+				    &hid)) {
+				other++;
+			} else {
+				fd = hd_import(dev2, &hid, O_RDONLY);
+				if (fd >= 0)
+					close(fd);
+				else
+					other++;
+				un.hid = hid;
+				if (ioctl(dev2, HYPER_DMABUF_IOCTL_UNEXPORT,
+					  &un))
+					other++;
+			}
+			worst = ms_since(t0) > worst ? ms_since(t0) : worst;
+			close(b);
+		}
+		q = msgs_queued(cfg.peers[i].domid);
+		t0 = now_s();
+		close(dev2);
+		worst = ms_since(t0) > worst ? ms_since(t0) : worst;
+		snprintf(cmd, sizeof(cmd), "xl unpause %s", cfg.peers[i].name);
+		ASSERT_EQ(0, system(cmd));
+		say("%s paused: %d exports to it queued, %d refused (EAGAIN), %d other errors, %d messages waiting; slowest call %d ms",
+		    cfg.peers[i].name, ok, again, other, q, worst);
+		/* Everything queued goes out once it runs again. */
+		t0 = now_s();
+		while (msgs_queued(cfg.peers[i].domid) > 0 &&
+		       now_s() - t0 < SETTLE_S)
+			usleep(100000);
+		EXPECT_EQ(0, msgs_queued(cfg.peers[i].domid));
+		EXPECT_EQ(0, other);
+		EXPECT_EQ(PAUSED_EXPORTS, ok + again);
+		EXPECT_LT(0, again);
+		EXPECT_LE(64, q);
+		EXPECT_LE(worst, PAUSED_MAX_MS);
+		ran++;
+	}
+	finish(_metadata, o, ran);
+}
+
 TEST_F_TIMEOUT(xdom, u2d_flood_ids, TIMEOUT_S)
 {
 	struct orch *o = &self->o;
