@@ -189,14 +189,28 @@ hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
 	return imp;
 }
 
+/*
+ * Tell every open file of a buffer it can import.  The key, which opens
+ * the buffer, and the private data go only to files opened with
+ * CAP_SYS_ADMIN (a compositor, a broker), which hand them on to whom they
+ * choose; the others learn that the buffer exists and must get its key
+ * from its owner.
+ */
 static void hyper_dmabuf_broadcast(struct hyper_dmabuf_core *core,
-				   const struct hyper_dmabuf_event *ev)
+				   struct hyper_dmabuf_event *ev)
 {
 	struct hyper_dmabuf_file *file;
 
 	lockdep_assert_held(&core->lock);
 	list_for_each_entry(file, &core->files, link)
-		hyper_dmabuf_evq_push(&file->evq, ev);
+		if (file->privileged)
+			hyper_dmabuf_evq_push(&file->evq, ev);
+	memset(ev->hid.key, 0, sizeof(ev->hid.key));
+	memset(ev->priv, 0, sizeof(ev->priv));
+	ev->priv_size = 0;
+	list_for_each_entry(file, &core->files, link)
+		if (!file->privileged)
+			hyper_dmabuf_evq_push(&file->evq, ev);
 }
 
 static void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
@@ -501,6 +515,8 @@ static void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp)
 {
 	lockdep_assert_held(&exp->core->lock);
 	exp->unexport_pending = true;
+	if (exp->owner)
+		exp->owner->nr_exports--;
 	exp->owner = NULL;
 	list_del_init(&exp->owner_link);
 }
@@ -808,7 +824,13 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		return 0;
 	}
 
-	exp = kzalloc_obj(*exp, GFP_KERNEL);
+	/* No file but the administrator's takes more than its share. */
+	if (!file->privileged &&
+	    file->nr_exports >= HYPER_DMABUF_MAX_IDS_PER_FILE) {
+		ret = -EDQUOT;
+		goto err_unlock;
+	}
+	exp = kzalloc_obj(*exp, GFP_KERNEL_ACCOUNT);
 	if (!exp) {
 		ret = -ENOMEM;
 		goto err_unlock;
@@ -881,6 +903,7 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	get_dma_buf(dmabuf);
 	exp->owner = file;
 	list_add(&exp->owner_link, &file->exports);
+	file->nr_exports++;
 	if (fence)
 		hyper_dmabuf_fence_arm(exp, fence);
 	else if (exp->loopback)
@@ -1020,8 +1043,12 @@ int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
 		}
 	} else {
 		hash_for_each(core->imports, bkt, imp, node) {
-			if (n < count)
+			if (n < count) {
 				hids[n] = imp->hid;
+				if (mine)
+					memset(hids[n].key, 0,
+					       sizeof(hids[n].key));
+			}
 			n++;
 		}
 	}

@@ -368,15 +368,20 @@ static inline int hyper_dmabuf_fault_add_cb(struct hyper_dmabuf_core *core)
 /**
  * struct hyper_dmabuf_file - state of one open /dev/hyper_dmabuf
  * @core: core instance
+ * @privileged: opened with CAP_SYS_ADMIN: gets the keys and private data
+ *	of other files' buffers (events, LIST) and has no export quota
  * @link: entry in &hyper_dmabuf_core.files (core lock)
  * @exports: exports owned by this file (core lock)
+ * @nr_exports: entries of @exports (core lock)
  * @imports: import records created through this file (core lock)
  * @evq: event queue
  */
 struct hyper_dmabuf_file {
 	struct hyper_dmabuf_core *core;
+	bool privileged;
 	struct list_head link;
 	struct list_head exports;
+	unsigned int nr_exports;
 	struct list_head imports;
 	struct hyper_dmabuf_evq evq;
 };

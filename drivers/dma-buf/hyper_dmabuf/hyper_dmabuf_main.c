@@ -78,9 +78,11 @@ static int hyper_dmabuf_open(struct inode *inode, struct file *filp)
 {
 	struct hyper_dmabuf_file *file;
 
-	file = kvzalloc_obj(*file, GFP_KERNEL);
+	file = kvzalloc_obj(*file, GFP_KERNEL_ACCOUNT);
 	if (!file)
 		return -ENOMEM;
+	/* The opener's privilege, as for the file's credentials. */
+	file->privileged = capable(CAP_SYS_ADMIN);
 	hyper_dmabuf_file_open(&hyper_dmabuf_dev_core, file);
 	filp->private_data = file;
 	return nonseekable_open(inode, filp);
@@ -148,8 +150,8 @@ static int hyper_dmabuf_ioctl_list(struct hyper_dmabuf_file *file,
 
 	if (arg->pad)
 		return -EINVAL;
-	/* Keys of other processes' exports only for the administrator. */
-	if (capable(CAP_SYS_ADMIN))
+	/* Keys of other files' buffers only for the administrator. */
+	if (file->privileged)
 		mine = NULL;
 	/* Size the copy from a first count; the second pass is the answer. */
 	ret = hyper_dmabuf_list(file->core, arg->type, NULL, NULL, 0, &total);

@@ -234,6 +234,8 @@ static int hyper_dmabuf_test_init(struct kunit *test)
 	ctx->file = kunit_kzalloc(test, sizeof(*ctx->file), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, ctx->file);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_init(ctx->core), 0);
+	/* The tests' own file is the administrator's (keys in events). */
+	ctx->file->privileged = true;
 	hyper_dmabuf_file_open(ctx->core, ctx->file);
 	memset(&fake, 0, sizeof(fake));
 	spin_lock_init(&fake.lock);
@@ -952,6 +954,7 @@ static void hyper_dmabuf_test_unexport_delayed(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, core2);
 	KUNIT_ASSERT_NOT_NULL(test, file2);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_init(core2), 0);
+	file2->privileged = true;
 	hyper_dmabuf_file_open(core2, file2);
 	core2->backend = &fake_ops;
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(file2, ctx->buf,
@@ -1780,6 +1783,7 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 
 	other = kunit_kzalloc(test, sizeof(*other), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, other);
+	other->privileged = true;
 	hyper_dmabuf_file_open(core, other);
 	ctx->buf = test_buf_create(test);
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
@@ -2209,6 +2213,104 @@ static void hyper_dmabuf_test_tx_retry(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 }
 
+/* ---- permissions and quotas -------------------------------------------- */
+
+/*
+ * The key opens a buffer: a file opened without CAP_SYS_ADMIN learns that
+ * a buffer exists, but gets neither its key nor its private data, from
+ * events or LIST.  The administrator's file gets both.
+ */
+static void hyper_dmabuf_test_keys_stay(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	static const u32 zero[3];
+	struct hyper_dmabuf_file *user;
+	struct hyper_dmabuf_event ev;
+	struct hyper_dmabuf_id hid, listed;
+	u32 total;
+
+	user = kunit_kzalloc(test, sizeof(*user), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, user);
+	hyper_dmabuf_file_open(core, user);
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  "secret", 6, &hid, NULL), 0);
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+	KUNIT_EXPECT_EQ(test, memcmp(ev.hid.key, hid.key, sizeof(zero)), 0);
+	KUNIT_EXPECT_EQ(test, ev.priv_size, 6U);
+	KUNIT_EXPECT_EQ(test, memcmp(ev.priv, "secret", 6), 0);
+
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&user->evq, &ev));
+	KUNIT_EXPECT_EQ(test, ev.hid.id, hid.id);
+	KUNIT_EXPECT_EQ(test, ev.hid.exporter_domid, hid.exporter_domid);
+	KUNIT_EXPECT_EQ(test, memcmp(ev.hid.key, zero, sizeof(zero)), 0);
+	KUNIT_EXPECT_EQ(test, ev.priv_size, 0U);
+	KUNIT_EXPECT_NULL(test, memchr_inv(ev.priv, 0, sizeof(ev.priv)));
+
+	/* LIST of the exports, as main.c calls it for that file. */
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_list(core,
+						HYPER_DMABUF_TYPE_EXPORTED,
+						user, &listed, 1, &total), 0);
+	KUNIT_EXPECT_EQ(test, total, 1U);
+	KUNIT_EXPECT_EQ(test, listed.id, hid.id);
+	KUNIT_EXPECT_EQ(test, memcmp(listed.key, zero, sizeof(zero)), 0);
+	/* The key, handed on by its owner, opens it. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(hyper_dmabuf_import(user, &listed,
+							  O_RDONLY)),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	hyper_dmabuf_file_release(user);
+}
+
+/* A file opened without CAP_SYS_ADMIN holds at most its share of ids. */
+static void hyper_dmabuf_test_quota(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_id hid, first;
+	struct hyper_dmabuf_file *user;
+	struct dma_buf **bufs;
+	unsigned int i, n = HYPER_DMABUF_MAX_IDS_PER_FILE + 1;
+
+	user = kunit_kzalloc(test, sizeof(*user), GFP_KERNEL);
+	bufs = kunit_kcalloc(test, n, sizeof(*bufs), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, user);
+	KUNIT_ASSERT_NOT_NULL(test, bufs);
+	hyper_dmabuf_file_open(core, user);
+	for (i = 0; i < n; i++)
+		bufs[i] = test_buf_create(test);
+	for (i = 0; i < HYPER_DMABUF_MAX_IDS_PER_FILE; i++)
+		KUNIT_ASSERT_EQ(test,
+				hyper_dmabuf_export(user, bufs[i],
+						    HYPER_DMABUF_DOMID_SELF, 0,
+						    NULL, 0, i ? &hid : &first,
+						    NULL), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(user, bufs[i],
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid, NULL),
+			-EDQUOT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids),
+			(u32)HYPER_DMABUF_MAX_IDS_PER_FILE);
+	/* A re-export is no new export; another file has its own share. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(user, bufs[0],
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  "u", 1, &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, bufs[i],
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid, NULL), 0);
+	/* An unexport gives the share back. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(user, &first, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(user, bufs[i],
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid, NULL), 0);
+	hyper_dmabuf_file_release(user);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	for (i = 0; i < n; i++)
+		test_put(bufs[i]);
+}
+
 /* ---- private data ----------------------------------------------------- */
 
 static const u32 test_priv_sizes[] = { 0, 1, 192, 193, 4096 };
@@ -2530,6 +2632,8 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_peer_stalled),
 	KUNIT_CASE(hyper_dmabuf_test_tx_retry),
 	KUNIT_CASE(hyper_dmabuf_test_tx_peer_gone),
+	KUNIT_CASE(hyper_dmabuf_test_keys_stay),
+	KUNIT_CASE(hyper_dmabuf_test_quota),
 	KUNIT_CASE(hyper_dmabuf_test_list_unexport_any),
 	KUNIT_CASE(hyper_dmabuf_test_benchmark),
 	{}

@@ -30,6 +30,15 @@
  * allocation of an id comes with a fresh 96-bit random key; a stale id and
  * key pair never opens a newer buffer that reuses the id (-ENOENT).
  *
+ * The key is what opens a buffer: whoever has it may import and query it.
+ * It goes to the file descriptor that exported the buffer, and to file
+ * descriptors opened with CAP_SYS_ADMIN (in the exporting domain through
+ * HYPER_DMABUF_IOCTL_LIST, in the importing domain through events and
+ * HYPER_DMABUF_IOCTL_LIST): a compositor or broker, which hands it on.  A
+ * file descriptor opened without CAP_SYS_ADMIN sees that buffers exist
+ * (ids, sizes, flags) but gets neither their key nor their private data.
+ * The privilege is that of the opener, as for any file's credentials.
+ *
  * All structures have fixed-size members, explicit padding and 64-bit
  * alignment.  Padding, reserved members and unknown flags must be zero,
  * otherwise the ioctl fails with -EINVAL.  Unknown ioctl commands fail with
@@ -74,6 +83,15 @@
  * The 1001st simultaneous export fails with -ENOSPC.
  */
 #define HYPER_DMABUF_MAX_IDS		1000
+
+/**
+ * HYPER_DMABUF_MAX_IDS_PER_FILE - exports one file descriptor may hold
+ *
+ * The quota of a file descriptor opened without CAP_SYS_ADMIN (a quarter
+ * of the domain's ids); beyond it HYPER_DMABUF_IOCTL_EXPORT fails with
+ * -EDQUOT.  A file descriptor opened with CAP_SYS_ADMIN has none.
+ */
+#define HYPER_DMABUF_MAX_IDS_PER_FILE	250
 
 /**
  * HYPER_DMABUF_MAX_PRIV - maximum size in bytes of per-buffer private data
@@ -316,10 +334,11 @@ struct hyper_dmabuf_query {
  * @pad: in: must be zero
  *
  * The ids come in no particular order and describe one moment; use
- * HYPER_DMABUF_IOCTL_QUERY for the details of each.  Without
- * CAP_SYS_ADMIN, the key of an export made through another file
- * descriptor is returned as zero: the id and exporter domid name it, the
- * key that opens it stays with its owner (and its peer).
+ * HYPER_DMABUF_IOCTL_QUERY for the details of each.  To a file
+ * descriptor opened without CAP_SYS_ADMIN, the key of an export made
+ * through another file descriptor, and of every buffer another domain
+ * exported, is returned as zero: the id and exporter domid name it, the
+ * key that opens it stays with its owner, its peer and the administrator.
  */
 struct hyper_dmabuf_list {
 	__u64 hids_ptr;
@@ -335,7 +354,8 @@ struct hyper_dmabuf_list {
  *	can be imported; for loopback exports every open file of the local
  *	domain gets this event, including the exporting one.  A re-export
  *	(private data update) sends it again with
- *	%HYPER_DMABUF_EVENT_F_UPDATE set.
+ *	%HYPER_DMABUF_EVENT_F_UPDATE set.  Files opened without
+ *	CAP_SYS_ADMIN get it with the key and the private data zeroed.
  * @HYPER_DMABUF_EVENT_OVERFLOW: the queue was full and
  *	&struct hyper_dmabuf_event.lost events were dropped before this one
  */
@@ -387,17 +407,19 @@ struct hyper_dmabuf_event {
  *
  * Takes &struct hyper_dmabuf_export.  Errors: -EBADF (not a dma-buf fd),
  * -EINVAL (bad flags, padding or private size), -ENOSPC (1000 live ids),
- * -ENODEV (remote domain and no hypervisor backend), -EACCES (RDWR export
- * of a read-only dma-buf, or, from a domU, a domU that dom0 did not allow
- * sharing with), -ESRCH (from dom0, no such domain), -EOPNOTSUPP (memory
- * that is not RAM with struct pages), -EFBIG (larger than 1 GiB), -ENOSPC
- * (also: the grant table is full), -ETIMEDOUT (the channel to the domain
- * did not come up: no hyper_dmabuf there), -ECONNRESET (the domain went
- * away), -EAGAIN (64 messages are already waiting for the domain: it does
- * not drain its channel), -EFAULT (the argument cannot be read, or the id cannot be written
- * back: a new export is then withdrawn again, as by an UNEXPORT without
- * delay).  Never waits for the buffer's fences; the announcement follows
- * when they have signalled.
+ * -EDQUOT (%HYPER_DMABUF_MAX_IDS_PER_FILE exports held by this file
+ * descriptor, opened without CAP_SYS_ADMIN), -ENODEV (remote domain and
+ * no hypervisor backend), -EACCES (RDWR export of a read-only dma-buf, or,
+ * from a domU, a domU that dom0 did not allow sharing with), -ESRCH (from
+ * dom0, no such domain), -EOPNOTSUPP (memory that is not RAM with struct
+ * pages), -EFBIG (larger than 1 GiB), -ENOSPC (also: the grant table is
+ * full), -ETIMEDOUT (the channel to the domain did not come up: no
+ * hyper_dmabuf there), -ECONNRESET (the domain went away), -EAGAIN (64
+ * messages are already waiting for the domain: it does not drain its
+ * channel), -EFAULT (the argument cannot be read, or the id cannot be
+ * written back: a new export is then withdrawn again, as by an UNEXPORT
+ * without delay).  Never waits for the buffer's fences; the announcement
+ * follows when they have signalled.
  */
 #define HYPER_DMABUF_IOCTL_EXPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x0, \
 					      struct hyper_dmabuf_export)

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <linux/capability.h>
 #include <linux/dma-heap.h>
 #include <linux/hyper_dmabuf.h>
@@ -951,6 +952,133 @@ TEST_F(hd, events)
 	EXPECT_EQ(3, ev.priv_size);
 	EXPECT_EQ(-1, read(listener, &ev, sizeof(ev)));
 	close(listener);
+}
+
+/*
+ * What a second process without CAP_SYS_ADMIN learns of a buffer that
+ * another process exported: that it exists, but neither its key nor its
+ * private data (events, LIST); the key opens it once its owner hands it
+ * on.  Runs in a child; returns the number of failed checks.
+ */
+static int unprivileged_view(int ready, int keys)
+{
+	struct hyper_dmabuf_event ev = { };
+	struct pollfd pfd = { .events = POLLIN };
+	struct hyper_dmabuf_id hid, listed[4];
+	static const __u32 zero[3];
+	__u32 i, n = 4, total;
+	int dev, fd, k, bad = 0;
+	bool seen = false;
+
+	if (set_cap_sys_admin(false) || cap_sys_admin())
+		return 100;
+	dev = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return 101;
+	if (write(ready, "r", 1) != 1)
+		return 102;
+	/* The owner exported it; it hands the key on (here, at once). */
+	if (read(keys, &hid, sizeof(hid)) != sizeof(hid))
+		return 103;
+	/* Events tell of buffers, without their key or private data. */
+	pfd.fd = dev;
+	for (k = 0; k < HYPER_DMABUF_EVENT_QUEUE_LEN && !seen; k++) {
+		if (poll(&pfd, 1, 5000) != 1 ||
+		    read(dev, &ev, sizeof(ev)) != sizeof(ev))
+			return 104;
+		if (ev.type != HYPER_DMABUF_EVENT_NEW_IMPORT)
+			continue;
+		seen = ev.hid.id == hid.id;
+		bad += memcmp(ev.hid.key, zero, sizeof(zero)) != 0;
+		bad += ev.priv_size != 0;
+		for (i = 0; i < sizeof(ev.priv); i++)
+			bad += ev.priv[i] != 0;
+	}
+	bad += !seen;
+	/* Nor does LIST give keys. */
+	if (hd_list(dev, HYPER_DMABUF_TYPE_EXPORTED, listed, &n, &total) ||
+	    n < 1)
+		bad++;
+	for (i = 0; i < n; i++)
+		bad += memcmp(listed[i].key, zero, sizeof(zero)) != 0;
+	/* The name alone opens nothing. */
+	fd = hd_import(dev, &ev.hid, O_RDONLY);
+	bad += fd != -ENOENT;
+	if (fd >= 0)
+		close(fd);
+	/* The key does. */
+	fd = hd_import(dev, &hid, O_RDONLY);
+	bad += fd < 0;
+	if (fd >= 0)
+		close(fd);
+	close(dev);
+	return bad;
+}
+
+TEST_F(hd, keys_stay_with_their_owner)
+{
+	struct hyper_dmabuf_event ev;
+	struct hyper_dmabuf_id hid;
+	int ready[2], keys[2], status;
+	char c;
+	pid_t pid;
+
+	if (!cap_sys_admin())
+		SKIP(return, "cannot drop CAP_SYS_ADMIN without having it");
+	drain_events(self->dev);
+	ASSERT_EQ(0, pipe(ready));
+	ASSERT_EQ(0, pipe(keys));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(self->dev);
+		_exit(unprivileged_view(ready[1], keys[0]));
+	}
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	ASSERT_EQ(0, hd_export(self->dev, self->buf, SELF, 0, "secret", 6,
+			       &hid));
+	/* The administrator's file gets key and private data. */
+	ASSERT_EQ(sizeof(ev), read(self->dev, &ev, sizeof(ev)));
+	EXPECT_EQ(0, memcmp(&ev.hid, &hid, sizeof(hid)));
+	EXPECT_EQ(6, ev.priv_size);
+	EXPECT_EQ(0, memcmp(ev.priv, "secret", 6));
+	ASSERT_EQ(sizeof(hid), write(keys[1], &hid, sizeof(hid)));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("the unprivileged process saw what it should not (or failed: 100+)");
+	EXPECT_EQ(0, hd_unexport(self->dev, &hid));
+	close(ready[0]);
+	close(ready[1]);
+	close(keys[0]);
+	close(keys[1]);
+}
+
+/* A file opened without CAP_SYS_ADMIN holds at most its share of ids. */
+TEST_F(hd, export_quota_unprivileged)
+{
+	int dev, i, err = 0, base = hd_counter("exported_ids");
+
+	if (!cap_sys_admin())
+		SKIP(return, "cannot drop CAP_SYS_ADMIN without having it");
+	ASSERT_EQ(0, set_cap_sys_admin(false));
+	dev = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_EQ(0, set_cap_sys_admin(true));
+	ASSERT_LE(0, dev);
+	for (i = 0; i <= HYPER_DMABUF_MAX_IDS_PER_FILE && !err; i++) {
+		int buf = buf_alloc(4096);
+
+		ASSERT_LE(0, buf);
+		err = hd_export(dev, buf, SELF, 0, NULL, 0, NULL);
+		close(buf);
+	}
+	EXPECT_EQ(-EDQUOT, err);
+	EXPECT_EQ(HYPER_DMABUF_MAX_IDS_PER_FILE + 1, i);
+	if (base >= 0)
+		EXPECT_EQ(base + HYPER_DMABUF_MAX_IDS_PER_FILE, live_ids());
+	close(dev);
+	if (base >= 0)
+		EXPECT_EQ(base, live_ids());
 }
 
 TEST_F(hd, event_overflow)
