@@ -1171,8 +1171,15 @@ int hdx_mmap(void *handle, struct vm_area_struct *vma)
 {
 	struct hdx_mapping *m = handle;
 	unsigned long n = vma_pages(vma);
+	/*
+	 * Xen sets guest bit 0 (_PAGE_SPECIAL) in the PTEs it writes, so
+	 * that get_user_pages_fast() leaves these foreign frames, which have
+	 * no struct page here, to the slow path, which refuses VM_PFNMAP:
+	 * vmsplice() or O_DIRECT on the mapping fail with -EFAULT instead of
+	 * taking a reference on a page that does not exist.
+	 */
 	u32 flags = GNTMAP_host_map | GNTMAP_application_map |
-		    GNTMAP_contains_pte;
+		    GNTMAP_contains_pte | (1 << _GNTMAP_guest_avail0);
 	struct hdx_pte_list list;
 	struct hdx_vma *v;
 	int ret;
