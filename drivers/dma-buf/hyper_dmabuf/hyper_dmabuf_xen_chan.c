@@ -389,7 +389,10 @@ static void hdx_drain_work(struct work_struct *work)
 	/* Read the slots only after the index that covers them. */
 	virt_rmb();
 	if (prod - chan->rx_cons > HDX_RING_SLOTS) {
+		/* The reset unbinds the port; never leave it masked. */
 		broken = true;
+		if (test_and_clear_bit(HDX_RX_EOI, &chan->rx_flags))
+			xen_irq_lateeoi(chan->rx_irq, XEN_EOI_FLAG_SPURIOUS);
 		goto out_unlock;
 	}
 	while (chan->rx_cons != prod) {
@@ -633,11 +636,11 @@ static void hdx_reap_work(struct work_struct *work)
 		if (chan->watching)
 			unregister_xenbus_watch(&chan->watch);
 		/*
-		 * The drain and the delivery may queue a check: cancel them
-		 * first, the check last.
+		 * The drain and the delivery queue each other and may queue a
+		 * check: disable both, then cancel the check.
 		 */
-		cancel_work_sync(&chan->drain_work);
-		cancel_work_sync(&chan->deliver_work);
+		disable_work_sync(&chan->drain_work);
+		disable_work_sync(&chan->deliver_work);
 		cancel_work_sync(&chan->check_work);
 		list_del(&chan->link);
 		kfree(chan);
@@ -845,9 +848,10 @@ static bool hdx_tx_ready(struct hdx_chan *chan)
  * that is not connected (hdx_wait_channel() brings it up before anything
  * is shared) fails at once.
  *
- * Return: 0, -ENOTCONN without a connected channel, -ETIMEDOUT if the peer
- * did not make room, -ECONNRESET if the channel went down, -EPROTO if the
- * peer corrupted the ring (the channel is then reset).
+ * Return: 0, -EAGAIN while the channel is offered again (it is coming
+ * up), -ENOTCONN without a channel, -ETIMEDOUT if the peer did not make
+ * room, -ECONNRESET if the channel went down, -EPROTO if the peer
+ * corrupted the ring (the channel is then reset).
  */
 int hdx_send(u32 domid, const void *msg, size_t len)
 {
@@ -860,7 +864,14 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 	chan = hdx_chan_hold(domid);
 	if (!chan)
 		return -ENOTCONN;
-	if (READ_ONCE(chan->state) != HDX_CONNECTED) {
+	/* Coming up again (the core tries later) or gone (dropped). */
+	switch (READ_ONCE(chan->state)) {
+	case HDX_CONNECTED:
+		break;
+	case HDX_OFFERED:
+		ret = -EAGAIN;
+		goto out_put;
+	default:
 		ret = -ENOTCONN;
 		goto out_put;
 	}
@@ -1204,8 +1215,9 @@ void hdx_chan_exit(void)
 		connected = chan->state == HDX_CONNECTED;
 		hdx_chan_reset(chan);
 		mutex_unlock(&chan->lock);
-		cancel_work_sync(&chan->drain_work);
-		cancel_work_sync(&chan->deliver_work);
+		/* They queue each other: disable both before freeing. */
+		disable_work_sync(&chan->drain_work);
+		disable_work_sync(&chan->deliver_work);
 		cancel_work_sync(&chan->check_work);
 		if (connected)
 			hyper_dmabuf_backend_peer_gone(chan->peer);

@@ -110,6 +110,7 @@ struct hdx_mapping {
 	/* hdx_unmap(): unmapped once no one else holds a page */
 	struct gnttab_unmap_grant_ref *unmap_ops;
 	struct gntab_unmap_queue_data unmap;
+	struct list_head unmapped_link;	/* in hdx_unmapped */
 	/* kernel mapping made by hdx_vmap(), shared by its users */
 	struct mutex vmap_lock; /* protects the members below */
 	unsigned int vmap_count;
@@ -145,6 +146,12 @@ static bool hdx_dma_is_bus;
  * Shares whose grants the peer still maps, retried by hdx_reap_work; each
  * holds a reference on this module.
  */
+/* Mappings whose grants are unmapped, freed by hdx_unmapped_fn(). */
+static LIST_HEAD(hdx_unmapped);
+static DEFINE_SPINLOCK(hdx_unmapped_lock); /* protects hdx_unmapped */
+static void hdx_unmapped_fn(struct work_struct *work);
+static DECLARE_WORK(hdx_unmapped_work, hdx_unmapped_fn);
+
 static LIST_HEAD(hdx_reap_list);
 static DEFINE_SPINLOCK(hdx_reap_lock); /* protects hdx_reap_list */
 static void hdx_reap_fn(struct work_struct *work);
@@ -233,6 +240,8 @@ int hdx_shm_init(void)
  */
 void hdx_shm_exit(void)
 {
+	flush_work(&hdx_unmapped_work);
+	WARN_ON(!list_empty(&hdx_unmapped));
 	cancel_delayed_work_sync(&hdx_reap_work);
 	WARN_ON(!list_empty(&hdx_reap_list));
 	platform_device_unregister(hdx_pdev);
@@ -970,6 +979,27 @@ err_free:
 	return ret;
 }
 
+/*
+ * Free what hdx_unmap() left to the grant table's work, and drop the
+ * module reference it held: from a work of this module, which
+ * hdx_shm_exit() waits for, never from the grant table's own work.
+ */
+static void hdx_unmapped_fn(struct work_struct *work)
+{
+	struct hdx_mapping *m, *tmp;
+	LIST_HEAD(done);
+
+	spin_lock(&hdx_unmapped_lock);
+	list_splice_init(&hdx_unmapped, &done);
+	spin_unlock(&hdx_unmapped_lock);
+	list_for_each_entry_safe(m, tmp, &done, unmapped_link) {
+		gnttab_free_pages(m->nr, m->pages);
+		hyper_dmabuf_backend_count_mapped_pages(-(int)m->nr);
+		hdx_mapping_free(m);
+		module_put(THIS_MODULE);
+	}
+}
+
 static void hdx_unmap_done(int result, struct gntab_unmap_queue_data *data)
 {
 	struct hdx_mapping *m = data->data;
@@ -977,10 +1007,10 @@ static void hdx_unmap_done(int result, struct gntab_unmap_queue_data *data)
 	if (result)
 		pr_warn_ratelimited("hyper_dmabuf_xen: grant unmap failed: %d\n",
 				    result);
-	gnttab_free_pages(m->nr, m->pages);
-	hyper_dmabuf_backend_count_mapped_pages(-(int)m->nr);
-	hdx_mapping_free(m);
-	module_put(THIS_MODULE);
+	spin_lock(&hdx_unmapped_lock);
+	list_add_tail(&m->unmapped_link, &hdx_unmapped);
+	spin_unlock(&hdx_unmapped_lock);
+	schedule_work(&hdx_unmapped_work);
 }
 
 /**

@@ -88,8 +88,10 @@
  * HYPER_DMABUF_MAX_IDS_PER_FILE - exports one file descriptor may hold
  *
  * The quota of a file descriptor opened without CAP_SYS_ADMIN (a quarter
- * of the domain's ids); beyond it HYPER_DMABUF_IOCTL_EXPORT fails with
- * -EDQUOT.  A file descriptor opened with CAP_SYS_ADMIN has none.
+ * of the domain's ids): the exports it holds, not counting unexported
+ * buffers that importers still hold.  Beyond it HYPER_DMABUF_IOCTL_EXPORT
+ * fails with -EDQUOT.  A file descriptor opened with CAP_SYS_ADMIN has
+ * none.
  */
 #define HYPER_DMABUF_MAX_IDS_PER_FILE	250
 

@@ -509,7 +509,7 @@ test_rdwr() {
 
 test_unexport_after() {
 	need_alloc || return
-	export_bg e8 self $ALLOC 4096 --unexport-after 3000 || return 1
+	export_bg e8 self $ALLOC 4096 --unexport-after 6000 || return 1
 	id=$(idstr "$T/e8.out")
 	"$TOOL" import "$id" --out /dev/null >"$T/o" 2>"$T/e"
 	expect_rc 0 $? "import before the unexport" || { diag_file "$T/e"; return 1; }
