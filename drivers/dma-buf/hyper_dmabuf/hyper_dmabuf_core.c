@@ -350,8 +350,7 @@ static void hyper_dmabuf_peer_purge(struct hyper_dmabuf_peer *peer)
 
 	spin_lock(&core->tx_lock);
 	list_splice_init(&peer->queue, &dead);
-	list_for_each_entry(m, &dead, link)
-		peer->queued--;
+	peer->queued -= list_count_nodes(&dead);
 	peer->gen++;
 	peer->delay = 0;
 	spin_unlock(&core->tx_lock);

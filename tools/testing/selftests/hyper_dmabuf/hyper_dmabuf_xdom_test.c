@@ -3141,12 +3141,28 @@ static void cpu_jiffies(unsigned long long *busy, unsigned long long *total)
 	fclose(f);
 }
 
+/* Export @buf to this domain, import it, close, unexport: failed steps. */
+static int loopback_share(int dev, int buf, const char *priv)
+{
+	struct hyper_dmabuf_id hid;
+	int fd, bad = 0;
+
+	if (hd_send(dev, buf, HYPER_DMABUF_DOMID_SELF, 0, priv, &hid))
+		return 1;
+	fd = hd_import(dev, &hid, O_RDONLY);
+	if (fd >= 0)
+		close(fd);
+	else
+		bad++;
+	if (hd_unexport(dev, &hid))
+		bad++;
+	return bad;
+}
+
 /* Loopback export, import and close every 10 ms; the slowest, in ms. */
 static void flood_prober(int stop, int res)
 {
-	struct hyper_dmabuf_unexport un = { };
-	struct hyper_dmabuf_id hid;
-	int dev, buf, fd, worst = 0, n = 0, bad = 0;
+	int dev, buf, worst = 0, n = 0, bad = 0;
 	double t0;
 	char c;
 
@@ -3154,18 +3170,7 @@ static void flood_prober(int stop, int res)
 	buf = buf_alloc(PAGE);
 	while (dev >= 0 && buf >= 0 && read(stop, &c, 1) < 0) {
 		t0 = now_s();
-		if (hd_send(dev, buf, HYPER_DMABUF_DOMID_SELF, 0, "p", &hid)) {
-			bad++;
-		} else {
-			fd = hd_import(dev, &hid, O_RDONLY);
-			if (fd >= 0)
-				close(fd);
-			else
-				bad++;
-			un.hid = hid;
-			if (ioctl(dev, HYPER_DMABUF_IOCTL_UNEXPORT, &un))
-				bad++;
-		}
+		bad += loopback_share(dev, buf, "p");
 		if (ms_since(t0) > worst)
 			worst = ms_since(t0);
 		n++;
@@ -3299,11 +3304,9 @@ static int msgs_queued(__u32 domid)
 
 TEST_F_TIMEOUT(xdom, d2u_peer_paused, TIMEOUT_S)
 {
-	int i, k, dev2, b, fd, err, ok, again, other, worst, q, closing;
+	int i, k, dev2, b, err, ok, again, other, worst, q, closing;
 	int ran = 0;
-	struct hyper_dmabuf_unexport un = { };
 	struct orch *o = &self->o;
-	struct hyper_dmabuf_id hid;
 	char cmd[NAME_LEN + 16];
 	double t0;
 
@@ -3340,20 +3343,7 @@ TEST_F_TIMEOUT(xdom, d2u_peer_paused, TIMEOUT_S)
 				other++;
 			/* Sharing with itself goes on as usual. */
 			t0 = now_s();
-			if (hd_send(dev2, b, HYPER_DMABUF_DOMID_SELF, 0, "y",
-				    &hid)) {
-				other++;
-			} else {
-				fd = hd_import(dev2, &hid, O_RDONLY);
-				if (fd >= 0)
-					close(fd);
-				else
-					other++;
-				un.hid = hid;
-				if (ioctl(dev2, HYPER_DMABUF_IOCTL_UNEXPORT,
-					  &un))
-					other++;
-			}
+			other += loopback_share(dev2, b, "y");
 			worst = ms_since(t0) > worst ? ms_since(t0) : worst;
 			close(b);
 		}
