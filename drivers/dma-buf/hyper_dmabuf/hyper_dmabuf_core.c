@@ -9,9 +9,10 @@
  *     peer) takes another reference, dropped by the import's release (or a
  *     RELEASED message).
  *   - UNEXPORT (or closing the owning file) marks the export pending,
- *     withdraws it from the peer and drops the table reference, at once or
- *     after the requested delay: exp->unexport_work then holds the table
- *     reference, on core->wq, which hyper_dmabuf_core_fini() flushes.
+ *     withdraws it from the peer at once and drops the table reference,
+ *     at once or after the requested delay: exp->unexport_work then holds
+ *     the table reference, on core->wq, which hyper_dmabuf_core_fini()
+ *     flushes.
  *   - The final reference removes the export from the table, unshares it
  *     and returns its id to the stack.
  *
@@ -156,6 +157,11 @@ static u64 hyper_dmabuf_imp_hkey(u32 domid, u32 id)
 	return ((u64)domid << 32) | id;
 }
 
+/*
+ * The record of the buffer @domid announces as @id now, whatever its key:
+ * records of buffers it withdrew may remain beside it, for their local
+ * users, under the same id.
+ */
 static struct hyper_dmabuf_imp *
 hyper_dmabuf_imp_find(struct hyper_dmabuf_core *core, u32 domid, u32 id)
 {
@@ -163,7 +169,8 @@ hyper_dmabuf_imp_find(struct hyper_dmabuf_core *core, u32 domid, u32 id)
 
 	hash_for_each_possible(core->imports, imp, node,
 			       hyper_dmabuf_imp_hkey(domid, id))
-		if (imp->hid.id == id && imp->hid.exporter_domid == domid)
+		if (imp->hid.id == id && imp->hid.exporter_domid == domid &&
+		    !imp->unexported)
 			return imp;
 	return NULL;
 }
@@ -183,10 +190,12 @@ hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
 	struct hyper_dmabuf_imp *imp;
 
 	lockdep_assert_held(&core->lock);
-	imp = hyper_dmabuf_imp_find(core, hid->exporter_domid, hid->id);
-	if (!imp || !hyper_dmabuf_hid_match(&imp->hid, hid))
-		return NULL;
-	return imp;
+	hash_for_each_possible(core->imports, imp, node,
+			       hyper_dmabuf_imp_hkey(hid->exporter_domid,
+						     hid->id))
+		if (hyper_dmabuf_hid_match(&imp->hid, hid))
+			return imp;
+	return NULL;
 }
 
 /*
@@ -249,8 +258,60 @@ static void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
  *     import fails with -EAGAIN, and an announcement is owed and retried
  *     (exp->announce_work);
  *   - UNEXPORT and RELEASED go into messages allocated in advance and are
- *     queued whatever the length of the queue: they cannot fail.
+ *     queued whatever the length of the queue: they cannot fail.  They end
+ *     state on the other side, so the other side acknowledges them (ACK),
+ *     and they are sent again until it does (HYPER_DMABUF_ACK_TRIES
+ *     times at most): a lost one cannot leave an id or an import record
+ *     behind.  The state machine is described in
+ *     Documentation/driver-api/hyper_dmabuf.rst.
  */
+
+static bool hyper_dmabuf_op_acked(u32 op)
+{
+	return op == HYPER_DMABUF_OP_UNEXPORT || op == HYPER_DMABUF_OP_RELEASED;
+}
+
+/*
+ * Keep @m, just sent, until its ACK comes, or send it again; tx_lock held.
+ * Return: false if it is not to be kept (not acknowledged, or given up).
+ */
+static bool hyper_dmabuf_tx_park(struct hyper_dmabuf_core *core,
+				 struct hyper_dmabuf_peer *peer,
+				 struct hyper_dmabuf_txmsg *m)
+{
+	lockdep_assert_held(&core->tx_lock);
+	if (!hyper_dmabuf_op_acked(m->op))
+		return false;
+	if (++m->tries >= HYPER_DMABUF_ACK_TRIES) {
+		atomic_inc(&core->tx_unacked);
+		return false;
+	}
+	m->due = jiffies + (core->ack_timeout << (m->tries - 1));
+	list_add_tail(&m->link, &peer->unacked);
+	return true;
+}
+
+/*
+ * Queue again what waited too long for its ACK, and return the delay until
+ * the next one is due (0 if none waits); tx_lock held.
+ */
+static unsigned long hyper_dmabuf_tx_resend(struct hyper_dmabuf_peer *peer)
+{
+	struct hyper_dmabuf_txmsg *m, *tmp;
+	unsigned long next = 0;
+
+	list_for_each_entry_safe(m, tmp, &peer->unacked, link) {
+		if (time_after_eq(jiffies, m->due)) {
+			list_move_tail(&m->link, &peer->queue);
+			peer->queued++;
+		} else if (!next || time_before(m->due, next)) {
+			next = m->due;
+		}
+	}
+	if (!list_empty(&peer->queue))
+		return 1;
+	return next ? max(next - jiffies, 1UL) : 0;
+}
 
 static bool hyper_dmabuf_tx_retry(int ret)
 {
@@ -264,6 +325,7 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 	struct hyper_dmabuf_core *core = peer->core;
 	const struct hyper_dmabuf_backend_ops *ops;
 	struct hyper_dmabuf_txmsg *m;
+	unsigned long delay;
 	bool current_gen;
 	unsigned int gen;
 	int ret;
@@ -273,6 +335,15 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 		mutex_lock(&peer->send_lock);
 		spin_lock(&core->tx_lock);
 		m = list_first_entry_or_null(&peer->queue, typeof(*m), link);
+		if (!m && core->backend) {
+			/* Then what waits for an ACK and is due again. */
+			delay = hyper_dmabuf_tx_resend(peer);
+			m = list_first_entry_or_null(&peer->queue, typeof(*m),
+						     link);
+			if (!m && delay)
+				queue_delayed_work(core->tx_wq, &peer->work,
+						   delay);
+		}
 		if (m)
 			list_del(&m->link);
 		ops = core->backend;
@@ -302,6 +373,10 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 		peer->queued--;
 		if (!ret)
 			peer->delay = 0;
+		if (!ret && current_gen && hyper_dmabuf_tx_park(core, peer, m)) {
+			spin_unlock(&core->tx_lock);
+			continue;
+		}
 		spin_unlock(&core->tx_lock);
 		if (ret && ops && current_gen) {
 			atomic_inc(&core->tx_dropped);
@@ -333,6 +408,7 @@ hyper_dmabuf_peer_get(struct hyper_dmabuf_core *core, u32 domid)
 	peer->domid = domid;
 	mutex_init(&peer->send_lock);
 	INIT_LIST_HEAD(&peer->queue);
+	INIT_LIST_HEAD(&peer->unacked);
 	INIT_DELAYED_WORK(&peer->work, hyper_dmabuf_tx_work);
 	if (xa_insert(&core->peers, domid, peer, GFP_KERNEL)) {
 		kfree(peer);
@@ -341,7 +417,10 @@ hyper_dmabuf_peer_get(struct hyper_dmabuf_core *core, u32 domid)
 	return peer;
 }
 
-/* Drop what is queued for @peer; a message being sent is not put back. */
+/*
+ * Drop what is queued for @peer, and what waits for its ACK; a message
+ * being sent is not put back.
+ */
 static void hyper_dmabuf_peer_purge(struct hyper_dmabuf_peer *peer)
 {
 	struct hyper_dmabuf_core *core = peer->core;
@@ -351,6 +430,7 @@ static void hyper_dmabuf_peer_purge(struct hyper_dmabuf_peer *peer)
 	spin_lock(&core->tx_lock);
 	list_splice_init(&peer->queue, &dead);
 	peer->queued -= list_count_nodes(&dead);
+	list_splice_init(&peer->unacked, &dead);
 	peer->gen++;
 	peer->delay = 0;
 	spin_unlock(&core->tx_lock);
@@ -363,17 +443,34 @@ static struct hyper_dmabuf_txmsg *hyper_dmabuf_txmsg_alloc(void)
 	return kzalloc_obj(struct hyper_dmabuf_txmsg, GFP_KERNEL_ACCOUNT);
 }
 
+/* An IMPORTED makes an earlier RELEASED of the buffer moot: forget it. */
+static void hyper_dmabuf_tx_forget(struct hyper_dmabuf_peer *peer, u32 op,
+				   const struct hyper_dmabuf_id *hid)
+{
+	struct hyper_dmabuf_txmsg *m, *tmp;
+
+	lockdep_assert_held(&peer->core->tx_lock);
+	list_for_each_entry_safe(m, tmp, &peer->unacked, link) {
+		if (m->op == op && hyper_dmabuf_hid_match(&m->hid, hid)) {
+			list_del(&m->link);
+			kfree(m);
+		}
+	}
+}
+
 /*
  * Queue a message to @domid.  @m is a message allocated in advance (it is
  * queued whatever the queue's length, and consumed), or NULL to allocate
- * one within the bound of new work.
+ * one within the bound of new work.  @flags is the operation an ACK
+ * acknowledges, else 0 (an export's flags come from @exp).
  */
-static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
-			     u32 op, const struct hyper_dmabuf_id *hid,
-			     const struct hyper_dmabuf_exp *exp,
-			     struct hyper_dmabuf_txmsg *m)
+static int hyper_dmabuf_send_flags(struct hyper_dmabuf_core *core,
+				   u32 domid, u32 op, u32 flags,
+				   const struct hyper_dmabuf_id *hid,
+				   const struct hyper_dmabuf_exp *exp,
+				   struct hyper_dmabuf_txmsg *m)
 {
-	struct hyper_dmabuf_msg msg = { };
+	struct hyper_dmabuf_msg msg = { .flags = flags };
 	struct hyper_dmabuf_peer *peer;
 	bool reserved = !!m;
 
@@ -403,6 +500,9 @@ static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
 		memcpy(msg.priv, exp->priv, exp->priv_size);
 	}
 	hyper_dmabuf_msg_encode(&msg, &m->wire);
+	m->op = op;
+	m->hid = *hid;
+	m->tries = 0;
 
 	spin_lock(&core->tx_lock);
 	if (!reserved && peer->queued >= core->tx_queue_max) {
@@ -410,6 +510,8 @@ static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
 		kfree(m);
 		return -EAGAIN;
 	}
+	if (op == HYPER_DMABUF_OP_IMPORTED)
+		hyper_dmabuf_tx_forget(peer, HYPER_DMABUF_OP_RELEASED, hid);
 	list_add_tail(&m->link, &peer->queue);
 	peer->queued++;
 	/* Now, unless a send timed out: then its back-off stands. */
@@ -419,6 +521,14 @@ static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
 		mod_delayed_work(core->tx_wq, &peer->work, 0);
 	spin_unlock(&core->tx_lock);
 	return 0;
+}
+
+static int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
+			     u32 op, const struct hyper_dmabuf_id *hid,
+			     const struct hyper_dmabuf_exp *exp,
+			     struct hyper_dmabuf_txmsg *m)
+{
+	return hyper_dmabuf_send_flags(core, domid, op, 0, hid, exp, m);
 }
 
 /**
@@ -514,8 +624,11 @@ static void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp)
 {
 	lockdep_assert_held(&exp->core->lock);
 	exp->unexport_pending = true;
-	if (exp->owner)
+	if (exp->owner) {
 		exp->owner->nr_exports--;
+		if (!exp->loopback)
+			exp->owner->nr_remote_pages -= PFN_UP(exp->dmabuf->size);
+	}
 	exp->owner = NULL;
 	list_del_init(&exp->owner_link);
 }
@@ -825,7 +938,10 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 
 	/* No file but the administrator's takes more than its share. */
 	if (!file->privileged &&
-	    file->nr_exports >= HYPER_DMABUF_MAX_IDS_PER_FILE) {
+	    (file->nr_exports >= HYPER_DMABUF_MAX_IDS_PER_FILE ||
+	     (!hyper_dmabuf_is_local(core, remote_domid) &&
+	      file->nr_remote_pages + PFN_UP(dmabuf->size) >
+	      HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE))) {
 		ret = -EDQUOT;
 		goto err_unlock;
 	}
@@ -903,6 +1019,8 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	exp->owner = file;
 	list_add(&exp->owner_link, &file->exports);
 	file->nr_exports++;
+	if (!exp->loopback)
+		file->nr_remote_pages += PFN_UP(dmabuf->size);
 	if (fence)
 		hyper_dmabuf_fence_arm(exp, fence);
 	else if (exp->loopback)
@@ -953,10 +1071,13 @@ static int hyper_dmabuf_unexport_hid(struct hyper_dmabuf_file *file,
 	hyper_dmabuf_exp_detach(exp);
 	hyper_dmabuf_fence_drop(exp);
 	/*
-	 * The delay gives importers time to finish; a remote peer that only
-	 * heard of the buffer as pending has none, so it is told at once.
+	 * The peer is told at once: no new import anywhere.  The delay keeps
+	 * the export (its id and grants) that much longer, whatever the
+	 * importers do, for an import already under way in another domain:
+	 * its IMPORTED, on its way, still finds the export and holds it.
 	 */
-	if (delay_ms && (exp->loopback || exp->announced)) {
+	hyper_dmabuf_exp_withdraw(exp);
+	if (delay_ms) {
 		/*
 		 * The work inherits the table reference; keep one for
 		 * cancelling the fence work below.
@@ -964,8 +1085,6 @@ static int hyper_dmabuf_unexport_hid(struct hyper_dmabuf_file *file,
 		kref_get(&exp->kref);
 		queue_delayed_work(core->wq, &exp->unexport_work,
 				   msecs_to_jiffies(delay_ms));
-	} else {
-		hyper_dmabuf_exp_withdraw(exp);
 	}
 	mutex_unlock(&core->lock);
 	hyper_dmabuf_exp_cancel_works(exp);
@@ -977,8 +1096,8 @@ static int hyper_dmabuf_unexport_hid(struct hyper_dmabuf_file *file,
  * hyper_dmabuf_unexport() - withdraw an export
  * @file: file that made the export
  * @hid: id of the export
- * @delay_ms: delay before the peer is told, bounded by
- *	%HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS
+ * @delay_ms: time the export is kept at least (the peer is told at
+ *	once), bounded by %HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS
  *
  * Return: 0, -EINVAL for a bad delay or padding, -ENOENT if @file has no
  * such export.
@@ -1561,6 +1680,20 @@ hyper_dmabuf_rx_new(struct hyper_dmabuf_core *core,
 	return HYPER_DMABUF_DROP_MAX;
 }
 
+/*
+ * The exporter announces @imp's id with another key: it withdrew @imp, and
+ * its UNEXPORT was lost (it is sent before the id can be used again).
+ * Forget @imp as if the UNEXPORT had come, rather than let it hide the new
+ * buffer.
+ */
+static void hyper_dmabuf_imp_stale(struct hyper_dmabuf_core *core,
+				   struct hyper_dmabuf_imp *imp)
+{
+	imp->unexported = true;
+	if (!imp->users)
+		hyper_dmabuf_imp_free(core, imp);
+}
+
 static enum hyper_dmabuf_drop_reason
 hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 		       const struct hyper_dmabuf_msg *msg)
@@ -1569,14 +1702,16 @@ hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 
 	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
 				    msg->hid.id);
+	if (imp && !hyper_dmabuf_hid_match(&imp->hid, &msg->hid)) {
+		hyper_dmabuf_imp_stale(core, imp);
+		imp = NULL;
+	}
 	if (imp) {
 		/*
 		 * The announcement of a pending buffer, or a re-announce:
 		 * new private data for a known buffer.
 		 */
-		if (!hyper_dmabuf_hid_match(&imp->hid, &msg->hid))
-			return HYPER_DMABUF_DROP_KEY;
-		if (imp->unexported || imp->size != msg->buf_size ||
+		if (imp->size != msg->buf_size ||
 		    imp->flags != msg->flags ||
 		    (!imp->pending && imp->ref != msg->ref))
 			return HYPER_DMABUF_DROP_STATE;
@@ -1599,8 +1734,14 @@ static enum hyper_dmabuf_drop_reason
 hyper_dmabuf_rx_pending(struct hyper_dmabuf_core *core,
 			const struct hyper_dmabuf_msg *msg)
 {
-	if (hyper_dmabuf_imp_find(core, msg->hid.exporter_domid, msg->hid.id))
+	struct hyper_dmabuf_imp *imp;
+
+	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
+				    msg->hid.id);
+	if (imp && hyper_dmabuf_hid_match(&imp->hid, &msg->hid))
 		return HYPER_DMABUF_DROP_STATE;
+	if (imp)
+		hyper_dmabuf_imp_stale(core, imp);
 	return hyper_dmabuf_rx_new(core, msg);
 }
 
@@ -1636,8 +1777,13 @@ hyper_dmabuf_rx_sync(struct hyper_dmabuf_core *core,
 
 	switch (msg->op) {
 	case HYPER_DMABUF_OP_IMPORTED:
-		/* A buffer only announced as pending cannot be mapped yet. */
-		if (exp->unexport_pending || !exp->announced)
+		/*
+		 * A buffer only announced as pending cannot be mapped yet.
+		 * One being withdrawn can: the peer may have mapped it before
+		 * the UNEXPORT reached it, and the export, still there,
+		 * stays until the peer says RELEASED.
+		 */
+		if (!exp->announced)
 			return HYPER_DMABUF_DROP_STATE;
 		/*
 		 * The peer maps a buffer once for all its users and says
@@ -1656,10 +1802,35 @@ hyper_dmabuf_rx_sync(struct hyper_dmabuf_core *core,
 		*put = exp;
 		break;
 	default:
-		/* ACK: nothing to do yet. */
-		break;
+		return HYPER_DMABUF_DROP_OP;
 	}
 	return HYPER_DMABUF_DROP_MAX;
+}
+
+/* An ACK: the peer has what we kept sending; forget it. */
+static enum hyper_dmabuf_drop_reason
+hyper_dmabuf_rx_ack(struct hyper_dmabuf_core *core,
+		    const struct hyper_dmabuf_msg *msg)
+{
+	struct hyper_dmabuf_peer *peer = xa_load(&core->peers,
+						 msg->sender_domid);
+	struct hyper_dmabuf_txmsg *m, *found = NULL;
+
+	if (!peer)
+		return HYPER_DMABUF_DROP_STATE;
+	spin_lock(&core->tx_lock);
+	list_for_each_entry(m, &peer->unacked, link) {
+		if (m->op == msg->flags &&
+		    hyper_dmabuf_hid_match(&m->hid, &msg->hid)) {
+			found = m;
+			list_del(&m->link);
+			break;
+		}
+	}
+	spin_unlock(&core->tx_lock);
+	kfree(found);
+	/* A repeat, or the answer to a copy sent again: nothing waits. */
+	return found ? HYPER_DMABUF_DROP_MAX : HYPER_DMABUF_DROP_STATE;
 }
 
 /**
@@ -1679,14 +1850,8 @@ int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 			 const void *buf, size_t len)
 {
 	enum hyper_dmabuf_drop_reason reason = HYPER_DMABUF_DROP_STATE;
+	struct hyper_dmabuf_msg *msg = &core->rx_msg;
 	struct hyper_dmabuf_exp *put = NULL;
-	struct hyper_dmabuf_msg *msg;
-
-	msg = kmalloc_obj(*msg, GFP_KERNEL);
-	if (!msg) {
-		atomic_inc(&core->drops[HYPER_DMABUF_DROP_NOMEM]);
-		return -EINVAL;
-	}
 
 	mutex_lock(&core->lock);
 	if (!core->backend)
@@ -1695,6 +1860,16 @@ int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 				    hyper_dmabuf_core_local_domid(core), msg,
 				    &reason))
 		goto out_unlock;
+	/*
+	 * Acknowledge every well-formed UNEXPORT and RELEASED, even one that
+	 * finds nothing: it may be a copy sent again after a lost ACK.  An
+	 * ACK that cannot be queued now is lost like any, and the peer
+	 * sends its message again.
+	 */
+	if (hyper_dmabuf_op_acked(msg->op))
+		hyper_dmabuf_send_flags(core, sender_domid,
+					HYPER_DMABUF_OP_ACK, msg->op,
+					&msg->hid, NULL, NULL);
 
 	switch (msg->op) {
 	case HYPER_DMABUF_OP_EXPORT:
@@ -1706,13 +1881,15 @@ int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 	case HYPER_DMABUF_OP_UNEXPORT:
 		reason = hyper_dmabuf_rx_unexport(core, msg);
 		break;
+	case HYPER_DMABUF_OP_ACK:
+		reason = hyper_dmabuf_rx_ack(core, msg);
+		break;
 	default:
 		reason = hyper_dmabuf_rx_sync(core, msg, &put);
 		break;
 	}
 out_unlock:
 	mutex_unlock(&core->lock);
-	kfree(msg);
 	if (put)
 		hyper_dmabuf_exp_put(put);
 	if (reason == HYPER_DMABUF_DROP_MAX)
@@ -2095,6 +2272,7 @@ int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core)
 	spin_lock_init(&core->tx_lock);
 	xa_init(&core->peers);
 	core->tx_queue_max = HYPER_DMABUF_TX_QUEUE_MAX;
+	core->ack_timeout = HYPER_DMABUF_ACK_TIMEOUT;
 	init_waitqueue_head(&core->fence_wait);
 	core->fence_fallback_ms = HYPER_DMABUF_FENCE_FALLBACK_MS;
 	mutex_init(&core->lock);

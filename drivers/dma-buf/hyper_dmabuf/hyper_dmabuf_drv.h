@@ -82,7 +82,8 @@ static inline u32 hyper_dmabuf_id_domid_byte(u32 id)
  * @HYPER_DMABUF_OP_UNEXPORT: exporter withdraws a buffer
  * @HYPER_DMABUF_OP_IMPORTED: importer mapped the buffer
  * @HYPER_DMABUF_OP_RELEASED: importer dropped its last mapping
- * @HYPER_DMABUF_OP_ACK: acknowledgment of an EXPORT or UNEXPORT
+ * @HYPER_DMABUF_OP_ACK: acknowledgment of an UNEXPORT or a RELEASED (the
+ *	operation in @flags, with its id and key)
  * @HYPER_DMABUF_OP_PENDING: exporter tells of a buffer that it will
  *	announce once its fences signal (id, key, size and flags only)
  * @HYPER_DMABUF_OP_MAX: number of operations
@@ -106,7 +107,8 @@ enum hyper_dmabuf_msg_op {
  * @id: buffer id
  * @exporter_domid: exporter of the buffer
  * @key: key of the buffer
- * @flags: HYPER_DMABUF_EXPORT_* flags (EXPORT and PENDING, else zero)
+ * @flags: HYPER_DMABUF_EXPORT_* flags (EXPORT and PENDING), the operation
+ *	acknowledged (ACK: UNEXPORT or RELEASED), else zero
  * @priv_size: bytes of @priv in use (EXPORT only, else zero)
  * @buf_size: buffer size in bytes, page aligned (EXPORT and PENDING, else
  *	zero)
@@ -245,13 +247,30 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
 #define HYPER_DMABUF_TX_RETRY_MIN	(HZ / 10)
 #define HYPER_DMABUF_TX_RETRY_MAX	(5 * HZ)
 
+/*
+ * UNEXPORT and RELEASED are acknowledged: unacknowledged, they are sent
+ * again after HYPER_DMABUF_ACK_TIMEOUT, then twice that, and so on, at most
+ * HYPER_DMABUF_ACK_TRIES times in all.
+ */
+#define HYPER_DMABUF_ACK_TIMEOUT	HZ
+#define HYPER_DMABUF_ACK_TRIES		6
+
 /**
  * struct hyper_dmabuf_txmsg - a message waiting to be sent
- * @link: entry in &hyper_dmabuf_peer.queue
+ * @link: entry in &hyper_dmabuf_peer.queue, or in
+ *	&hyper_dmabuf_peer.unacked once sent and waiting for its ACK
+ * @op: operation of @wire
+ * @hid: id of @wire, to match its ACK
+ * @tries: times sent so far (acknowledged operations)
+ * @due: when to send it again if no ACK came (jiffies)
  * @wire: the encoded message
  */
 struct hyper_dmabuf_txmsg {
 	struct list_head link;
+	u32 op;
+	struct hyper_dmabuf_id hid;
+	unsigned int tries;
+	unsigned long due;
 	struct hyper_dmabuf_msg_wire wire;
 };
 
@@ -265,6 +284,8 @@ struct hyper_dmabuf_txmsg {
  *	meanwhile is not put back (core tx_lock)
  * @delay: delay before the next try after a timed-out send, 0 after a
  *	success (core tx_lock)
+ * @unacked: UNEXPORT and RELEASED messages sent and not yet acknowledged,
+ *	in the order sent (core tx_lock)
  * @send_lock: held by @work from taking a message off @queue until the
  *	backend's send returned; hyper_dmabuf_core_peer_gone() takes it to
  *	wait for a send under way
@@ -280,6 +301,7 @@ struct hyper_dmabuf_peer {
 	struct hyper_dmabuf_core *core;
 	u32 domid;
 	struct list_head queue;
+	struct list_head unacked;
 	unsigned int queued;
 	unsigned int gen;
 	unsigned long delay;
@@ -324,6 +346,12 @@ struct hyper_dmabuf_peer {
  * @tx_dropped: messages the backend refused for good (not a timeout)
  * @tx_queue_max: room for new work in each peer's queue,
  *	%HYPER_DMABUF_TX_QUEUE_MAX; tests shorten it
+ * @tx_unacked: acknowledged operations given up after
+ *	%HYPER_DMABUF_ACK_TRIES sends without an ACK
+ * @ack_timeout: first wait for an ACK, %HYPER_DMABUF_ACK_TIMEOUT; tests
+ *	shorten it
+ * @rx_msg: the message being received (core lock): receiving allocates
+ *	nothing but a new import record
  * @fault_add_cb: test hook (%CONFIG_HYPER_DMABUF_DEBUG only): if
  *	non-zero, adding a fence callback fails with this error code
  */
@@ -350,6 +378,9 @@ struct hyper_dmabuf_core {
 	struct workqueue_struct *tx_wq;
 	atomic_t tx_dropped;
 	unsigned int tx_queue_max;
+	atomic_t tx_unacked;
+	unsigned long ack_timeout;
+	struct hyper_dmabuf_msg rx_msg;
 #if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
 	int fault_add_cb;
 #endif
@@ -373,6 +404,8 @@ static inline int hyper_dmabuf_fault_add_cb(struct hyper_dmabuf_core *core)
  * @link: entry in &hyper_dmabuf_core.files (core lock)
  * @exports: exports owned by this file (core lock)
  * @nr_exports: entries of @exports (core lock)
+ * @nr_remote_pages: pages of the entries of @exports exported to other
+ *	domains (core lock)
  * @imports: import records created through this file (core lock)
  * @evq: event queue
  */
@@ -382,6 +415,7 @@ struct hyper_dmabuf_file {
 	struct list_head link;
 	struct list_head exports;
 	unsigned int nr_exports;
+	unsigned long nr_remote_pages;
 	struct list_head imports;
 	struct hyper_dmabuf_evq evq;
 };

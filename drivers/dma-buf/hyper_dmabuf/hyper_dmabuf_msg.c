@@ -95,8 +95,21 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 	    hyper_dmabuf_id_domid_byte(msg->hid.id) !=
 	    (msg->hid.exporter_domid & 0xff))
 		return HYPER_DMABUF_DROP_DOMID;
-	/* Exporters announce and withdraw, importers answer. */
-	if (desc || msg->op == HYPER_DMABUF_OP_UNEXPORT) {
+	msg->flags = le32_to_cpu(wire->flags);
+	if (msg->op == HYPER_DMABUF_OP_ACK) {
+		if (msg->flags != HYPER_DMABUF_OP_UNEXPORT &&
+		    msg->flags != HYPER_DMABUF_OP_RELEASED)
+			return HYPER_DMABUF_DROP_FLAGS;
+	} else if (msg->flags & ~(desc ? HYPER_DMABUF_EXPORT_VALID_FLAGS : 0)) {
+		return HYPER_DMABUF_DROP_FLAGS;
+	}
+	/*
+	 * Exporters announce and withdraw (and acknowledge releases),
+	 * importers answer (and acknowledge withdrawals).
+	 */
+	if (desc || msg->op == HYPER_DMABUF_OP_UNEXPORT ||
+	    (msg->op == HYPER_DMABUF_OP_ACK &&
+	     msg->flags == HYPER_DMABUF_OP_RELEASED)) {
 		if (msg->hid.exporter_domid != peer)
 			return HYPER_DMABUF_DROP_DOMID;
 	} else if (msg->hid.exporter_domid != local) {
@@ -104,10 +117,6 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 	}
 	if (hyper_dmabuf_id_slot(msg->hid.id) >= HYPER_DMABUF_MAX_IDS)
 		return HYPER_DMABUF_DROP_ID;
-
-	msg->flags = le32_to_cpu(wire->flags);
-	if (msg->flags & ~(desc ? HYPER_DMABUF_EXPORT_VALID_FLAGS : 0))
-		return HYPER_DMABUF_DROP_FLAGS;
 
 	msg->priv_size = le32_to_cpu(wire->priv_size);
 	if (msg->priv_size > (exp ? HYPER_DMABUF_MAX_PRIV : 0) ||
@@ -140,8 +149,9 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
  *
  * Checks the length, version, size, operation, that the sender is the
  * channel's peer, that the id's domain byte matches the exporter domid and
- * the exporter is the peer (EXPORT, PENDING, UNEXPORT) or this domain
- * (IMPORTED, RELEASED, ACK), the id slot, flags, private data size and
+ * the exporter is the peer (EXPORT, PENDING, UNEXPORT, ACK of a RELEASED)
+ * or this domain (IMPORTED, RELEASED, ACK of an UNEXPORT), the id slot,
+ * flags (ACK: the operation acknowledged), private data size and
  * padding (none in PENDING), buffer size and reserved fields.  Keys are
  * checked by the caller against its tables.
  *

@@ -191,18 +191,23 @@ static const struct dma_buf_ops test_buf_ops = {
 	.release = test_buf_release,
 };
 
-static struct dma_buf *test_buf_create(struct kunit *test)
+static struct dma_buf *test_buf_create_size(struct kunit *test, size_t size)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
 	struct dma_buf *dmabuf;
 
 	exp_info.ops = &test_buf_ops;
-	exp_info.size = PAGE_SIZE;
+	exp_info.size = size;
 	exp_info.flags = O_RDWR;
 	exp_info.priv = test;
 	dmabuf = dma_buf_export(&exp_info);
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dmabuf);
 	return dmabuf;
+}
+
+static struct dma_buf *test_buf_create(struct kunit *test)
+{
+	return test_buf_create_size(test, PAGE_SIZE);
 }
 
 /*
@@ -237,6 +242,8 @@ static int hyper_dmabuf_test_init(struct kunit *test)
 	/* The tests' own file is the administrator's (keys in events). */
 	ctx->file->privileged = true;
 	hyper_dmabuf_file_open(ctx->core, ctx->file);
+	/* The fake backend never acknowledges: nothing is sent again. */
+	ctx->core->ack_timeout = 3600 * HZ;
 	memset(&fake, 0, sizeof(fake));
 	spin_lock_init(&fake.lock);
 	init_completion(&fake.send_blocked);
@@ -930,7 +937,7 @@ static void hyper_dmabuf_test_unexport_delayed(struct kunit *test)
 	init_completion(&f.done);
 	fake.block_send = true;
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 1), 0);
-	/* The work told the peer; the send is held up in the backend. */
+	/* The peer is told at once; the send is held up in the backend. */
 	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&fake.send_blocked,
 							  5 * HZ), 0UL);
 	t = kthread_run(test_flush_fn, &f, "hd-test-flush");
@@ -945,6 +952,9 @@ static void hyper_dmabuf_test_unexport_delayed(struct kunit *test)
 		wait_for_completion(&f.done);
 	KUNIT_EXPECT_EQ(test, test_last_op(core),
 			HYPER_DMABUF_OP_UNEXPORT);
+	/* The delay over, its work lets the export go. */
+	msleep(50);
+	flush_workqueue(core->wq);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
 
@@ -2311,6 +2321,531 @@ static void hyper_dmabuf_test_quota(struct kunit *test)
 		test_put(bufs[i]);
 }
 
+/*
+ * An unprivileged file shares at most HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE
+ * pages with other domains; loopback exports and privileged files are not
+ * counted, and an unexport gives the pages back.
+ */
+static void hyper_dmabuf_test_remote_page_quota(struct kunit *test)
+{
+	const size_t max = (size_t)HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE *
+			   PAGE_SIZE;
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct dma_buf *big, *two, *one, *more;
+	struct hyper_dmabuf_id hid, big_hid;
+	struct hyper_dmabuf_file *user;
+
+	core->backend = &fake_ops;
+	user = kunit_kzalloc(test, sizeof(*user), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, user);
+	hyper_dmabuf_file_open(core, user);
+	big = test_buf_create_size(test, max - PAGE_SIZE);
+	two = test_buf_create_size(test, 2 * PAGE_SIZE);
+	one = test_buf_create(test);
+	more = test_buf_create(test);
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(user, big, TEST_PEER_DOMID,
+						  0, NULL, 0, &big_hid, NULL),
+			0);
+	/* One page left: two pages are refused, and nothing is left behind. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(user, two, TEST_PEER_DOMID,
+						  0, NULL, 0, &hid, NULL),
+			-EDQUOT);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(user, one, TEST_PEER_DOMID,
+						  0, NULL, 0, &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(user, more, TEST_OTHER_DOMID,
+						  0, NULL, 0, &hid, NULL),
+			-EDQUOT);
+	/* Loopback costs no grant, another file has its own quota. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(user, two,
+						  HYPER_DMABUF_DOMID_SELF, 0,
+						  NULL, 0, &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(ctx->file, two,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	/* An unexport gives its pages back. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(user, &big_hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_export(user, more, TEST_OTHER_DOMID,
+						  0, NULL, 0, &hid, NULL), 0);
+	KUNIT_EXPECT_EQ(test, user->nr_remote_pages, 2UL);
+	hyper_dmabuf_file_release(user);
+	test_put(big);
+	test_put(two);
+	test_put(one);
+	test_put(more);
+}
+
+/* ---- two cores linked: the protocol end to end ----------------------- */
+
+/*
+ * Two cores, A (domain TEST_LOCAL_DOMID) and B (TEST_PEER_DOMID), whose
+ * backends deliver each message to the other core as it is sent.  A test
+ * can drop the first message of an operation, or hold one back and
+ * deliver it later.
+ */
+static struct {
+	struct hyper_dmabuf_core *a, *b;
+	spinlock_t lock; /* the members below */
+	u32 drop_op, drop_flags;
+	unsigned int dropped;
+	u32 hold_op;
+	bool held;
+	u32 held_from;
+	struct hyper_dmabuf_msg_wire held_msg;
+} link;
+
+static u32 link_a_domid(void)
+{
+	return TEST_LOCAL_DOMID;
+}
+
+static u32 link_b_domid(void)
+{
+	return TEST_PEER_DOMID;
+}
+
+static int link_deliver(u32 from, const void *msg, size_t len)
+{
+	const struct hyper_dmabuf_msg_wire *w = msg;
+	u32 op = le16_to_cpu(w->op), flags = le32_to_cpu(w->flags);
+
+	spin_lock(&link.lock);
+	if (link.drop_op == op && (!link.drop_flags || link.drop_flags == flags)) {
+		link.drop_op = 0;
+		link.dropped++;
+		spin_unlock(&link.lock);
+		return 0;
+	}
+	if (link.hold_op == op && !link.held) {
+		link.hold_op = 0;
+		link.held = true;
+		link.held_from = from;
+		memcpy(&link.held_msg, msg, sizeof(link.held_msg));
+		spin_unlock(&link.lock);
+		return 0;
+	}
+	spin_unlock(&link.lock);
+	hyper_dmabuf_core_rx(from == TEST_LOCAL_DOMID ? link.b : link.a, from,
+			     msg, len);
+	return 0;
+}
+
+static int link_send_a(u32 domid, const void *msg, size_t len)
+{
+	return link_deliver(TEST_LOCAL_DOMID, msg, len);
+}
+
+static int link_send_b(u32 domid, const void *msg, size_t len)
+{
+	return link_deliver(TEST_PEER_DOMID, msg, len);
+}
+
+static const struct hyper_dmabuf_backend_ops link_ops_a = {
+	.owner = THIS_MODULE,
+	.get_domid = link_a_domid,
+	.init_channel = fake_init_channel,
+	.fini_channel = fake_fini_channel,
+	.share = fake_share,
+	.unshare = fake_unshare,
+	.map = fake_map,
+	.unmap = fake_unmap,
+	.send = link_send_a,
+};
+
+static const struct hyper_dmabuf_backend_ops link_ops_b = {
+	.owner = THIS_MODULE,
+	.get_domid = link_b_domid,
+	.init_channel = fake_init_channel,
+	.fini_channel = fake_fini_channel,
+	.share = fake_share,
+	.unshare = fake_unshare,
+	.map = fake_map,
+	.unmap = fake_unmap,
+	.send = link_send_b,
+};
+
+struct test_link {
+	struct hyper_dmabuf_core *a, *b;
+	struct hyper_dmabuf_file *fa, *fb;
+};
+
+static struct hyper_dmabuf_core *link_core(struct kunit *test,
+					   struct hyper_dmabuf_file **file,
+					   const struct hyper_dmabuf_backend_ops *ops)
+{
+	struct hyper_dmabuf_core *core;
+
+	core = kunit_kzalloc(test, sizeof(*core), GFP_KERNEL);
+	*file = kunit_kzalloc(test, sizeof(**file), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, core);
+	KUNIT_ASSERT_NOT_NULL(test, *file);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_core_init(core), 0);
+	(*file)->privileged = true;
+	hyper_dmabuf_file_open(core, *file);
+	core->backend = ops;
+	/* Sent again quickly, so that tests see it. */
+	core->ack_timeout = HZ / 20 ?: 1;
+	return core;
+}
+
+static void link_init(struct kunit *test, struct test_link *l)
+{
+	memset(&link, 0, sizeof(link));
+	spin_lock_init(&link.lock);
+	l->a = link_core(test, &l->fa, &link_ops_a);
+	l->b = link_core(test, &l->fb, &link_ops_b);
+	link.a = l->a;
+	link.b = l->b;
+}
+
+/* Deliver the message held back, as it was sent. */
+static void link_release_held(struct test_link *l)
+{
+	bool held;
+
+	spin_lock(&link.lock);
+	held = link.held;
+	link.held = false;
+	spin_unlock(&link.lock);
+	if (held)
+		hyper_dmabuf_core_rx(link.held_from == TEST_LOCAL_DOMID ?
+				     l->b : l->a, link.held_from,
+				     &link.held_msg, sizeof(link.held_msg));
+}
+
+/* Nothing queued or waiting for an ACK at @core. */
+static bool link_core_quiet(struct hyper_dmabuf_core *core)
+{
+	struct hyper_dmabuf_peer *peer;
+	unsigned long index;
+	bool quiet = true;
+
+	hyper_dmabuf_core_tx_flush(core);
+	xa_for_each(&core->peers, index, peer) {
+		spin_lock(&core->tx_lock);
+		quiet &= list_empty(&peer->queue) && list_empty(&peer->unacked) &&
+			 !peer->queued;
+		spin_unlock(&core->tx_lock);
+	}
+	return quiet;
+}
+
+static unsigned int link_records(struct hyper_dmabuf_core *core)
+{
+	struct hyper_dmabuf_imp *imp;
+	unsigned int n = 0, bkt;
+
+	mutex_lock(&core->lock);
+	hash_for_each(core->imports, bkt, imp, node)
+		n++;
+	mutex_unlock(&core->lock);
+	return n;
+}
+
+/*
+ * Wait (up to 5 s, ACKs and copies sent again included) until both sides
+ * are quiet and hold @ids live ids at A and @records import records at B.
+ */
+static bool link_settle(struct test_link *l, u32 ids, unsigned int records)
+{
+	unsigned long end = jiffies + 5 * HZ;
+
+	do {
+		if (link_core_quiet(l->a) && link_core_quiet(l->b) &&
+		    link_core_quiet(l->a) &&
+		    hyper_dmabuf_id_live(&l->a->ids) == ids &&
+		    link_records(l->b) == records)
+			return true;
+		msleep(20);
+	} while (time_before(jiffies, end));
+	return false;
+}
+
+static void link_fini(struct test_link *l)
+{
+	hyper_dmabuf_file_release(l->fa);
+	hyper_dmabuf_file_release(l->fb);
+	hyper_dmabuf_core_fini(l->a);
+	hyper_dmabuf_core_fini(l->b);
+}
+
+static struct dma_buf *link_import(struct test_link *l,
+				   const struct hyper_dmabuf_id *hid)
+{
+	return hyper_dmabuf_import_wait(l->fb, hid, O_RDONLY | O_CLOEXEC,
+					HYPER_DMABUF_IMPORT_NONBLOCK, 0);
+}
+
+/* One buffer's whole life, A to B; then its id serves the next buffer. */
+static void link_cycle(struct kunit *test, struct test_link *l,
+		       bool expect_import)
+{
+	struct dma_buf *buf = test_buf_create(test), *imp;
+	struct hyper_dmabuf_id hid;
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(l->fa, buf, TEST_PEER_DOMID,
+						  HYPER_DMABUF_EXPORT_RDWR,
+						  NULL, 0, &hid, NULL), 0);
+	KUNIT_EXPECT_TRUE(test, link_settle(l, 1, expect_import));
+	imp = link_import(l, &hid);
+	if (expect_import) {
+		KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
+		KUNIT_EXPECT_TRUE(test, link_settle(l, 1, 1));
+		test_put(imp);
+	} else {
+		KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -ENOENT);
+	}
+	KUNIT_EXPECT_TRUE(test, link_settle(l, 1, expect_import));
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(l->fa, &hid, 0), 0);
+	test_put(buf);
+}
+
+struct test_drop {
+	const char *name;
+	u32 op, flags;
+};
+
+static const struct test_drop test_drops[] = {
+	{ "none", 0, 0 },
+	{ "EXPORT", HYPER_DMABUF_OP_EXPORT, 0 },
+	{ "IMPORTED", HYPER_DMABUF_OP_IMPORTED, 0 },
+	{ "RELEASED", HYPER_DMABUF_OP_RELEASED, 0 },
+	{ "UNEXPORT", HYPER_DMABUF_OP_UNEXPORT, 0 },
+	{ "ACK of RELEASED", HYPER_DMABUF_OP_ACK, HYPER_DMABUF_OP_RELEASED },
+	{ "ACK of UNEXPORT", HYPER_DMABUF_OP_ACK, HYPER_DMABUF_OP_UNEXPORT },
+};
+
+static void test_drop_desc(const struct test_drop *d, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s dropped", d->name);
+}
+
+KUNIT_ARRAY_PARAM(test_drop, test_drops, test_drop_desc);
+
+/*
+ * Each message of a buffer's life lost once, in turn: no id, share,
+ * mapping or import record is left behind, and the id serves the next
+ * buffer, which the importer sees.
+ */
+static void hyper_dmabuf_test_link_drop_each(struct kunit *test)
+{
+	const struct test_drop *d = test->param_value;
+	struct test_link l;
+
+	link_init(test, &l);
+	link.drop_op = d->op;
+	link.drop_flags = d->flags;
+	link_cycle(test, &l, d->op != HYPER_DMABUF_OP_EXPORT);
+	KUNIT_EXPECT_TRUE(test, link_settle(&l, 0, 0));
+	KUNIT_EXPECT_EQ(test, link.dropped, d->op ? 1U : 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+	/* The same id, reused with a new key, is seen. */
+	link_cycle(test, &l, true);
+	KUNIT_EXPECT_TRUE(test, link_settle(&l, 0, 0));
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&l.a->tx_unacked), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&l.b->tx_unacked), 0);
+	link_fini(&l);
+}
+
+/*
+ * An UNEXPORT lost for good (never sent again within the test): the
+ * importer's stale record must not hide the buffer that reuses the id.
+ */
+static void hyper_dmabuf_test_link_stale_record(struct kunit *test)
+{
+	struct dma_buf *buf = test_buf_create(test), *imp;
+	struct hyper_dmabuf_id old, hid;
+	struct test_link l;
+
+	link_init(test, &l);
+	l.a->ack_timeout = 3600 * HZ;
+	link.drop_op = HYPER_DMABUF_OP_UNEXPORT;
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(l.fa, buf, TEST_PEER_DOMID,
+						  0, NULL, 0, &old, NULL), 0);
+	hyper_dmabuf_core_tx_flush(l.a);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_unexport(l.fa, &old, 0), 0);
+	hyper_dmabuf_core_tx_flush(l.a);
+	KUNIT_EXPECT_EQ(test, link.dropped, 1U);
+	KUNIT_EXPECT_EQ(test, link_records(l.b), 1U);
+
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(l.fa, buf, TEST_PEER_DOMID,
+						  0, NULL, 0, &hid, NULL), 0);
+	hyper_dmabuf_core_tx_flush(l.a);
+	KUNIT_EXPECT_EQ(test, hid.id, old.id);
+	imp = link_import(&l, &hid);
+	KUNIT_EXPECT_FALSE(test, IS_ERR(imp));
+	if (!IS_ERR(imp))
+		test_put(imp);
+	/* The old key opens nothing. */
+	imp = link_import(&l, &old);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -ENOENT);
+	KUNIT_EXPECT_EQ(test, link_records(l.b), 1U);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(l.fa, &hid, 0), 0);
+	/* The lost UNEXPORT, still owed, goes with the channel. */
+	hyper_dmabuf_core_peer_gone(l.a, TEST_PEER_DOMID);
+	hyper_dmabuf_core_peer_gone(l.b, TEST_LOCAL_DOMID);
+	KUNIT_EXPECT_TRUE(test, link_settle(&l, 0, 0));
+	test_put(buf);
+	link_fini(&l);
+}
+
+/*
+ * The importer maps the buffer while the exporter withdraws it: the
+ * IMPORTED that arrives after the UNEXPORT still holds the export, which
+ * stays until the importer lets go, even past the unexport delay.
+ */
+static void hyper_dmabuf_test_link_unexport_racing_import(struct kunit *test)
+{
+	struct dma_buf *buf = test_buf_create(test), *imp;
+	struct hyper_dmabuf_id hid;
+	struct test_link l;
+
+	link_init(test, &l);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(l.fa, buf, TEST_PEER_DOMID,
+						  0, NULL, 0, &hid, NULL), 0);
+	KUNIT_ASSERT_TRUE(test, link_settle(&l, 1, 1));
+	link.hold_op = HYPER_DMABUF_OP_IMPORTED;
+	imp = link_import(&l, &hid);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
+	hyper_dmabuf_core_tx_flush(l.b);
+	KUNIT_ASSERT_TRUE(test, link.held);
+	/* Withdrawn with a delay: the importer is told at once. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(l.fa, &hid, 100), 0);
+	hyper_dmabuf_core_tx_flush(l.a);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(link_import(&l, &hid)), -ENOENT);
+	link_release_held(&l);
+	/* Past the delay the export stays: the importer maps it. */
+	msleep(300);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&l.a->ids), 1U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 1U);
+	test_put(imp);
+	KUNIT_EXPECT_TRUE(test, link_settle(&l, 0, 0));
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+
+	/* Without a delay the export is gone first: nothing is left. */
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(l.fa, buf, TEST_PEER_DOMID,
+						  0, NULL, 0, &hid, NULL), 0);
+	KUNIT_ASSERT_TRUE(test, link_settle(&l, 1, 1));
+	link.hold_op = HYPER_DMABUF_OP_IMPORTED;
+	imp = link_import(&l, &hid);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
+	hyper_dmabuf_core_tx_flush(l.b);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(l.fa, &hid, 0), 0);
+	hyper_dmabuf_core_tx_flush(l.a);
+	link_release_held(&l);
+	test_put(imp);
+	KUNIT_EXPECT_TRUE(test, link_settle(&l, 0, 0));
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+	test_put(buf);
+	link_fini(&l);
+}
+
+/* How far a buffer's life goes before the channel is reset. */
+enum test_reset_state {
+	TEST_RESET_PENDING,	/* exported, PENDING sent */
+	TEST_RESET_ANNOUNCED,	/* EXPORT received */
+	TEST_RESET_IMPORTED,	/* mapped by B */
+	TEST_RESET_RELEASED,	/* unmapped by B, RELEASED on its way */
+	TEST_RESET_UNEXPORTED,	/* withdrawn while B maps it */
+	TEST_RESET_DELAYED,	/* withdrawn with a delay, B mapped it */
+	TEST_RESET_MAX,
+};
+
+static const char * const test_reset_names[] = {
+	"pending", "announced", "imported", "released", "unexported",
+	"delayed unexport",
+};
+
+static void test_reset_desc(const int *state, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "reset when %s",
+		 test_reset_names[*state]);
+}
+
+static const int test_reset_states[] = {
+	TEST_RESET_PENDING, TEST_RESET_ANNOUNCED, TEST_RESET_IMPORTED,
+	TEST_RESET_RELEASED, TEST_RESET_UNEXPORTED, TEST_RESET_DELAYED,
+};
+
+KUNIT_ARRAY_PARAM(test_reset, test_reset_states, test_reset_desc);
+
+/*
+ * The channel is reset (both sides see their peer go) in each state of a
+ * buffer's life: afterwards nothing of it is left once its local users
+ * let go, nothing reaches the new incarnation of the peer, and sharing
+ * works again.
+ */
+static void hyper_dmabuf_test_link_reset(struct kunit *test)
+{
+	const int state = *(const int *)test->param_value;
+	struct dma_buf *buf = test_buf_create(test), *imp = NULL;
+	struct dma_fence *fence = NULL;
+	struct hyper_dmabuf_id hid;
+	struct test_link l;
+	bool held;
+
+	link_init(test, &l);
+	if (state == TEST_RESET_PENDING)
+		fence = test_fence_attach(test, buf, DMA_RESV_USAGE_WRITE);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(l.fa, buf, TEST_PEER_DOMID,
+						  0, NULL, 0, &hid, NULL), 0);
+	KUNIT_ASSERT_TRUE(test, link_settle(&l, 1, 1));
+	if (state >= TEST_RESET_IMPORTED) {
+		imp = link_import(&l, &hid);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
+		KUNIT_ASSERT_TRUE(test, link_settle(&l, 1, 1));
+	}
+	if (state == TEST_RESET_RELEASED) {
+		link.hold_op = HYPER_DMABUF_OP_RELEASED;
+		test_put(imp);
+		imp = NULL;
+		hyper_dmabuf_core_tx_flush(l.b);
+	}
+	if (state >= TEST_RESET_UNEXPORTED) {
+		u32 delay = state == TEST_RESET_DELAYED ? 1000 : 0;
+
+		KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(l.fa, &hid, delay),
+				0);
+	}
+	hyper_dmabuf_core_tx_flush(l.a);
+
+	/* Both sides see the channel go. */
+	hyper_dmabuf_core_peer_gone(l.a, TEST_PEER_DOMID);
+	hyper_dmabuf_core_peer_gone(l.b, TEST_LOCAL_DOMID);
+	spin_lock(&link.lock);
+	held = link.held;
+	link.held = false;
+	spin_unlock(&link.lock);
+	/* What was on its way when the channel went is lost with it. */
+	KUNIT_EXPECT_EQ(test, held, state == TEST_RESET_RELEASED);
+	if (fence)
+		test_fence_done(fence);
+	/* Local users keep what they have, without a word to the peer. */
+	if (imp)
+		test_put(imp);
+	KUNIT_EXPECT_TRUE(test, link_settle(&l, 0, 0));
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(link_import(&l, &hid)), -ENOENT);
+	KUNIT_EXPECT_EQ(test, link.dropped, 0U);
+	/* The export is gone from its file too: unexporting it fails. */
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(l.fa, &hid, 0), -ENOENT);
+
+	link_cycle(test, &l, true);
+	KUNIT_EXPECT_TRUE(test, link_settle(&l, 0, 0));
+	KUNIT_EXPECT_EQ(test, atomic_read(&l.a->drops[HYPER_DMABUF_DROP_KEY]) +
+			atomic_read(&l.b->drops[HYPER_DMABUF_DROP_KEY]), 0);
+	test_put(buf);
+	link_fini(&l);
+}
+
 /* ---- private data ----------------------------------------------------- */
 
 static const u32 test_priv_sizes[] = { 0, 1, 192, 193, 4096 };
@@ -2634,6 +3169,11 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_tx_peer_gone),
 	KUNIT_CASE(hyper_dmabuf_test_keys_stay),
 	KUNIT_CASE(hyper_dmabuf_test_quota),
+	KUNIT_CASE(hyper_dmabuf_test_remote_page_quota),
+	KUNIT_CASE_PARAM(hyper_dmabuf_test_link_drop_each, test_drop_gen_params),
+	KUNIT_CASE(hyper_dmabuf_test_link_stale_record),
+	KUNIT_CASE(hyper_dmabuf_test_link_unexport_racing_import),
+	KUNIT_CASE_PARAM(hyper_dmabuf_test_link_reset, test_reset_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_list_unexport_any),
 	KUNIT_CASE(hyper_dmabuf_test_benchmark),
 	{}

@@ -87,6 +87,18 @@ int hdx_map_pages(u32 domid, const grant_ref_t *refs, unsigned int n,
 void hdx_unmap_pages(unsigned int n, bool rw, struct page **pages,
 		     grant_handle_t *handles);
 
+/* hyper_dmabuf_xen_debug.c: forged page directories of the test hook */
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
+int hdx_forge_dir(u32 domid, const void *data, size_t len);
+int hdx_forge_fill(u32 ref, const void *data, size_t len);
+u32 hdx_forge_last(void);
+void hdx_forge_free(void);
+#else
+static inline void hdx_forge_free(void)
+{
+}
+#endif
+
 /* hyper_dmabuf_xen_chan.c */
 int hdx_chan_init(void);
 int hdx_chan_start(void);

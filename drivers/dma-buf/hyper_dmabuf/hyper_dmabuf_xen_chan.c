@@ -28,7 +28,9 @@
  * dead domain left in other domUs' homes) resets the channel and tells the
  * core, which reclaims what was shared with the peer.  Everything read
  * from xenstore or a ring is validated: a malformed offer is ignored, and
- * ring indices out of range reset the channel.
+ * ring indices out of range reset the channel; debugfs
+ * hyper_dmabuf_xen/ring_errors counts the rings found so, once per
+ * connection and direction.
  */
 #include <linux/debugfs.h>
 #include <linux/interrupt.h>
@@ -111,6 +113,7 @@ struct hdx_chan {
 	int rx_irq;
 	u32 rx_cons;
 	unsigned long rx_flags;		/* HDX_RX_EOI */
+	bool rx_broken;			/* lock: counted in ring_errors */
 	unsigned long rx_events;	/* rx_irq handler only */
 	unsigned long rx_spurious;	/* lock */
 
@@ -138,6 +141,7 @@ static struct {
 	bool watching;
 	bool stopping;
 	struct dentry *debugfs;
+	atomic_t ring_errors;
 } hdx;
 
 u32 hdx_get_domid(void)
@@ -238,6 +242,14 @@ static int hdx_bind_port(evtchn_port_t port, irq_handler_t handler,
 	return irq;
 }
 
+/* Count a ring found out of range, once until the channel is reset. */
+static void hdx_ring_error(bool *counted)
+{
+	if (!*counted)
+		atomic_inc(&hdx.ring_errors);
+	WRITE_ONCE(*counted, true);
+}
+
 /* Tear down both rings and withdraw the offer; chan->lock held. */
 static void hdx_chan_reset(struct hdx_chan *chan)
 {
@@ -269,6 +281,7 @@ static void hdx_chan_reset(struct hdx_chan *chan)
 	}
 	chan->rx_page = NULL;
 	chan->rx = NULL;
+	chan->rx_broken = false;
 
 	clear_bit(HDX_RX_EOI, &chan->rx_flags);
 	spin_lock(&chan->rx_lock);
@@ -391,6 +404,7 @@ static void hdx_drain_work(struct work_struct *work)
 	if (prod - chan->rx_cons > HDX_RING_SLOTS) {
 		/* The reset unbinds the port; never leave it masked. */
 		broken = true;
+		hdx_ring_error(&chan->rx_broken);
 		if (test_and_clear_bit(HDX_RX_EOI, &chan->rx_flags))
 			xen_irq_lateeoi(chan->rx_irq, XEN_EOI_FLAG_SPURIOUS);
 		goto out_unlock;
@@ -515,8 +529,11 @@ static void hdx_check_work(struct work_struct *work)
 	}
 	ret = hdx_read_offer(chan, &off);
 	broken = chan->state == HDX_CONNECTED &&
-		 (le32_to_cpu(READ_ONCE(chan->rx->prod)) - chan->rx_cons >
-		  HDX_RING_SLOTS || READ_ONCE(chan->tx_broken));
+		 le32_to_cpu(READ_ONCE(chan->rx->prod)) - chan->rx_cons >
+		 HDX_RING_SLOTS;
+	if (broken)
+		hdx_ring_error(&chan->rx_broken);
+	broken |= chan->state == HDX_CONNECTED && READ_ONCE(chan->tx_broken);
 	if (chan->state == HDX_CONNECTED &&
 	    (ret || off.nonce != chan->peer_nonce || broken)) {
 		hdx_chan_reset(chan);
@@ -885,7 +902,7 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 		cons = le32_to_cpu(READ_ONCE(chan->tx->cons));
 		used = chan->tx_prod - cons;
 		if (used > HDX_RING_SLOTS) {
-			WRITE_ONCE(chan->tx_broken, true);
+			hdx_ring_error(&chan->tx_broken);
 			queue_work(hdx.ctl_wq, &chan->check_work);
 			ret = -EPROTO;
 			break;
@@ -1085,6 +1102,165 @@ static const struct file_operations hdx_evflood_fops = {
 	.write = hdx_evflood_write,
 	.llseek = noop_llseek,
 };
+
+/*
+ * Test hook, debugfs hyper_dmabuf_xen/inject (test kernels only): this
+ * domain plays a hostile peer that forges what it sends.  Each write is
+ * one command, a line of text followed, for some, by raw bytes:
+ *
+ *   "slot DOMID [N]\n" BYTES  BYTES (at most 256, zero-filled to 256) go
+ *                             into N (default 1) slots of the ring to
+ *                             DOMID as they are, through hdx_send(): the
+ *                             same lock, wait for room and notification
+ *                             as every message (the ring carries no
+ *                             length: the peer always receives 256 bytes)
+ *   "prod DOMID V"            the producer index of the ring to DOMID
+ *                             becomes V, or, if V has a sign, the peer's
+ *                             consumer index plus V; the peer is notified
+ *   "cons DOMID V"            the consumer index this domain writes in
+ *                             DOMID's ring becomes V, or, if V has a
+ *                             sign, DOMID's producer index plus V; DOMID
+ *                             sees it when it next sends
+ *   "dir DOMID\n" BYTES       a new page holding BYTES (at most a page,
+ *                             zero-filled), granted read-only to DOMID;
+ *                             a read of this file gives "ref REF" of the
+ *                             last one (see hyper_dmabuf_xen_debug.c)
+ *   "fill REF\n" BYTES        new content for that page of grant REF
+ *   "dirfree"                 end the grants of those pages, free them
+ *                             (unloading the module does too)
+ *
+ * Only this domain's side is touched: everything the peer checks is left
+ * to it.  Indices out of range make the peer reset the channel, which
+ * withdraws its offer; that resets this side too (else its own next send
+ * finds the ring out of range and resets it), and the next export brings
+ * the channel up again.  An index within range makes the peer read the
+ * slots as they are: stale messages come again.
+ */
+#define HDX_INJECT_HEAD		64
+#define HDX_INJECT_MAX_SLOTS	100000
+
+static int hdx_inject_slots(u32 domid, unsigned int n, const void *data,
+			    size_t len)
+{
+	u8 msg[HDX_MSG_SIZE] = {};
+	unsigned int i;
+	int ret = 0;
+
+	if (!n || n > HDX_INJECT_MAX_SLOTS || len > sizeof(msg))
+		return -EINVAL;
+	memcpy(msg, data, len);
+	for (i = 0; !ret && i < n; i++) {
+		ret = hdx_send(domid, msg, sizeof(msg));
+		if (!ret && fatal_signal_pending(current))
+			ret = -EINTR;
+		cond_resched();
+	}
+	return ret;
+}
+
+static int hdx_inject_index(u32 domid, bool prod, const char *arg)
+{
+	bool rel = arg[0] == '+' || arg[0] == '-';
+	struct hdx_chan *chan;
+	int ret = 0;
+	s32 delta;
+	u32 val;
+
+	if (rel ? kstrtos32(arg, 0, &delta) : kstrtou32(arg, 0, &val))
+		return -EINVAL;
+	chan = hdx_chan_hold(domid);
+	if (!chan)
+		return -ENOENT;
+	if (prod) {
+		mutex_lock(&chan->tx_lock);
+		if (READ_ONCE(chan->state) != HDX_CONNECTED || !chan->tx) {
+			ret = -ENOTCONN;
+		} else {
+			if (rel)
+				val = le32_to_cpu(READ_ONCE(chan->tx->cons)) +
+				      delta;
+			/* Our own sends go on from there, as after V sends. */
+			chan->tx_prod = val;
+			WRITE_ONCE(chan->tx->prod, cpu_to_le32(val));
+			notify_remote_via_irq(chan->tx_irq);
+		}
+		mutex_unlock(&chan->tx_lock);
+	} else {
+		mutex_lock(&chan->lock);
+		if (chan->state != HDX_CONNECTED) {
+			ret = -ENOTCONN;
+		} else {
+			if (rel)
+				val = le32_to_cpu(READ_ONCE(chan->rx->prod)) +
+				      delta;
+			WRITE_ONCE(chan->rx->cons, cpu_to_le32(val));
+			notify_remote_via_irq(chan->rx_irq);
+		}
+		mutex_unlock(&chan->lock);
+	}
+	hdx_chan_put(chan);
+	return ret;
+}
+
+static ssize_t hdx_inject_write(struct file *file, const char __user *ubuf,
+				size_t count, loff_t *ppos)
+{
+	char head[HDX_INJECT_HEAD], arg[16];
+	unsigned int domid, n = 1;
+	const char *data;
+	size_t hlen;
+	char *buf, *nl;
+	int ret;
+
+	if (!count || count > HDX_INJECT_HEAD + PAGE_SIZE)
+		return -EINVAL;
+	buf = memdup_user(ubuf, count);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	nl = memchr(buf, '\n', min_t(size_t, count, HDX_INJECT_HEAD));
+	hlen = nl ? nl - buf : count;
+	data = nl ? nl + 1 : buf + count;
+	ret = -EINVAL;
+	if (hlen >= HDX_INJECT_HEAD)
+		goto out_free;
+	memcpy(head, buf, hlen);
+	head[hlen] = 0;
+	ret = 0;
+	if (!strcmp(head, "dirfree"))
+		hdx_forge_free();
+	else if (sscanf(head, "slot %u %u", &domid, &n) >= 1)
+		ret = hdx_inject_slots(domid, n, data, buf + count - data);
+	else if (sscanf(head, "prod %u %15s", &domid, arg) == 2)
+		ret = hdx_inject_index(domid, true, arg);
+	else if (sscanf(head, "cons %u %15s", &domid, arg) == 2)
+		ret = hdx_inject_index(domid, false, arg);
+	else if (sscanf(head, "dir %u", &domid) == 1)
+		ret = hdx_forge_dir(domid, data, buf + count - data);
+	else if (sscanf(head, "fill %u", &n) == 1)
+		ret = hdx_forge_fill(n, data, buf + count - data);
+	else
+		ret = -EINVAL;
+out_free:
+	kfree(buf);
+	return ret ?: count;
+}
+
+static ssize_t hdx_inject_read(struct file *file, char __user *ubuf,
+			       size_t count, loff_t *ppos)
+{
+	char text[24];
+	int len;
+
+	len = scnprintf(text, sizeof(text), "ref %u\n", hdx_forge_last());
+	return simple_read_from_buffer(ubuf, count, ppos, text, len);
+}
+
+static const struct file_operations hdx_inject_fops = {
+	.owner = THIS_MODULE,
+	.write = hdx_inject_write,
+	.read = hdx_inject_read,
+	.llseek = default_llseek,
+};
 #endif
 
 static int hdx_channels_show(struct seq_file *s, void *unused)
@@ -1170,7 +1346,11 @@ int hdx_chan_start(void)
 #if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
 	debugfs_create_file("evflood", 0200, hdx.debugfs, NULL,
 			    &hdx_evflood_fops);
+	debugfs_create_file("inject", 0600, hdx.debugfs, NULL,
+			    &hdx_inject_fops);
 #endif
+	debugfs_create_atomic_t("ring_errors", 0400, hdx.debugfs,
+				&hdx.ring_errors);
 	hdx_shm_debugfs(hdx.debugfs);
 	ret = register_xenbus_watch(&hdx.watch);
 	hdx.watching = !ret;
@@ -1193,6 +1373,7 @@ void hdx_chan_exit(void)
 	struct hdx_chan *chan, *tmp;
 
 	debugfs_remove_recursive(hdx.debugfs);
+	hdx_forge_free();
 	mutex_lock(&hdx.lock);
 	WRITE_ONCE(hdx.stopping, true);
 	mutex_unlock(&hdx.lock);

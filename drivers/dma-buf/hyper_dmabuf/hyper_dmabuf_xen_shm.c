@@ -152,6 +152,36 @@ static DEFINE_SPINLOCK(hdx_unmapped_lock); /* protects hdx_unmapped */
 static void hdx_unmapped_fn(struct work_struct *work);
 static DECLARE_WORK(hdx_unmapped_work, hdx_unmapped_fn);
 
+/*
+ * Grant budget: hyper_dmabuf keeps at most hdx_grant_budget grant
+ * references of this domain, three quarters of its grant table (counted
+ * in version 1 entries, the layout Linux uses short of 16 TiB of memory),
+ * so that the domain's block and network frontends, gntalloc and the
+ * other users of grants always find the rest.  A reference counts from
+ * hdx_share() until it has really ended, that is until the peer has
+ * unmapped it, however long that takes; an export that would go beyond
+ * the budget fails with -ENOSPC.  The grant_budget parameter sets another
+ * budget at load, and shows the one in force.
+ */
+static unsigned int hdx_grant_budget;
+module_param_named(grant_budget, hdx_grant_budget, uint, 0444);
+MODULE_PARM_DESC(grant_budget,
+		 "Grant references hyper_dmabuf may hold (default: 3/4 of the grant table)");
+static atomic_t hdx_grants = ATOMIC_INIT(0); /* references held or reserved */
+
+static bool hdx_grants_reserve(unsigned int n)
+{
+	if (atomic_add_return(n, &hdx_grants) <= hdx_grant_budget)
+		return true;
+	atomic_sub(n, &hdx_grants);
+	return false;
+}
+
+static void hdx_grants_unreserve(unsigned int n)
+{
+	atomic_sub(n, &hdx_grants);
+}
+
 static LIST_HEAD(hdx_reap_list);
 static DEFINE_SPINLOCK(hdx_reap_lock); /* protects hdx_reap_list */
 static void hdx_reap_fn(struct work_struct *work);
@@ -218,6 +248,10 @@ int hdx_shm_init(void)
 {
 	int ret;
 
+	if (!hdx_grant_budget)
+		hdx_grant_budget = gnttab_max_grant_frames() *
+				   (XEN_PAGE_SIZE /
+				    sizeof(struct grant_entry_v1)) / 4 * 3;
 	hdx_pdev = platform_device_register_simple("hyper_dmabuf_xen",
 						   PLATFORM_DEVID_NONE, NULL, 0);
 	if (IS_ERR(hdx_pdev))
@@ -598,7 +632,8 @@ static void hdx_hold_release(struct hdx_share *sh)
  * Return: 0, -EINVAL for a size that is not page aligned, -EFBIG above the
  * largest buffer a message can announce, -EOPNOTSUPP for a buffer that is
  * not RAM of this domain or would be bounced, an error of the dma-buf's
- * exporter, -ENOMEM, or -ENOSPC when the grant table is full.
+ * exporter, -ENOMEM, or -ENOSPC when the grant budget (three quarters
+ * of the domain's grant table) or the grant table itself is full.
  */
 int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	      struct hyper_dmabuf_share *out)
@@ -618,6 +653,10 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	sh->domid = domid;
 	sh->nr_pages = dmabuf->size >> PAGE_SHIFT;
 	sh->nr_dir = DIV_ROUND_UP(sh->nr_pages, HDX_DIR_REFS);
+	if (!hdx_grants_reserve(sh->nr_pages + sh->nr_dir)) {
+		kfree(sh);
+		return -ENOSPC;
+	}
 	sh->refs = kvcalloc(sh->nr_pages, sizeof(*sh->refs), GFP_KERNEL);
 	sh->dir = kcalloc(sh->nr_dir, sizeof(*sh->dir), GFP_KERNEL);
 	sh->dir_refs = kcalloc(sh->nr_dir, sizeof(*sh->dir_refs), GFP_KERNEL);
@@ -668,6 +707,9 @@ end_access:
 		sh->dir[d] = NULL;
 	}
 	if (granted + dir_granted) {
+		/* What was not granted goes back now, the rest as it ends. */
+		hdx_grants_unreserve(sh->nr_pages + sh->nr_dir - granted -
+				     dir_granted);
 		hyper_dmabuf_backend_count_grants(granted + dir_granted);
 		hdx_share_end(sh, granted + dir_granted);
 		return ret;
@@ -676,6 +718,7 @@ end_access:
 put_buf:
 	dma_buf_put(dmabuf);
 free_share:
+	hdx_grants_unreserve(sh->nr_pages + sh->nr_dir);
 	hdx_share_free(sh);
 	return ret;
 }
@@ -706,6 +749,7 @@ static bool hdx_share_try_end(struct hdx_share *sh)
 		}
 	}
 	sh->nr_live -= ended;
+	hdx_grants_unreserve(ended);
 	hyper_dmabuf_backend_count_grants(-(int)ended);
 	return !sh->nr_live;
 }

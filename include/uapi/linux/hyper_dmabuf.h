@@ -45,6 +45,9 @@
  * -ENOTTY.  The size encoded in the ioctl command may be smaller than the
  * kernel's structure (older userspace: missing members read as zero) or
  * larger (newer userspace: the extra bytes must be zero, else -E2BIG).
+ * A size below the first version of the structure is -EINVAL.  Every
+ * ioctl also fails with -EFAULT when its argument cannot be read or
+ * written back, and may fail with -ENOMEM.
  *
  * Loopback: the domain id HYPER_DMABUF_DOMID_SELF (or the local domain id
  * reported by the hypervisor backend, when one is loaded) names the local
@@ -94,6 +97,23 @@
  * none.
  */
 #define HYPER_DMABUF_MAX_IDS_PER_FILE	250
+
+/**
+ * HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE - pages one file descriptor may
+ * share with other domains
+ *
+ * The quota of a file descriptor opened without CAP_SYS_ADMIN, in pages
+ * of the buffers it holds exported to other domains (32 MiB with 4 KiB
+ * pages): each such page costs the exporting domain a grant reference.
+ * An export that would go beyond it fails with -EDQUOT.  A file
+ * descriptor opened with CAP_SYS_ADMIN has none.  Whoever exports, a
+ * domain never gives hyper_dmabuf more than three quarters of its grant
+ * references (the Xen backend's grant_budget module parameter): beyond
+ * that an export to another domain fails with -ENOSPC, so that the
+ * domain's other users of grants (block and network frontends) keep the
+ * rest.  A reference counts until the peer has unmapped it.
+ */
+#define HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE	8192
 
 /**
  * HYPER_DMABUF_MAX_PRIV - maximum size in bytes of per-buffer private data
@@ -202,8 +222,9 @@ struct hyper_dmabuf_export {
 /**
  * struct hyper_dmabuf_import - argument of HYPER_DMABUF_IOCTL_IMPORT
  * @hid: in: id of the buffer, as received from the exporter
- * @fd_flags: in: O_CLOEXEC and an access mode (O_RDONLY or, if the export
- *	allows writing, O_RDWR); anything else is -EINVAL
+ * @fd_flags: in: O_CLOEXEC and an access mode: O_RDONLY, or O_WRONLY or
+ *	O_RDWR if the export allows writing (-EACCES if it does not); any
+ *	other flag is -EINVAL
  * @fd: out: dma-buf file descriptor of the imported buffer
  * @flags: in: HYPER_DMABUF_IMPORT_* flags; unknown flags are -EINVAL
  * @timeout_ms: in: longest time to wait for a pending announcement,
@@ -251,8 +272,10 @@ struct hyper_dmabuf_import {
  * struct hyper_dmabuf_unexport - argument of HYPER_DMABUF_IOCTL_UNEXPORT
  * @hid: in: id of an export made through this file descriptor (or, with
  *	%HYPER_DMABUF_UNEXPORT_ANY_FILE, through any file of this domain)
- * @delay_ms: in: time importers are given before the export is withdrawn,
- *	at most %HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS
+ * @delay_ms: in: time the export is kept at least, even with no importer
+ *	left, at most %HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS: an import already
+ *	under way in another domain when the ioctl returns then still finds
+ *	it
  * @flags: in: HYPER_DMABUF_UNEXPORT_* flags; unknown flags are -EINVAL
  *	(this member was named pad and had to be zero before)
  *
@@ -407,16 +430,21 @@ struct hyper_dmabuf_event {
 /**
  * DOC: HYPER_DMABUF_IOCTL_EXPORT - export a dma-buf to a domain
  *
- * Takes &struct hyper_dmabuf_export.  Errors: -EBADF (not a dma-buf fd),
- * -EINVAL (bad flags, padding or private size), -ENOSPC (1000 live ids),
+ * Takes &struct hyper_dmabuf_export.  Errors: -EBADF (not an open file
+ * descriptor), -EINVAL (a file that is not a dma-buf, bad flags, padding
+ * or private size, or a domain id the hypervisor reserves, such as Xen's
+ * DOMID_FIRST_RESERVED (0x7FF0) and above other than
+ * %HYPER_DMABUF_DOMID_SELF), -ENOSPC (1000 live ids),
  * -EDQUOT (%HYPER_DMABUF_MAX_IDS_PER_FILE exports held by this file
- * descriptor, opened without CAP_SYS_ADMIN), -ENODEV (remote domain and
+ * descriptor, or %HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE pages shared with
+ * other domains, opened without CAP_SYS_ADMIN), -ENODEV (remote domain and
  * no hypervisor backend), -EACCES (RDWR export of a read-only dma-buf, or,
  * from a domU, a domU that dom0 did not allow sharing with), -ESRCH (from
  * dom0, no such domain), -EOPNOTSUPP (memory that is not RAM with struct
- * pages), -EFBIG (larger than 1 GiB), -ENOSPC (also: the grant table is
- * full), -ETIMEDOUT (the channel to the domain did not come up: no
- * hyper_dmabuf there), -ECONNRESET (the domain went away), -EAGAIN (64
+ * pages), -EFBIG (larger than 1 GiB), -ENOSPC (also: the domain's grant
+ * budget for hyper_dmabuf, or its grant table, is full), -ETIMEDOUT (the
+ * channel to the domain did not come up: no hyper_dmabuf there),
+ * -ECONNRESET (the domain went away), -EAGAIN (64
  * messages are already waiting for the domain: it does not drain its
  * channel), -EFAULT (the argument cannot be read, or the id cannot be
  * written back: a new export is then withdrawn again, as by an UNEXPORT
@@ -437,7 +465,7 @@ struct hyper_dmabuf_event {
  * -EBADMSG (malformed page directory), -EAGAIN (announcement pending and
  * %HYPER_DMABUF_IMPORT_NONBLOCK), -ETIMEDOUT (announcement still pending
  * after &struct hyper_dmabuf_import.timeout_ms), -EINTR or -ERESTARTSYS
- * (signal while waiting).
+ * (signal while waiting), -EMFILE (no file descriptor left).
  */
 #define HYPER_DMABUF_IOCTL_IMPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x1, \
 					      struct hyper_dmabuf_import)
@@ -448,6 +476,9 @@ struct hyper_dmabuf_event {
  * Takes &struct hyper_dmabuf_unexport.  Only the file descriptor that made
  * the export can unexport it (-ENOENT otherwise), unless
  * %HYPER_DMABUF_UNEXPORT_ANY_FILE is set (-EPERM without CAP_SYS_ADMIN).
+ * Errors: -ENOENT (unknown id, wrong key or domain, already unexported, or
+ * another file's export), -EPERM, -EINVAL (bad flags or padding, or a
+ * delay beyond %HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS).
  */
 #define HYPER_DMABUF_IOCTL_UNEXPORT	_IOW(HYPER_DMABUF_IOC_MAGIC, 0x2, \
 					     struct hyper_dmabuf_unexport)
@@ -456,7 +487,9 @@ struct hyper_dmabuf_event {
  * DOC: HYPER_DMABUF_IOCTL_QUERY - describe an exported or imported buffer
  *
  * Takes &struct hyper_dmabuf_query.  Exports are searched first, then
- * buffers announced to this domain.
+ * buffers announced to this domain.  Errors: -ENOENT (unknown id, wrong key
+ * or domain), -EINVAL (padding), -EFAULT (also: @priv_ptr not writable for
+ * the private data to write).
  */
 #define HYPER_DMABUF_IOCTL_QUERY	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x3, \
 					      struct hyper_dmabuf_query)

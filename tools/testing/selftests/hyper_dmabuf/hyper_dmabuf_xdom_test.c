@@ -79,6 +79,11 @@
  *                               slot with a new key; reply new=HID same=
  *                               newkey=
  *   unflood                     unexport the flood; reply ids= base=
+ *   forge k=KIND [lb=HID]       a hostile peer (test hook inject): send
+ *                               the sender a forged message of KIND (see
+ *                               fkinds[]); reply fid=HID for a forged
+ *                               export; "forge k=clean hid=HID" withdraws
+ *                               it and frees the forged directory pages
  *
  * Exports that wait for their fences (the xdom.*_pending_then_* cases):
  * the data buffer is a udmabuf with a pending sw_sync write fence, its
@@ -137,10 +142,12 @@
 #include <sys/uio.h>
 #include <linux/memfd.h>	/* before sys/mman.h: no MFD_* redefinition */
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <linux/dma-buf.h>
 #include <linux/hyper_dmabuf.h>
+#include <xen/gntalloc.h>
 
 #include "../kselftest_harness.h"
 #include "hyper_dmabuf_helpers.h"
@@ -1126,6 +1133,57 @@ static void do_verify(struct node *n, struct msg *m, char *out)
 	sprintf(out, "st=ok");
 }
 
+/* Servant: one buffer exported to the asker and kept, for its imports. */
+static struct {
+	struct hyper_dmabuf_id hid;
+	int buf;
+} offered = { .buf = -1 };
+
+static void do_offer(struct node *n, struct msg *m, char *out)
+{
+	size_t size = num(m->text, "size", 10, 0);
+	__u32 seed = num(m->text, "seed", 16, 0);
+	char s[48];
+	int err;
+
+	if (offered.buf >= 0 || !size || size % PAGE || size > 64 * MiB) {
+		sprintf(out, "st=fail why=offer_args");
+		return;
+	}
+	offered.buf = buf_alloc(size);
+	if (offered.buf < 0 || buf_fill(offered.buf, size, seed)) {
+		sprintf(out, "st=fail why=alloc");
+		goto out_close;
+	}
+	err = -hd_send(n->dev, offered.buf, m->ev.hid.exporter_domid, 0, NULL,
+		       &offered.hid);
+	if (err) {
+		sprintf(out, "st=fail why=export err=%d", err);
+		goto out_close;
+	}
+	hid_str(&offered.hid, s, sizeof(s));
+	sprintf(out, "st=ok hid=%s", s);
+	return;
+out_close:
+	if (offered.buf >= 0)
+		close(offered.buf);
+	offered.buf = -1;
+}
+
+static void do_unoffer(struct node *n, char *out)
+{
+	int err;
+
+	if (offered.buf < 0) {
+		sprintf(out, "st=fail why=nothing_offered");
+		return;
+	}
+	err = -hd_unexport(n->dev, &offered.hid);
+	close(offered.buf);
+	offered.buf = -1;
+	sprintf(out, "st=%s err=%d", err ? "fail" : "ok", err);
+}
+
 static void do_release(struct node *n, struct msg *m, char *out)
 {
 	struct hyper_dmabuf_id hid;
@@ -1178,6 +1236,7 @@ static void do_probe(struct node *n, struct msg *m, char *out)
 }
 
 static void do_send(struct node *n, struct msg *m, char *out);
+static void do_forge(struct node *n, struct msg *m, char *out);
 
 static void do_flood(struct node *n, struct msg *m, char *out)
 {
@@ -2280,6 +2339,12 @@ static void serve_msg(struct node *n, struct msg *m, bool nested)
 		do_unflood(n, out);
 	else if (!strcmp(cmd, "evflood"))
 		do_evflood(n, m, out);
+	else if (!strcmp(cmd, "forge"))
+		do_forge(n, m, out);
+	else if (!strcmp(cmd, "offer"))
+		do_offer(n, m, out);
+	else if (!strcmp(cmd, "unoffer"))
+		do_unoffer(n, out);
 	else if (!strcmp(cmd, "done"))
 		n->done = true;
 	else if (!pend_serve(n, m, cmd, out))
@@ -3013,11 +3078,44 @@ static int probe_import(struct __test_metadata *_metadata, struct orch *o,
  * new imports fail with ENOENT, and the id is released (exported_ids back
  * to its baseline) only when the importer lets go.
  */
+/*
+ * Whether dma-buf core's debugfs lists the dma-buf of inode @ino: 1 or 0,
+ * -1 if it cannot be read.
+ */
+static int dmabuf_alive(unsigned long long ino)
+{
+	FILE *f = fopen("/sys/kernel/debug/dma_buf/bufinfo", "r");
+	unsigned long long i;
+	char line[256];
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %*s %*s %*s %*s %llu", &i) == 1 &&
+		    i == ino)
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+/* Wait up to SETTLE_S for the dma-buf of inode @ino to be freed. */
+static int dmabuf_freed(unsigned long long ino)
+{
+	double t0 = now_s();
+	int alive;
+
+	while ((alive = dmabuf_alive(ino)) == 1 && now_s() - t0 < SETTLE_S)
+		usleep(100000);
+	return alive == 0;
+}
+
 TEST_F_TIMEOUT(xdom, d2u_unexport_while_imported, TIMEOUT_S)
 {
 	struct orch *o = &self->o;
 	struct hyper_dmabuf_query q;
 	int i, ran = 0, ids;
+	struct stat st;
 	struct msg rep;
 	struct cmd c;
 	char s[48];
@@ -3037,6 +3135,8 @@ TEST_F_TIMEOUT(xdom, d2u_unexport_while_imported, TIMEOUT_S)
 		ASSERT_EQ(0, buf_fill(c.buf, MiB, num(c.text, "seed", 16, 0)));
 		ASSERT_EQ(1, request(&o->n, &c, RESEND_S, REPLY_S, &rep));
 		ASSERT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		/* The exporter lets go of its buffer: no fd, no mapping. */
+		ASSERT_EQ(0, fstat(c.buf, &st));
 		close(c.buf);
 		ids = hd_counter("exported_ids");
 
@@ -3049,14 +3149,20 @@ TEST_F_TIMEOUT(xdom, d2u_unexport_while_imported, TIMEOUT_S)
 		hid_str(&c.hid, s, sizeof(s));
 		EXPECT_EQ(1, ask(o, i, &rep, "verify", "hid=%s", s));
 		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
-		/* Still imported: the id is not released. */
+		/*
+		 * Still imported: the id is not released, and the exporter's
+		 * memory (its dma-buf) stays while the peer maps it.
+		 */
 		EXPECT_EQ(ids, hd_counter("exported_ids"));
+		EXPECT_EQ(1, dmabuf_alive(st.st_ino));
 		EXPECT_EQ(1, ask(o, i, &rep, "release", "hid=%s", s));
 		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
 		if (ids >= 0) {
 			EXPECT_EQ(ids - 1, counter_settle("exported_ids",
 							  ids - 1));
 		}
+		/* Once the peer has unmapped, not a page longer. */
+		EXPECT_TRUE(dmabuf_freed(st.st_ino));
 		ran++;
 	}
 	finish(_metadata, o, ran);
@@ -3296,10 +3402,11 @@ static int msgs_queued(__u32 domid)
 /*
  * Each call returns within 100 ms in the KUnit test of the same thing
  * (hyper_dmabuf_test_peer_stalled); here dom0 is emulated (TCG) and shares
- * its two vCPUs with both guests, and a call was seen taking 101 ms.
- * Before the queues, each export to the paused domain took 10 s.
+ * its two vCPUs with both guests, and a call was seen taking 101 ms, and
+ * 377 ms with a compiler running beside the lab.  Before the queues, each
+ * export to the paused domain took 10 s.
  */
-#define PAUSED_MAX_MS	250
+#define PAUSED_MAX_MS	500
 #define PAUSED_CLOSE_MAX_MS	1000
 
 TEST_F_TIMEOUT(xdom, d2u_peer_paused, TIMEOUT_S)
@@ -3370,6 +3477,413 @@ TEST_F_TIMEOUT(xdom, d2u_peer_paused, TIMEOUT_S)
 		EXPECT_LE(64, q);
 		EXPECT_LE(worst, PAUSED_MAX_MS);
 		EXPECT_LE(closing, PAUSED_CLOSE_MAX_MS);
+		ran++;
+	}
+	finish(_metadata, o, ran);
+}
+
+/*
+ * The grant budget: dom0 exports to a domU until hyper_dmabuf holds all
+ * the grant references it may (three quarters of the grant table), then a
+ * gntalloc user (standing for the domain's block and network frontends)
+ * still gets grants.  The buffers are udmabufs of one memfd: they cost
+ * grants, not memory.  Before the budget, the exports took the whole
+ * table and gntalloc got nothing.
+ */
+#define BUDGET_CHUNK	(32 << 20)
+#define BUDGET_GNTALLOC	512
+#define BUDGET_MAX_EXPORTS	64
+
+/* A udmabuf of the first @size bytes of @memfd, or -1. */
+static int udmabuf_of(int memfd, size_t size)
+{
+	struct udmabuf_create create = {
+		.memfd = memfd,
+		.size = size,
+	};
+	int dev = open(UDMABUF_PATH, O_RDWR | O_CLOEXEC), buf;
+
+	if (dev < 0)
+		return -1;
+	buf = ioctl(dev, UDMABUF_CREATE, &create);
+	close(dev);
+	return buf;
+}
+
+/* Export the first @size bytes of @memfd to @domid: 0 or an errno. */
+static int budget_export(int dev, int memfd, size_t size, __u32 domid)
+{
+	struct hyper_dmabuf_export arg = { .remote_domid = domid };
+	int err = 0;
+
+	arg.fd = udmabuf_of(memfd, size);
+	if (arg.fd < 0)
+		return errno;
+	if (ioctl(dev, HYPER_DMABUF_IOCTL_EXPORT, &arg))
+		err = errno;
+	close(arg.fd);
+	return err;
+}
+
+/* gntalloc: @n grants of pages of ours to @domid; 0 or -errno. */
+static int gntalloc_try(__u32 domid, unsigned int n)
+{
+	struct ioctl_gntalloc_dealloc_gref dealloc = { .count = n };
+	struct ioctl_gntalloc_alloc_gref *alloc;
+	int fd, err = 0;
+
+	fd = open("/dev/xen/gntalloc", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	alloc = calloc(1, sizeof(*alloc) + n * sizeof(alloc->gref_ids[0]));
+	if (!alloc) {
+		close(fd);
+		return -ENOMEM;
+	}
+	alloc->domid = domid;
+	alloc->count = n;
+	if (ioctl(fd, IOCTL_GNTALLOC_ALLOC_GREF, alloc)) {
+		err = -errno;
+	} else {
+		dealloc.index = alloc->index;
+		if (ioctl(fd, IOCTL_GNTALLOC_DEALLOC_GREF, &dealloc))
+			err = -errno;
+	}
+	free(alloc);
+	close(fd);
+	return err;
+}
+
+/* The Xen backend's grant budget, -1 if unknown. */
+static int read_budget(void)
+{
+	FILE *f = fopen("/sys/module/hyper_dmabuf_xen/parameters/grant_budget",
+			"r");
+	int n = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+TEST_F_TIMEOUT(xdom, d2u_grant_budget, TIMEOUT_S)
+{
+	static const size_t sizes[] = { BUDGET_CHUNK, 4 << 20, 256 << 10,
+					PAGE };
+	int i, s, err, dev2, memfd, exports = 0, held, budget, ran = 0;
+	struct orch *o = &self->o;
+
+	if (_metadata->exit_code == KSFT_SKIP)
+		return;
+	if (access("/dev/xen/gntalloc", R_OK | W_OK))
+		SKIP(return, "no /dev/xen/gntalloc");
+	memfd = syscall(__NR_memfd_create, "hyper_dmabuf-budget",
+			MFD_ALLOW_SEALING);
+	ASSERT_LE(0, memfd);
+	ASSERT_EQ(0, ftruncate(memfd, BUDGET_CHUNK));
+	ASSERT_EQ(0, fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK));
+	for (i = 0; i < cfg.npeers && !ran; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		/* Our grants to the peer alone: it has nothing of ours. */
+		ASSERT_EQ(0, gntalloc_try(cfg.peers[i].domid, BUDGET_GNTALLOC));
+		dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, dev2);
+		/* Large buffers while they fit, then smaller ones. */
+		err = 0;
+		for (s = 0; s < ARRAY_SIZE(sizes); s++) {
+			while (exports < BUDGET_MAX_EXPORTS * (s + 1)) {
+				err = budget_export(dev2, memfd, sizes[s],
+						    cfg.peers[i].domid);
+				if (err)
+					break;
+				exports++;
+			}
+			if (err != ENOSPC)
+				break;
+		}
+		held = hd_counter("grants_in_use");
+		budget = read_budget();
+		say("%d exports to %s hold %d grants (budget %d), then %s",
+		    exports, cfg.peers[i].name, held, budget, strerror(err));
+		/* The budget, not the table, refused the last page. */
+		EXPECT_EQ(ENOSPC, err);
+		EXPECT_LT(0, budget);
+		EXPECT_LE(held, budget);
+		EXPECT_LE(budget - 2, held);
+		/* The domain's other grant users still get theirs. */
+		EXPECT_EQ(0, gntalloc_try(cfg.peers[i].domid, BUDGET_GNTALLOC));
+		close(dev2);
+		ran++;
+	}
+	close(memfd);
+	finish(_metadata, o, ran);
+}
+
+/*
+ * Allocation failure, one call site at a time.  failslab and
+ * fail_page_alloc are limited by their stack filter to calls made on
+ * behalf of the driver (a frame of hyper_dmabuf or hyper_dmabuf_xen on
+ * the stack), and this thread's fail-nth fails the nth such call: 1, 2,
+ * ... until an export (to a domU) or an import (of a domU's buffer) runs
+ * to its end without reaching the nth.  Each failed call must give a clean
+ * error (or a call that copes with it and succeeds), leave the counters at
+ * their baseline, and a normal share must then succeed.
+ */
+#define FI_MAX_SITES	400
+#define FI_SIZE		(256 * KiB)
+
+static int fi_write(const char *attr, const char *file, const char *val)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/%s/%s", attr, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * The text of the driver's two modules, from kallsyms: [*@start, *@end).
+ * False (with @why) if it cannot be found or another module lies inside.
+ */
+static bool fi_range(unsigned long *start, unsigned long *end, char *why)
+{
+	unsigned long a, lo = ~0UL, hi = 0;
+	char line[256], name[128], mod[64], type;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	if (!f) {
+		sprintf(why, "no /proc/kallsyms");
+		return false;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx %c %127s [%63[^]]]", &a, &type, name,
+			   mod) != 4 || (type != 't' && type != 'T') || !a)
+			continue;
+		if (strcmp(mod, "hyper_dmabuf") &&
+		    strcmp(mod, "hyper_dmabuf_xen"))
+			continue;
+		lo = a < lo ? a : lo;
+		hi = a > hi ? a : hi;
+	}
+	fclose(f);
+	if (lo >= hi) {
+		sprintf(why, "no module text in /proc/kallsyms");
+		return false;
+	}
+	/* Past the start of the last function: its length at most. */
+	*start = lo;
+	*end = hi + 64 * KiB;
+	f = fopen("/proc/modules", "r");
+	if (!f) {
+		sprintf(why, "no /proc/modules");
+		return false;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %*s %*s %*s %*s %lx", mod, &a) != 2 ||
+		    !strcmp(mod, "hyper_dmabuf") ||
+		    !strcmp(mod, "hyper_dmabuf_xen"))
+			continue;
+		if (a >= *start && a < *end) {
+			sprintf(why, "module %s lies between ours", mod);
+			fclose(f);
+			return false;
+		}
+	}
+	fclose(f);
+	return true;
+}
+
+/* Set up both fault attributes for fail-nth; NULL or why not. */
+static const char *fi_setup(char *why)
+{
+	static const char * const attrs[] = { "failslab", "fail_page_alloc" };
+	unsigned long start, end;
+	char val[32];
+	unsigned int i;
+
+	if (access("/proc/thread-self/fail-nth", W_OK))
+		return "no fail-nth (CONFIG_FAULT_INJECTION_DEBUG_FS)";
+	if (access("/sys/kernel/debug/fail_page_alloc/require-start", W_OK))
+		return "no fail_page_alloc stack filter";
+	if (!fi_range(&start, &end, why))
+		return why;
+	for (i = 0; i < ARRAY_SIZE(attrs); i++) {
+		/* First the range: no window where everything matches. */
+		snprintf(val, sizeof(val), "%lu", end);
+		if (fi_write(attrs[i], "require-end", val))
+			return "cannot set require-end";
+		snprintf(val, sizeof(val), "%lu", start);
+		if (fi_write(attrs[i], "require-start", val) ||
+		    fi_write(attrs[i], "stacktrace-depth", "32") ||
+		    fi_write(attrs[i], "probability", "0") ||
+		    fi_write(attrs[i], "verbose", "0") ||
+		    fi_write(attrs[i], "ignore-gfp-wait", "N"))
+			return "cannot set the fault attributes";
+	}
+	if (fi_write("fail_page_alloc", "ignore-gfp-highmem", "N") ||
+	    fi_write("fail_page_alloc", "min-order", "0"))
+		return "cannot set fail_page_alloc";
+	return NULL;
+}
+
+static void fi_arm(int nth)
+{
+	char val[16];
+	int fd = open("/proc/thread-self/fail-nth", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	snprintf(val, sizeof(val), "%d", nth);
+	if (write(fd, val, strlen(val)) < 0)
+		say("fail-nth: %s", strerror(errno));
+	close(fd);
+}
+
+/* Disarm; true if the armed failure was injected. */
+static bool fi_disarm(void)
+{
+	int fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	char val[16] = "";
+	bool fired;
+
+	if (fd < 0)
+		return false;
+	fired = read(fd, val, sizeof(val) - 1) > 0 && atoi(val) == 0;
+	if (write(fd, "0", 1) < 0)
+		fired = false;
+	close(fd);
+	return fired;
+}
+
+/* What an injected allocation failure may give: ENOMEM, or success. */
+static bool fi_clean(int err)
+{
+	return !err || err == ENOMEM;
+}
+
+TEST_F_TIMEOUT(xdom, alloc_failure, TIMEOUT_S)
+{
+	int i, nth, b, fd, err, exp_sites = 0, imp_sites = 0, ran = 0;
+	int exp_err = 0, imp_err = 0, bad = 0;
+	struct hyper_dmabuf_id hid, mine;
+	struct orch *o = &self->o;
+	char why[96], s[48];
+	const char *skip;
+	struct ctrs base, now;
+	__u32 seed;
+	struct msg rep;
+	void *p;
+
+	if (_metadata->exit_code == KSFT_SKIP)
+		return;
+	skip = fi_setup(why);
+	if (skip)
+		SKIP(return, "%s", skip);
+	for (i = 0; i < cfg.npeers && !ran; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		ctrs_read(&base);
+		/* Export to the domU. */
+		for (nth = 1; nth <= FI_MAX_SITES; nth++) {
+			b = buf_alloc(FI_SIZE);
+			ASSERT_LE(0, b);
+			fi_arm(nth);
+			err = -hd_send(o->n.dev, b, cfg.peers[i].domid, 0, "fi",
+				       &hid);
+			if (!fi_disarm()) {
+				/* Past the last site: a normal export. */
+				EXPECT_EQ(0, err);
+				if (!err)
+					EXPECT_EQ(0, hd_unexport(o->n.dev, &hid));
+				close(b);
+				break;
+			}
+			exp_sites++;
+			if (!fi_clean(err)) {
+				say("export, site %d: %s", nth, strerror(err));
+				bad++;
+			}
+			exp_err += !!err;
+			if (!err)
+				EXPECT_EQ(0, hd_unexport(o->n.dev, &hid));
+			/* Then a normal export. */
+			EXPECT_EQ(0, hd_send(o->n.dev, b, cfg.peers[i].domid,
+					     0, "fi", &hid));
+			EXPECT_EQ(0, hd_unexport(o->n.dev, &hid));
+			close(b);
+			if (!ctrs_settle(&base, &now)) {
+				ctrs_str(&now, s, sizeof(s));
+				ASSERT_TRUE(false) TH_LOG("export, site %d: left %s",
+							  nth, s);
+			}
+		}
+		/* Import of the domU's buffer. */
+		seed = new_seed();
+		ASSERT_EQ(1, ask(o, i, &rep, "offer", "size=%lu seed=%x",
+				 FI_SIZE, seed));
+		ASSERT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		ASSERT_TRUE(hid_parse(rep.text, "hid", cfg.peers[i].domid,
+				      &mine));
+		ctrs_read(&base);
+		for (nth = 1; nth <= FI_MAX_SITES; nth++) {
+			fi_arm(nth);
+			fd = hd_import(o->n.dev, &mine, O_RDONLY);
+			err = fd < 0 ? -fd : 0;
+			if (!fi_disarm()) {
+				/* Past the last site: a normal import. */
+				ASSERT_LE(0, fd) TH_LOG("import: %s",
+							strerror(err));
+				p = mmap(NULL, FI_SIZE, PROT_READ, MAP_SHARED,
+					 fd, 0);
+				ASSERT_NE(MAP_FAILED, p);
+				EXPECT_EQ(FI_SIZE, pat_check(p, 0, FI_SIZE,
+							     seed));
+				munmap(p, FI_SIZE);
+				close(fd);
+				break;
+			}
+			imp_sites++;
+			if (!fi_clean(err)) {
+				say("import, site %d: %s", nth, strerror(err));
+				bad++;
+			}
+			imp_err += !!err;
+			if (fd >= 0)
+				close(fd);
+			/* Then a normal import. */
+			fd = hd_import(o->n.dev, &mine, O_RDONLY);
+			EXPECT_LE(0, fd) TH_LOG("import after site %d: %s",
+						nth, strerror(-fd));
+			if (fd >= 0)
+				close(fd);
+			if (!ctrs_settle(&base, &now)) {
+				ctrs_str(&now, s, sizeof(s));
+				ASSERT_TRUE(false) TH_LOG("import, site %d: left %s",
+							  nth, s);
+			}
+		}
+		EXPECT_EQ(1, ask(o, i, &rep, "unoffer", ""));
+		EXPECT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		hid_str(&mine, s, sizeof(s));
+		say("allocation sites failed: export to %s %d (%d errors)",
+		    cfg.peers[i].name, exp_sites, exp_err);
+		say("allocation sites failed: import from %s %d (%d errors)",
+		    cfg.peers[i].name, imp_sites, imp_err);
+		say("allocation sites failed in all: %d", exp_sites + imp_sites);
+		EXPECT_EQ(0, bad);
+		EXPECT_LT(0, exp_sites);
+		EXPECT_LT(0, imp_sites);
+		EXPECT_GT(FI_MAX_SITES, nth);
 		ran++;
 	}
 	finish(_metadata, o, ran);
@@ -3690,6 +4204,1075 @@ TEST_F_TIMEOUT(xdom, d2u_pending_then_unexport, TIMEOUT_S)
 TEST_F_TIMEOUT(xdom, u2d_pending_then_unexport, TIMEOUT_S)
 {
 	pending_case(_metadata, &self->o, U2D, true, "udmabuf", PEND_SIZE);
+}
+
+/* ---- a hostile peer: forged messages ------------------------------------ */
+
+/*
+ * A servant forges what it sends with the test hook debugfs
+ * hyper_dmabuf_xen/inject (CONFIG_HYPER_DMABUF_DEBUG): raw ring slots, raw
+ * ring indices, raw page directories.  The wire format is not uapi: this
+ * is a local copy of struct hyper_dmabuf_msg_wire and of the directory
+ * page (drivers/dma-buf/hyper_dmabuf/hyper_dmabuf_drv.h and
+ * hyper_dmabuf_xen.h), little endian.
+ */
+#define INJECT_PATH	"/sys/kernel/debug/hyper_dmabuf_xen/inject"
+#define RING_ERRORS_PATH "/sys/kernel/debug/hyper_dmabuf_xen/ring_errors"
+
+struct fwire {
+	__u16 version;
+	__u16 op;
+	__u32 size;
+	__u32 sender_domid;
+	__u32 id;
+	__u32 exporter_domid;
+	__u32 key[3];
+	__u32 flags;
+	__u32 priv_size;
+	__u64 buf_size;
+	__u64 ref;
+	__u64 reserved;
+	__u8 priv[HYPER_DMABUF_MAX_PRIV];
+};
+
+/* enum hyper_dmabuf_msg_op */
+enum {
+	FOP_EXPORT = 1,
+	FOP_UNEXPORT,
+	FOP_IMPORTED,
+	FOP_RELEASED,
+	FOP_ACK,
+	FOP_PENDING,
+	FOP_MAX,
+};
+
+#define FW_VERSION	1
+#define FW_MAX_BUF	(1024 * MiB)	/* HYPER_DMABUF_MAX_BUF_SIZE */
+#define DIR_MAGIC	0x52444448U	/* HDX_DIR_MAGIC */
+#define DIR_REFS	((PAGE - 16) / 4)	/* HDX_DIR_REFS: 1020 */
+#define UNOWNED_REF	0x7ffffff0U	/* far beyond any grant table */
+#define OTHER_DOMID	0x7fefU		/* a domain that is neither side */
+#define FORGE_SLOT	900		/* forged ids: slots 900 + kind */
+#define FLOOD_SLOTS	5000		/* > the victim's backlog of 1024 */
+#define FORGE_WAIT_S	10
+
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define LE16(x)	__builtin_bswap16(x)
+#define LE32(x)	__builtin_bswap32(x)
+#define LE64(x)	__builtin_bswap64(x)
+#else
+#define LE16(x)	(x)
+#define LE32(x)	(x)
+#define LE64(x)	(x)
+#endif
+
+/* Names of enum hyper_dmabuf_drop_reason, as in msgs_dropped. */
+static const char * const drop_names[] = {
+	"len", "version", "size", "op", "sender", "domid", "id", "flags",
+	"priv", "bufsize", "reserved", "key", "state", "nomem", "repeat",
+};
+
+#define NR_DROPS	ARRAY_SIZE(drop_names)
+
+enum fk_type {
+	FK_DROP,	/* one message, dropped and counted for a reason */
+	FK_FLOOD,	/* FLOOD_SLOTS of them, back to back */
+	FK_RING,	/* a ring index out of range: the channel resets */
+	FK_DIR,		/* an export with a forged page directory */
+};
+
+/* What the servant does before it forges (FP_LOOPBACK: dom0 does). */
+#define FP_REAL		0x01	/* a real export of its own to dom0 */
+#define FP_REAL_GONE	0x02	/* ... unexported again */
+#define FP_IMPORT	0x04	/* imports dom0's mailbox, holds it */
+#define FP_IMPORT_DONE	0x08	/* ... and lets it go again */
+#define FP_LOOPBACK	0x10	/* dom0 exports a buffer to itself */
+
+enum fk {
+	K_VERSION_0, K_VERSION_2, K_GARBAGE, K_SIZE_SHORT, K_SIZE_HUGE,
+	K_OP_ZERO, K_OP_MAX, K_OP_FFFF, K_SENDER_VICTIM, K_SENDER_OTHER,
+	K_ID_BYTE, K_EXPORTER_RESERVED, K_EXPORT_AS_VICTIM, K_RELEASED_OWN,
+	K_SLOT_1000, K_SLOT_MAX, K_FLAGS_EXPORT, K_FLAGS_RELEASE, K_PRIV_193,
+	K_PRIV_HUGE, K_PRIV_TAIL, K_PRIV_UNEXPORT, K_BUF_ZERO, K_BUF_UNALIGNED,
+	K_BUF_OVER, K_BUF_WRAP, K_BUF_UNEXPORT, K_RESERVED, K_REF_PENDING,
+	K_UNEXPORT_RANDOM, K_UNEXPORT_WRONG_KEY, K_ACK_BAD_OP,
+	K_EXPORT_OTHER_SIZE, K_EXPORT_OTHER_REF, K_PENDING_KNOWN,
+	K_UNEXPORT_REPLAY, K_RELEASE_NEVER, K_RELEASE_WRONG_KEY,
+	K_IMPORTED_WRONG_KEY, K_RELEASE_UNKNOWN, K_ACK_UNKNOWN,
+	K_RELEASE_REPLAY, K_IMPORTED_REPEAT, K_RELEASE_LOOPBACK, K_FLOOD,
+	K_PROD_PLUS9, K_PROD_MINUS1, K_PROD_FAR, K_CONS_AHEAD, K_CONS_BEHIND,
+	K_DIR_REF_ZERO, K_DIR_REF_64, K_DIR_REF_UNOWNED, K_DIR_ELSEWHERE,
+	K_DIR_MAGIC, K_DIR_COUNT_SHORT, K_DIR_COUNT_HUGE, K_DIR_LOOP_SELF,
+	K_DIR_LOOP_LONG, K_DIR_NEXT_MISSING, K_DIR_NEXT_UNOWNED,
+	K_DIR_REFS_UNOWNED, K_DIR_REFS_PARTLY, K_DIR_RO_AS_RW,
+	NR_FKINDS
+};
+
+struct fkind {
+	const char *name;
+	enum fk_type type;
+	unsigned int prep;
+	const char *reason;	/* FK_DROP, FK_FLOOD: the counter that rises */
+	int err;		/* FK_DIR: errno of dom0's import */
+};
+
+static const struct fkind fkinds[NR_FKINDS] = {
+	/* version, size, operation */
+	[K_VERSION_0] = { "version_0", FK_DROP, 0, "version" },
+	[K_VERSION_2] = { "version_2", FK_DROP, 0, "version" },
+	[K_GARBAGE] = { "random_bytes", FK_DROP, 0, "version" },
+	[K_SIZE_SHORT] = { "size_255", FK_DROP, 0, "size" },
+	[K_SIZE_HUGE] = { "size_u32_max", FK_DROP, 0, "size" },
+	[K_OP_ZERO] = { "op_0", FK_DROP, 0, "op" },
+	[K_OP_MAX] = { "op_max", FK_DROP, 0, "op" },
+	[K_OP_FFFF] = { "op_ffff", FK_DROP, 0, "op" },
+	/* who speaks, whose buffer */
+	[K_SENDER_VICTIM] = { "sender_is_dom0", FK_DROP, 0, "sender" },
+	[K_SENDER_OTHER] = { "sender_other_domu", FK_DROP, 0, "sender" },
+	[K_ID_BYTE] = { "id_domain_byte", FK_DROP, 0, "domid" },
+	[K_EXPORTER_RESERVED] = { "exporter_domid_self", FK_DROP, 0, "domid" },
+	[K_EXPORT_AS_VICTIM] = { "export_of_dom0_id", FK_DROP, 0, "domid" },
+	[K_RELEASED_OWN] = { "release_of_own_id", FK_DROP, 0, "domid" },
+	[K_SLOT_1000] = { "id_slot_1000", FK_DROP, 0, "id" },
+	[K_SLOT_MAX] = { "id_slot_max", FK_DROP, 0, "id" },
+	[K_FLAGS_EXPORT] = { "flags_unknown", FK_DROP, 0, "flags" },
+	[K_FLAGS_RELEASE] = { "flags_on_release", FK_DROP, 0, "flags" },
+	/* private data, sizes */
+	[K_PRIV_193] = { "priv_size_193", FK_DROP, 0, "priv" },
+	[K_PRIV_HUGE] = { "priv_size_u32_max", FK_DROP, 0, "priv" },
+	[K_PRIV_TAIL] = { "priv_beyond_size", FK_DROP, 0, "priv" },
+	[K_PRIV_UNEXPORT] = { "priv_on_unexport", FK_DROP, 0, "priv" },
+	[K_BUF_ZERO] = { "buf_size_0", FK_DROP, 0, "bufsize" },
+	[K_BUF_UNALIGNED] = { "buf_size_unaligned", FK_DROP, 0, "bufsize" },
+	[K_BUF_OVER] = { "buf_size_1G_plus_page", FK_DROP, 0, "bufsize" },
+	[K_BUF_WRAP] = { "buf_size_pages_wrap", FK_DROP, 0, "bufsize" },
+	[K_BUF_UNEXPORT] = { "buf_size_on_unexport", FK_DROP, 0, "bufsize" },
+	[K_RESERVED] = { "reserved_set", FK_DROP, 0, "reserved" },
+	[K_REF_PENDING] = { "ref_on_pending", FK_DROP, 0, "reserved" },
+	/* ids and keys against the victim's tables */
+	[K_UNEXPORT_RANDOM] = { "unexport_random_id", FK_DROP, 0, "key" },
+	[K_UNEXPORT_WRONG_KEY] = { "unexport_wrong_key", FK_DROP, FP_REAL,
+				   "key" },
+	[K_ACK_BAD_OP] = { "ack_of_export", FK_DROP, 0, "flags" },
+	[K_EXPORT_OTHER_SIZE] = { "reexport_other_size", FK_DROP, FP_REAL,
+				  "state" },
+	[K_EXPORT_OTHER_REF] = { "reexport_other_ref", FK_DROP, FP_REAL,
+				 "state" },
+	[K_PENDING_KNOWN] = { "pending_of_announced", FK_DROP, FP_REAL,
+			      "state" },
+	[K_UNEXPORT_REPLAY] = { "unexport_replayed", FK_DROP,
+				FP_REAL | FP_REAL_GONE, "key" },
+	[K_RELEASE_NEVER] = { "release_never_imported", FK_DROP, 0, "state" },
+	[K_RELEASE_WRONG_KEY] = { "release_wrong_key", FK_DROP, 0, "key" },
+	[K_IMPORTED_WRONG_KEY] = { "imported_wrong_key", FK_DROP, 0, "key" },
+	[K_RELEASE_UNKNOWN] = { "release_random_id", FK_DROP, 0, "key" },
+	[K_ACK_UNKNOWN] = { "ack_random_id", FK_DROP, 0, "state" },
+	[K_RELEASE_REPLAY] = { "release_replayed", FK_DROP,
+			       FP_IMPORT | FP_IMPORT_DONE, "state" },
+	[K_IMPORTED_REPEAT] = { "imported_repeated", FK_DROP, FP_IMPORT,
+				"repeat" },
+	[K_RELEASE_LOOPBACK] = { "release_of_loopback", FK_DROP, FP_LOOPBACK,
+				 "state" },
+	/* faster than the consumer */
+	[K_FLOOD] = { "flood_5000", FK_FLOOD, 0, "key" },
+	/* ring indices */
+	[K_PROD_PLUS9] = { "ring_prod_cons_plus_9", FK_RING },
+	[K_PROD_MINUS1] = { "ring_prod_cons_minus_1", FK_RING },
+	[K_PROD_FAR] = { "ring_prod_2G", FK_RING },
+	[K_CONS_AHEAD] = { "ring_cons_prod_plus_1", FK_RING },
+	[K_CONS_BEHIND] = { "ring_cons_prod_minus_9", FK_RING },
+	/* page directories */
+	[K_DIR_REF_ZERO] = { "dir_ref_0", FK_DIR, 0, NULL, EBADMSG },
+	[K_DIR_REF_64] = { "dir_ref_above_u32", FK_DIR, 0, NULL, EBADMSG },
+	[K_DIR_REF_UNOWNED] = { "dir_ref_not_granted", FK_DIR, 0, NULL, EIO },
+	[K_DIR_ELSEWHERE] = { "dir_granted_elsewhere", FK_DIR, 0, NULL, EIO },
+	[K_DIR_MAGIC] = { "dir_bad_magic", FK_DIR, 0, NULL, EBADMSG },
+	[K_DIR_COUNT_SHORT] = { "dir_count_short", FK_DIR, 0, NULL, EBADMSG },
+	[K_DIR_COUNT_HUGE] = { "dir_count_u32_max", FK_DIR, 0, NULL, EBADMSG },
+	[K_DIR_LOOP_SELF] = { "dir_loop_1_page", FK_DIR, 0, NULL, EBADMSG },
+	[K_DIR_LOOP_LONG] = { "dir_loop_2040_pages", FK_DIR, 0, NULL,
+			      EBADMSG },
+	[K_DIR_NEXT_MISSING] = { "dir_next_missing", FK_DIR, 0, NULL,
+				 EBADMSG },
+	[K_DIR_NEXT_UNOWNED] = { "dir_next_not_granted", FK_DIR, 0, NULL,
+				 EIO },
+	[K_DIR_REFS_UNOWNED] = { "dir_refs_not_granted", FK_DIR, 0, NULL,
+				 EIO },
+	[K_DIR_REFS_PARTLY] = { "dir_refs_half_granted", FK_DIR, 0, NULL,
+				EIO },
+	[K_DIR_RO_AS_RW] = { "dir_ro_grant_mapped_rw", FK_DIR, 0, NULL, EIO },
+};
+
+static int fkind_find(const char *name)
+{
+	int k;
+
+	for (k = 0; k < NR_FKINDS; k++)
+		if (!strcmp(fkinds[k].name, name))
+			return k;
+	return -1;
+}
+
+static int drop_index(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_DROPS; i++)
+		if (!strcmp(drop_names[i], name))
+			return i;
+	return -1;
+}
+
+/* ---- the forger (servant side) ---- */
+
+struct fctx {
+	int hook;			/* the inject file */
+	__u32 self, peer;		/* the servant, dom0 (the victim) */
+	struct hyper_dmabuf_id vhid;	/* dom0's export to us (its mailbox) */
+	struct hyper_dmabuf_id real;	/* FP_REAL: ours to dom0 */
+	struct hyper_dmabuf_id lb;	/* FP_LOOPBACK: dom0's to itself */
+	struct hyper_dmabuf_id fid;	/* a forged id of ours */
+	__u64 ref, size;		/* FK_DIR: what the export names */
+	__u32 flags;
+};
+
+static struct hyper_dmabuf_id forged_id(__u32 domid, __u32 slot)
+{
+	struct hyper_dmabuf_id h = {
+		.id = (domid & 0xff) << HYPER_DMABUF_ID_DOMID_SHIFT | slot,
+		.exporter_domid = domid,
+		.key = { new_seed(), new_seed(), new_seed() },
+	};
+
+	return h;
+}
+
+/* A valid message @op about @h from @sender, in CPU byte order. */
+static void fw_msg(struct fwire *w, __u16 op, __u32 sender,
+		   const struct hyper_dmabuf_id *h)
+{
+	memset(w, 0, sizeof(*w));
+	w->version = FW_VERSION;
+	w->op = op;
+	w->size = sizeof(*w);
+	w->sender_domid = sender;
+	w->id = h->id;
+	w->exporter_domid = h->exporter_domid;
+	memcpy(w->key, h->key, sizeof(w->key));
+	if (op == FOP_EXPORT || op == FOP_PENDING)
+		w->buf_size = PAGE;
+	if (op == FOP_EXPORT)
+		w->ref = UNOWNED_REF;
+}
+
+static void fw_le(struct fwire *w)
+{
+	int i;
+
+	/* A message fills a ring slot: a negative array size if not. */
+	(void)sizeof(char[sizeof(*w) == 256 ? 1 : -1]);
+
+	w->version = LE16(w->version);
+	w->op = LE16(w->op);
+	w->size = LE32(w->size);
+	w->sender_domid = LE32(w->sender_domid);
+	w->id = LE32(w->id);
+	w->exporter_domid = LE32(w->exporter_domid);
+	for (i = 0; i < 3; i++)
+		w->key[i] = LE32(w->key[i]);
+	w->flags = LE32(w->flags);
+	w->priv_size = LE32(w->priv_size);
+	w->buf_size = LE64(w->buf_size);
+	w->ref = LE64(w->ref);
+	w->reserved = LE64(w->reserved);
+}
+
+/* The forged message of kind @k (FK_DROP, FK_FLOOD), CPU byte order. */
+static void forge_msg(int k, const struct fctx *c, struct fwire *w)
+{
+	struct hyper_dmabuf_id h;
+	unsigned int i;
+
+	fw_msg(w, FOP_EXPORT, c->self, &c->fid);
+	switch (k) {
+	case K_VERSION_0:
+		w->version = 0;
+		break;
+	case K_VERSION_2:
+		w->version = 2;
+		break;
+	case K_GARBAGE:
+		for (i = 0; i < sizeof(*w); i += 4) {
+			__u32 r = new_seed();
+
+			memcpy((char *)w + i, &r, 4);
+		}
+		w->version = 0xbe00 | (new_seed() & 0xff);
+		break;
+	case K_SIZE_SHORT:
+		w->size = 255;
+		break;
+	case K_SIZE_HUGE:
+		w->size = 0xffffffffU;
+		break;
+	case K_OP_ZERO:
+		w->op = 0;
+		break;
+	case K_OP_MAX:
+		w->op = FOP_MAX;
+		break;
+	case K_OP_FFFF:
+		w->op = 0xffff;
+		break;
+	case K_SENDER_VICTIM:
+		w->sender_domid = c->peer;
+		break;
+	case K_SENDER_OTHER:
+		w->sender_domid = c->self + 1;
+		break;
+	case K_ID_BYTE:
+		w->id = ((c->self + 1) & 0xff) << HYPER_DMABUF_ID_DOMID_SHIFT |
+			FORGE_SLOT;
+		break;
+	case K_EXPORTER_RESERVED:
+		w->exporter_domid = HYPER_DMABUF_DOMID_SELF;
+		w->id = (HYPER_DMABUF_DOMID_SELF & 0xff) <<
+			HYPER_DMABUF_ID_DOMID_SHIFT | FORGE_SLOT;
+		break;
+	case K_EXPORT_AS_VICTIM:
+		h = forged_id(c->peer, FORGE_SLOT + k);
+		fw_msg(w, FOP_EXPORT, c->self, &h);
+		break;
+	case K_RELEASED_OWN:
+		fw_msg(w, FOP_RELEASED, c->self, &c->fid);
+		break;
+	case K_SLOT_1000:
+		w->id = (c->self & 0xff) << HYPER_DMABUF_ID_DOMID_SHIFT |
+			HYPER_DMABUF_MAX_IDS;
+		break;
+	case K_SLOT_MAX:
+		w->id |= HYPER_DMABUF_ID_SLOT_MASK;
+		break;
+	case K_FLAGS_EXPORT:
+		w->flags = HYPER_DMABUF_EXPORT_VALID_FLAGS + 1;
+		break;
+	case K_FLAGS_RELEASE:
+		fw_msg(w, FOP_RELEASED, c->self, &c->vhid);
+		w->flags = HYPER_DMABUF_EXPORT_RDWR;
+		break;
+	case K_PRIV_193:
+		w->priv_size = HYPER_DMABUF_MAX_PRIV + 1;
+		break;
+	case K_PRIV_HUGE:
+		w->priv_size = 0xffffffffU;
+		break;
+	case K_PRIV_TAIL:
+		w->priv_size = 4;
+		memcpy(w->priv, "abcd", 4);
+		w->priv[HYPER_DMABUF_MAX_PRIV - 1] = 'x';
+		break;
+	case K_PRIV_UNEXPORT:
+		fw_msg(w, FOP_UNEXPORT, c->self, &c->fid);
+		w->priv_size = 1;
+		w->priv[0] = 'x';
+		break;
+	case K_BUF_ZERO:
+		w->buf_size = 0;
+		break;
+	case K_BUF_UNALIGNED:
+		w->buf_size = PAGE + 1;
+		break;
+	case K_BUF_OVER:
+		w->buf_size = FW_MAX_BUF + PAGE;
+		break;
+	case K_BUF_WRAP:
+		/* Page aligned; 2^52 pages: wraps an unsigned int count. */
+		w->buf_size = 0ULL - PAGE;
+		break;
+	case K_BUF_UNEXPORT:
+		fw_msg(w, FOP_UNEXPORT, c->self, &c->fid);
+		w->buf_size = PAGE;
+		break;
+	case K_RESERVED:
+		w->reserved = 1;
+		break;
+	case K_REF_PENDING:
+		fw_msg(w, FOP_PENDING, c->self, &c->fid);
+		w->ref = 5;
+		break;
+	case K_UNEXPORT_RANDOM:
+	case K_FLOOD:
+		fw_msg(w, FOP_UNEXPORT, c->self, &c->fid);
+		break;
+	case K_UNEXPORT_WRONG_KEY:
+		fw_msg(w, FOP_UNEXPORT, c->self, &c->real);
+		w->key[1] ^= 1;
+		break;
+	case K_ACK_BAD_OP:
+		/* Only UNEXPORT and RELEASED are acknowledged. */
+		fw_msg(w, FOP_ACK, c->self, &c->vhid);
+		w->flags = FOP_EXPORT;
+		break;
+	case K_EXPORT_OTHER_SIZE:
+		fw_msg(w, FOP_EXPORT, c->self, &c->real);
+		w->buf_size = 2 * PAGE;
+		break;
+	case K_EXPORT_OTHER_REF:
+		fw_msg(w, FOP_EXPORT, c->self, &c->real);
+		break;
+	case K_PENDING_KNOWN:
+		fw_msg(w, FOP_PENDING, c->self, &c->real);
+		break;
+	case K_UNEXPORT_REPLAY:
+		fw_msg(w, FOP_UNEXPORT, c->self, &c->real);
+		break;
+	case K_RELEASE_NEVER:
+	case K_RELEASE_REPLAY:
+		fw_msg(w, FOP_RELEASED, c->self, &c->vhid);
+		break;
+	case K_RELEASE_WRONG_KEY:
+		fw_msg(w, FOP_RELEASED, c->self, &c->vhid);
+		w->key[0] ^= 1;
+		break;
+	case K_IMPORTED_WRONG_KEY:
+		fw_msg(w, FOP_IMPORTED, c->self, &c->vhid);
+		w->key[0] ^= 1;
+		break;
+	case K_RELEASE_UNKNOWN:
+		h = forged_id(c->peer, FORGE_SLOT + k);
+		fw_msg(w, FOP_RELEASED, c->self, &h);
+		break;
+	case K_ACK_UNKNOWN:
+		/* An ACK of an UNEXPORT dom0 never sent. */
+		h = forged_id(c->peer, FORGE_SLOT + k);
+		fw_msg(w, FOP_ACK, c->self, &h);
+		w->flags = FOP_UNEXPORT;
+		break;
+	case K_IMPORTED_REPEAT:
+		fw_msg(w, FOP_IMPORTED, c->self, &c->vhid);
+		break;
+	case K_RELEASE_LOOPBACK:
+		fw_msg(w, FOP_RELEASED, c->self, &c->lb);
+		break;
+	}
+}
+
+/* One command to the hook: @head, then @len raw bytes; 0 or -errno. */
+static int inject(int hook, const char *head, const void *data, size_t len)
+{
+	static char buf[64 + PAGE];
+	size_t h = strlen(head);
+
+	if (h > 64 || len > PAGE)
+		return -EINVAL;
+	memcpy(buf, head, h);
+	if (len)
+		memcpy(buf + h, data, len);
+	if (write(hook, buf, h + len) != (ssize_t)(h + len))
+		return -errno;
+	return 0;
+}
+
+static int inject_slots(const struct fctx *c, unsigned int n,
+			struct fwire *w)
+{
+	char head[64];
+
+	fw_le(w);
+	snprintf(head, sizeof(head), "slot %u %u\n", c->peer, n);
+	return inject(c->hook, head, w, sizeof(*w));
+}
+
+/* A forged directory page granted to @domid: its grant ref, or 0. */
+static __u32 inject_dir(const struct fctx *c, __u32 domid, const __u32 *p,
+			size_t len)
+{
+	char head[64], text[32];
+	unsigned int ref;
+	ssize_t r;
+
+	snprintf(head, sizeof(head), "dir %u\n", domid);
+	if (inject(c->hook, head, p, len))
+		return 0;
+	r = pread(c->hook, text, sizeof(text) - 1, 0);
+	if (r <= 0)
+		return 0;
+	text[r] = 0;
+	return sscanf(text, "ref %u", &ref) == 1 ? ref : 0;
+}
+
+static int inject_fill(const struct fctx *c, __u32 ref, const __u32 *p,
+		       size_t len)
+{
+	char head[64];
+
+	snprintf(head, sizeof(head), "fill %u\n", ref);
+	return inject(c->hook, head, p, len);
+}
+
+/*
+ * The page directory of kind @k: pages granted through the hook, and the
+ * reference, size and flags the forged export names.  0 or -errno.
+ */
+static int forge_dir(int k, struct fctx *c)
+{
+	static __u32 d[PAGE / 4];
+	size_t len = 16;
+	__u32 self;
+
+	memset(d, 0, sizeof(d));
+	d[0] = LE32(DIR_MAGIC);
+	d[1] = LE32(1);
+	d[4] = LE32(UNOWNED_REF);
+	c->size = PAGE;
+	c->flags = 0;
+	c->ref = 0;
+	switch (k) {
+	case K_DIR_REF_ZERO:
+		return 0;
+	case K_DIR_REF_64:
+		c->ref = 1ULL << 32 | 1;
+		return 0;
+	case K_DIR_REF_UNOWNED:
+		c->ref = UNOWNED_REF;
+		return 0;
+	case K_DIR_ELSEWHERE:
+		c->ref = inject_dir(c, OTHER_DOMID, d, 20);
+		return c->ref ? 0 : -EIO;
+	case K_DIR_MAGIC:
+		d[0] = LE32(DIR_MAGIC ^ 0x01010101U);
+		len = 20;
+		break;
+	case K_DIR_COUNT_SHORT:
+		c->size = 2 * PAGE;
+		d[5] = LE32(UNOWNED_REF + 1);
+		len = 24;
+		break;
+	case K_DIR_COUNT_HUGE:
+		d[1] = LE32(0xffffffffU);
+		len = PAGE;
+		break;
+	case K_DIR_NEXT_MISSING:
+	case K_DIR_NEXT_UNOWNED:
+		/* Two directory pages needed, the first names no valid next. */
+		c->size = (DIR_REFS + 1) * PAGE;
+		d[1] = LE32(DIR_REFS);
+		d[2] = LE32(k == K_DIR_NEXT_MISSING ? 0 : UNOWNED_REF + 1);
+		len = PAGE;
+		break;
+	case K_DIR_REFS_UNOWNED:
+		c->size = 2 * PAGE;
+		d[1] = LE32(2);
+		d[5] = LE32(UNOWNED_REF + 1);
+		len = 24;
+		break;
+	}
+	switch (k) {
+	case K_DIR_LOOP_SELF:
+	case K_DIR_LOOP_LONG:
+	case K_DIR_REFS_PARTLY:
+	case K_DIR_RO_AS_RW:
+		/* Pages that name their own grant: made, then filled. */
+		self = inject_dir(c, c->peer, d, 0);
+		if (!self)
+			return -EIO;
+		if (k == K_DIR_LOOP_SELF) {
+			d[2] = LE32(self);
+			len = 20;
+		} else if (k == K_DIR_LOOP_LONG) {
+			c->size = 2 * DIR_REFS * PAGE;
+			d[1] = LE32(DIR_REFS);
+			d[2] = LE32(self);
+			len = PAGE;
+		} else if (k == K_DIR_REFS_PARTLY) {
+			c->size = 2 * PAGE;
+			d[1] = LE32(2);
+			d[4] = LE32(self);
+			d[5] = LE32(UNOWNED_REF);
+			len = 24;
+		} else {
+			/* Read-only grant, RDWR export: mapped writable. */
+			c->flags = HYPER_DMABUF_EXPORT_RDWR;
+			d[4] = LE32(self);
+			len = 20;
+		}
+		c->ref = self;
+		return inject_fill(c, self, d, len);
+	}
+	c->ref = inject_dir(c, c->peer, d, len);
+	return c->ref ? 0 : -EIO;
+}
+
+/*
+ * This domain's channel to @domid in the backend's debugfs: connected,
+ * with *@prod its producer index; false if not.
+ */
+static bool chan_connected(__u32 domid, unsigned int *prod)
+{
+	FILE *f = fopen("/sys/kernel/debug/hyper_dmabuf_xen/channels", "r");
+	char line[512], state[16];
+	unsigned int peer, p = 0;
+	bool up = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "peer %u %15s tx_prod %u", &peer, state,
+			   &p) == 3 && peer == domid) {
+			up = !strcmp(state, "connected");
+			*prod = p;
+		}
+	fclose(f);
+	return up;
+}
+
+/* Wait until nothing is queued here for @domid: forged slots come after. */
+static void queue_drained(__u32 domid)
+{
+	double end = now_s() + FORGE_WAIT_S;
+
+	while (msgs_queued(domid) > 0 && now_s() < end)
+		usleep(10 * 1000);
+}
+
+/*
+ * forge k=KIND [lb=HID]: send one forged message of KIND (a flood: many)
+ * to the sender of the command, dom0; reply fid=HID for a forged export.
+ * forge k=clean hid=HID: withdraw that export (a valid UNEXPORT) and free
+ * the forged directory pages.
+ */
+static void do_forge(struct node *n, struct msg *m, char *out)
+{
+	int k, fd = -1, buf, ret = 0, ms = 0;
+	unsigned int prod, prod0 = 0;
+	struct fctx c = { .hook = -1 };
+	bool real = false;
+	const struct fkind *fk;
+	char name[32], s[48];
+	struct fwire w;
+	double t0;
+
+	if (!field(m->text, "k", name, sizeof(name))) {
+		sprintf(out, "st=fail why=no_kind");
+		return;
+	}
+	c.hook = open(INJECT_PATH, O_RDWR | O_CLOEXEC);
+	if (c.hook < 0) {
+		sprintf(out, "st=skip why=no_inject_hook err=%d", errno);
+		return;
+	}
+	c.self = cfg.domid;
+	c.peer = m->ev.hid.exporter_domid;
+	c.vhid = m->ev.hid;
+	if (!strcmp(name, "clean")) {
+		if (!hid_parse(m->text, "hid", c.self, &c.fid)) {
+			sprintf(out, "st=fail why=bad_hid");
+			goto out;
+		}
+		fw_msg(&w, FOP_UNEXPORT, c.self, &c.fid);
+		ret = inject_slots(&c, 1, &w);
+		if (!ret)
+			ret = inject(c.hook, "dirfree", NULL, 0);
+		sprintf(out, "st=%s err=%d", ret ? "fail" : "ok", -ret);
+		goto out;
+	}
+	k = fkind_find(name);
+	if (k < 0) {
+		sprintf(out, "st=fail why=unknown_kind");
+		goto out;
+	}
+	fk = &fkinds[k];
+	c.fid = forged_id(c.self, FORGE_SLOT + k);
+
+	/* What the kind needs first, sent before the forgery. */
+	if (fk->prep & FP_REAL) {
+		buf = buf_alloc(PAGE);
+		ret = buf < 0 ? -ENOMEM :
+		      hd_send(n->dev, buf, c.peer, 0, NULL, &c.real);
+		if (buf >= 0)
+			close(buf);
+		real = !ret;
+		if (real && fk->prep & FP_REAL_GONE) {
+			ret = hd_unexport(n->dev, &c.real);
+			real = !!ret;
+		}
+	}
+	if (!ret && fk->prep & FP_IMPORT) {
+		fd = hd_import(n->dev, &c.vhid, O_RDONLY);
+		ret = fd < 0 ? fd : 0;
+		if (fd >= 0 && fk->prep & FP_IMPORT_DONE) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (!ret && fk->prep & FP_LOOPBACK &&
+	    !hid_parse(m->text, "lb", c.peer, &c.lb))
+		ret = -EINVAL;
+	if (ret) {
+		sprintf(out, "st=fail why=prepare err=%d", -ret);
+		goto out_undo;
+	}
+	queue_drained(c.peer);
+
+	t0 = now_s();
+	switch (fk->type) {
+	case FK_DROP:
+	case FK_FLOOD:
+		forge_msg(k, &c, &w);
+		ret = inject_slots(&c, fk->type == FK_FLOOD ? FLOOD_SLOTS : 1,
+				   &w);
+		break;
+	case FK_RING:
+		snprintf(s, sizeof(s), "%s %u %s",
+			 k < K_CONS_AHEAD ? "prod" : "cons", c.peer,
+			 k == K_PROD_PLUS9 ? "+9" : k == K_PROD_MINUS1 ? "-1" :
+			 k == K_PROD_FAR ? "0x80000000" :
+			 k == K_CONS_AHEAD ? "+1" : "-9");
+		ret = inject(c.hook, s, NULL, 0);
+		/*
+		 * dom0 resets the channel, and ours follows (prod only): a
+		 * reply sent before would be refused by our own ring.
+		 */
+		if (ret || k >= K_CONS_AHEAD || !chan_connected(c.peer, &prod0))
+			break;
+		while (chan_connected(c.peer, &prod) && prod == prod0 &&
+		       ms_since(t0) < FORGE_WAIT_S * 1000)
+			usleep(10 * 1000);
+		break;
+	case FK_DIR:
+		ret = forge_dir(k, &c);
+		if (!ret) {
+			fw_msg(&w, FOP_EXPORT, c.self, &c.fid);
+			w.ref = c.ref;
+			w.buf_size = c.size;
+			w.flags = c.flags;
+			ret = inject_slots(&c, 1, &w);
+		}
+		if (ret)
+			inject(c.hook, "dirfree", NULL, 0);
+		break;
+	}
+	ms = ms_since(t0);
+	hid_str(&c.fid, s, sizeof(s));
+	if (ret)
+		sprintf(out, "st=fail why=inject err=%d", -ret);
+	else if (fk->type == FK_DIR)
+		sprintf(out, "st=ok fid=%s", s);
+	else
+		sprintf(out, "st=ok ms=%d", ms);
+out_undo:
+	if (fd >= 0)
+		close(fd);
+	if (real)
+		hd_unexport(n->dev, &c.real);
+out:
+	close(c.hook);
+}
+
+/* ---- the victim (dom0 side) ---- */
+
+struct drops {
+	int total;
+	int v[NR_DROPS];
+};
+
+/* dom0's msgs_dropped; false if it cannot be read. */
+static bool drops_read(struct drops *d)
+{
+	FILE *f = fopen(DEBUGFS_DIR "msgs_dropped", "r");
+	char line[64], name[32];
+	int v, i, got = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%31s %d", name, &v) != 2)
+			continue;
+		i = drop_index(name);
+		if (!strcmp(name, "total"))
+			d->total = v;
+		else if (i >= 0)
+			d->v[i] = v;
+		got += !strcmp(name, "total") || i >= 0;
+	}
+	fclose(f);
+	return got == NR_DROPS + 1;
+}
+
+static int ring_errors(void)
+{
+	FILE *f = fopen(RING_ERRORS_PATH, "r");
+	int n = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &n) != 1)
+		n = -1;
+	fclose(f);
+	return n;
+}
+
+/* The counters that differ from @base, "name+N ..." */
+static void drops_diff(const struct drops *base, const struct drops *now,
+		       char *s, size_t len)
+{
+	unsigned int i;
+	size_t n = 0;
+
+	s[0] = 0;
+	if (base->total != now->total)
+		n += snprintf(s, len, "total%+d", now->total - base->total);
+	for (i = 0; i < NR_DROPS && n < len; i++)
+		if (base->v[i] != now->v[i])
+			n += snprintf(s + n, len - n, " %s%+d", drop_names[i],
+				      now->v[i] - base->v[i]);
+}
+
+/*
+ * Wait up to FORGE_WAIT_S for the drops to reach @want (the messages are
+ * handled in order, before the reply that followed them: at once, as a
+ * rule), then a little more: nothing else may come.
+ */
+static bool drops_settle(const struct drops *want, struct drops *now)
+{
+	double end = now_s() + FORGE_WAIT_S;
+
+	while (drops_read(now) && now->total < want->total && now_s() < end)
+		usleep(20 * 1000);
+	usleep(100 * 1000);
+	drops_read(now);
+	return !memcmp(want, now, sizeof(*now));
+}
+
+static bool ring_errors_settle(int want)
+{
+	double end = now_s() + FORGE_WAIT_S;
+
+	while (ring_errors() < want && now_s() < end)
+		usleep(20 * 1000);
+	usleep(100 * 1000);
+	return ring_errors() == want;
+}
+
+/*
+ * Kind @k from servant @i: 1 as expected, 0 not (reported), -1 skipped
+ * (no hook in the servant's kernel).
+ */
+static int forge_case(struct __test_metadata *_metadata, struct orch *o,
+		      int i, int k)
+{
+	const struct fkind *fk = &fkinds[k];
+	int ret, fd, ok = 1, lbbuf = -1, res[2], stop[2], re0 = ring_errors();
+	int worst = -1, pn = 0, pbad = -1, trig;
+	struct hyper_dmabuf_id lb, fid;
+	struct hyper_dmabuf_query q;
+	char lbs[64] = "", s[48], d[160];
+	struct drops d0, want, now;
+	struct msg rep;
+	pid_t pid = 0;
+	double t0;
+	FILE *f;
+
+	drops_read(&d0);
+	want = d0;
+	if (fk->prep & FP_LOOPBACK) {
+		lbbuf = buf_alloc(PAGE);
+		ASSERT_LE(0, lbbuf);
+		ASSERT_EQ(0, hd_send(o->n.dev, lbbuf, HYPER_DMABUF_DOMID_SELF,
+				     0, NULL, &lb));
+		hid_str(&lb, s, sizeof(s));
+		snprintf(lbs, sizeof(lbs), " lb=%s", s);
+	}
+	if (fk->type == FK_FLOOD) {
+		/* dom0 keeps sharing meanwhile: a loopback share every 10 ms. */
+		ASSERT_EQ(0, pipe(stop));
+		ASSERT_EQ(0, pipe(res));
+		ASSERT_EQ(0, fcntl(stop[0], F_SETFL, O_NONBLOCK));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			close(stop[1]);
+			close(res[0]);
+			flood_prober(stop[0], res[1]);
+		}
+		close(stop[0]);
+		close(res[1]);
+	}
+	ret = ask(o, i, &rep, "forge", "k=%s%s", fk->name, lbs);
+	if (pid) {
+		ASSERT_EQ(1, write(stop[1], "x", 1));
+		f = fdopen(res[0], "r");
+		ASSERT_NE(NULL, f);
+		EXPECT_EQ(3, fscanf(f, "%d %d %d", &worst, &pn, &pbad));
+		fclose(f);
+		close(stop[1]);
+		waitpid(pid, NULL, 0);
+	}
+	if (lbbuf >= 0) {
+		EXPECT_EQ(0, hd_unexport(o->n.dev, &lb));
+		close(lbbuf);
+	}
+	if (ret != 1) {
+		TH_LOG("%s: no reply to forge", fk->name);
+		EXPECT_EQ(1, ret);
+		return 0;
+	}
+	if (reply_st(&rep) == ST_SKIP)
+		return -1;
+	if (reply_st(&rep) != ST_OK) {
+		TH_LOG("%s: %s", fk->name, rep.text);
+		EXPECT_EQ(ST_OK, reply_st(&rep));
+		return 0;
+	}
+
+	switch (fk->type) {
+	case FK_DROP:
+	case FK_FLOOD:
+		want.v[drop_index(fk->reason)] +=
+			fk->type == FK_FLOOD ? FLOOD_SLOTS : 1;
+		want.total += fk->type == FK_FLOOD ? FLOOD_SLOTS : 1;
+		break;
+	case FK_RING:
+		if (k >= K_CONS_AHEAD) {
+			/* dom0 sees the consumer index when it next sends. */
+			trig = buf_alloc(PAGE);
+			ASSERT_LE(0, trig);
+			EXPECT_EQ(0, hd_send(o->n.dev, trig, cfg.peers[i].domid,
+					     0, NULL, NULL));
+			close(trig);
+		}
+		if (!ring_errors_settle(re0 + 1)) {
+			TH_LOG("%s: ring_errors %d, was %d", fk->name,
+			       ring_errors(), re0);
+			ok = 0;
+		}
+		break;
+	case FK_DIR:
+		ASSERT_TRUE(hid_parse(rep.text, "fid", cfg.peers[i].domid,
+				      &fid));
+		fd = hd_import(o->n.dev, &fid,
+			       k == K_DIR_RO_AS_RW ? O_RDWR : O_RDONLY);
+		if (fd != -fk->err) {
+			TH_LOG("%s: import gave %s, expected %s", fk->name,
+			       res_name(fd), ename(fk->err));
+			ok = 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		/* The forged export withdrawn: a valid message, no drop. */
+		hid_str(&fid, s, sizeof(s));
+		if (ask(o, i, &rep, "forge", "k=clean hid=%s", s) != 1 ||
+		    reply_st(&rep) != ST_OK) {
+			TH_LOG("%s: clean: %s", fk->name, rep.text);
+			ok = 0;
+		}
+		memset(&q, 0, sizeof(q));
+		q.hid = fid;
+		if (!ioctl(o->n.dev, HYPER_DMABUF_IOCTL_QUERY, &q) ||
+		    errno != ENOENT) {
+			TH_LOG("%s: still known after the unexport", fk->name);
+			ok = 0;
+		}
+		break;
+	}
+	if (!drops_settle(&want, &now)) {
+		drops_diff(&d0, &now, d, sizeof(d));
+		TH_LOG("%s: msgs_dropped changed by: %s; expected %s+%d",
+		       fk->name, d[0] ? d : "nothing",
+		       fk->reason ? fk->reason : "nothing",
+		       want.total - d0.total);
+		ok = 0;
+	}
+	if (fk->type != FK_RING && ring_errors() != re0) {
+		TH_LOG("%s: ring_errors %d, was %d", fk->name, ring_errors(),
+		       re0);
+		ok = 0;
+	}
+	if (pid) {
+		say("%s: %d messages in %llu ms; %d loopback shares, slowest %d ms, %d failed",
+		    fk->name, FLOOD_SLOTS, num(rep.text, "ms", 10, 0), pn,
+		    worst, pbad);
+		EXPECT_EQ(0, pbad);
+		EXPECT_LT(0, pn);
+		EXPECT_LE(worst, EVFLOOD_MAX_MS);
+	}
+	/*
+	 * dom0 acknowledges every well-formed UNEXPORT and RELEASED, forged
+	 * or not: let those ACKs go out before the honest share, whose
+	 * export would find the queue full after a flood.
+	 */
+	t0 = now_s();
+	while (msgs_queued(cfg.peers[i].domid) > 0 &&
+	       now_s() - t0 < FORGE_WAIT_S)
+		usleep(20 * 1000);
+	EXPECT_EQ(1, ok) TH_LOG("forged kind %s", fk->name);
+	return ok;
+}
+
+/*
+ * A hostile peer: a servant forges messages of many kinds with the inject
+ * test hook, and dom0 must drop and count each one, by its reason (or, for
+ * a forged page directory, fail the import with the documented error),
+ * never map, leak or reveal anything, and keep serving the same servant:
+ * an honest share from it after each kind, and the counters back to their
+ * baseline.  Ring indices out of range reset the channel (ring_errors
+ * counts them), which comes up again for the honest share.
+ */
+TEST_F_TIMEOUT(xdom, u2d_forged_messages, TIMEOUT_S)
+{
+	int i, k, r, ran = 0, bad = 0, kinds[4] = { 0 };
+	struct orch *o = &self->o;
+	struct ctrs now;
+	char a[160], b[160];
+
+	if (_metadata->exit_code == KSFT_SKIP)
+		return;
+	if (cfg.loopback)
+		SKIP(return, "forging takes the Xen backend's inject hook");
+	for (k = 0; k < NR_FKINDS; k++)
+		kinds[fkinds[k].type]++;
+	say("%d kinds of forged input: %d messages, %d floods, %d ring indices, %d directories",
+	    NR_FKINDS, kinds[FK_DROP], kinds[FK_FLOOD], kinds[FK_RING],
+	    kinds[FK_DIR]);
+	EXPECT_LE(25, NR_FKINDS);
+	for (i = 0; i < cfg.npeers && !ran; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		for (k = 0; k < NR_FKINDS; k++) {
+			r = forge_case(_metadata, o, i, k);
+			if (r < 0) {
+				o->skipped++;
+				snprintf(o->skip_why, TEXT_LEN,
+					 "%s: no inject hook (CONFIG_HYPER_DMABUF_DEBUG)",
+					 cfg.peers[i].name);
+				break;
+			}
+			bad += !r;
+			/* The honest peer is still served, nothing is left. */
+			if (u2x(_metadata, o, i, -1, "any", 4 * KiB, false,
+				0) != 1) {
+				TH_LOG("honest share after %s failed",
+				       fkinds[k].name);
+				bad++;
+			}
+			if (!ctrs_settle(&o->base, &now)) {
+				ctrs_str(&o->base, a, sizeof(a));
+				ctrs_str(&now, b, sizeof(b));
+				TH_LOG("after %s: counters before %s; now %s",
+				       fkinds[k].name, a, b);
+				EXPECT_TRUE(false);
+				bad++;
+			}
+		}
+		if (k < NR_FKINDS)
+			break;
+		say("%s: %d kinds forged, %d not handled as expected",
+		    cfg.peers[i].name, NR_FKINDS, bad);
+		EXPECT_EQ(0, bad);
+		ran++;
+	}
+	finish(_metadata, o, ran);
 }
 
 /* Last: tell every servant to finish; none may have failed a check. */
