@@ -256,13 +256,19 @@ static void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
  *   - new work (EXPORT, PENDING, IMPORTED) finds room for at most
  *     HYPER_DMABUF_TX_QUEUE_MAX queued messages: beyond that an export or
  *     import fails with -EAGAIN, and an announcement is owed and retried
- *     (exp->announce_work);
+ *     (exp->announce_work); ACKs find room for as many as a peer may keep
+ *     waiting for theirs (HYPER_DMABUF_UNACKED_MAX), beyond which they
+ *     are lost (the peer sends its message again);
  *   - UNEXPORT and RELEASED go into messages allocated in advance and are
  *     queued whatever the length of the queue: they cannot fail.  They end
  *     state on the other side, so the other side acknowledges them (ACK),
  *     and they are sent again until it does (HYPER_DMABUF_ACK_TRIES
- *     times at most): a lost one cannot leave an id or an import record
- *     behind.  The state machine is described in
+ *     times at most, HYPER_DMABUF_UNACKED_MAX kept per peer; a copy given
+ *     up is counted in tx_unacked): a message lost on the way (a test
+ *     drops them) cannot leave an id or an import record behind.  A copy
+ *     sent again may arrive after later messages: both are idempotent,
+ *     and a RELEASED names the mapping it ends, so that it never ends a
+ *     newer one.  The state machine is described in
  *     Documentation/driver-api/hyper_dmabuf.rst.
  */
 
@@ -271,46 +277,108 @@ static bool hyper_dmabuf_op_acked(u32 op)
 	return op == HYPER_DMABUF_OP_UNEXPORT || op == HYPER_DMABUF_OP_RELEASED;
 }
 
+/* The flags of the ACK of @op with flags @flags. */
+static u32 hyper_dmabuf_ack_flags(u32 op, u32 flags)
+{
+	return op | (op == HYPER_DMABUF_OP_RELEASED ? flags << 8 : 0);
+}
+
+/* Give up @m, kept for its ACK and not being sent; tx_lock held. */
+static void hyper_dmabuf_tx_give_up(struct hyper_dmabuf_core *core,
+				    struct hyper_dmabuf_peer *peer,
+				    struct hyper_dmabuf_txmsg *m)
+{
+	lockdep_assert_held(&core->tx_lock);
+	list_del(&m->link);
+	peer->nr_unacked--;
+	atomic_inc(&core->tx_unacked);
+	kfree(m);
+}
+
 /*
- * Keep @m, just sent, until its ACK comes, or send it again; tx_lock held.
- * Return: false if it is not to be kept (not acknowledged, or given up).
+ * Before @m is sent: an acknowledged operation goes into the list of those
+ * waiting for their ACK now, so that an ACK that comes back before the
+ * send returns finds it; tx_lock held.
  */
-static bool hyper_dmabuf_tx_park(struct hyper_dmabuf_core *core,
+static void hyper_dmabuf_tx_park(struct hyper_dmabuf_core *core,
 				 struct hyper_dmabuf_peer *peer,
 				 struct hyper_dmabuf_txmsg *m)
 {
+	struct hyper_dmabuf_txmsg *old;
+
 	lockdep_assert_held(&core->tx_lock);
 	if (!hyper_dmabuf_op_acked(m->op))
-		return false;
-	if (++m->tries >= HYPER_DMABUF_ACK_TRIES) {
-		atomic_inc(&core->tx_unacked);
-		return false;
+		return;
+	if (peer->nr_unacked >= HYPER_DMABUF_UNACKED_MAX) {
+		list_for_each_entry(old, &peer->unacked, link) {
+			if (!old->inflight) {
+				hyper_dmabuf_tx_give_up(core, peer, old);
+				break;
+			}
+		}
 	}
+	m->tries++;
+	m->inflight = true;
+	m->acked = false;
 	m->due = jiffies + (core->ack_timeout << (m->tries - 1));
 	list_add_tail(&m->link, &peer->unacked);
+	peer->nr_unacked++;
+}
+
+/*
+ * After @m was sent (or not, @ret): whether the sender still owns it, to
+ * free it or put it back in the queue; tx_lock held.
+ */
+static bool hyper_dmabuf_tx_unpark(struct hyper_dmabuf_peer *peer,
+				   struct hyper_dmabuf_txmsg *m, int ret)
+{
+	lockdep_assert_held(&peer->core->tx_lock);
+	if (!m->inflight)
+		return true;
+	m->inflight = false;
+	/* Acknowledged already, or purged meanwhile: off the list. */
+	if (m->acked)
+		return true;
+	if (!ret)
+		return false;
+	list_del(&m->link);
+	peer->nr_unacked--;
+	m->tries--;
 	return true;
 }
 
 /*
- * Queue again what waited too long for its ACK, and return the delay until
- * the next one is due (0 if none waits); tx_lock held.
+ * Queue again what waited too long for its ACK (or give it up after
+ * HYPER_DMABUF_ACK_TRIES sends), and return the delay until the next one
+ * is due (0 if none waits); tx_lock held.
  */
-static unsigned long hyper_dmabuf_tx_resend(struct hyper_dmabuf_peer *peer)
+static unsigned long hyper_dmabuf_tx_resend(struct hyper_dmabuf_core *core,
+					    struct hyper_dmabuf_peer *peer)
 {
+	unsigned long now = jiffies, next = 0;
 	struct hyper_dmabuf_txmsg *m, *tmp;
-	unsigned long next = 0;
+	bool waiting = false;
 
 	list_for_each_entry_safe(m, tmp, &peer->unacked, link) {
-		if (time_after_eq(jiffies, m->due)) {
+		if (m->inflight)
+			continue;
+		if (time_after_eq(now, m->due)) {
+			if (m->tries >= HYPER_DMABUF_ACK_TRIES) {
+				hyper_dmabuf_tx_give_up(core, peer, m);
+				continue;
+			}
 			list_move_tail(&m->link, &peer->queue);
+			peer->nr_unacked--;
 			peer->queued++;
-		} else if (!next || time_before(m->due, next)) {
+			peer->queued_kind[m->kind]++;
+		} else if (!waiting || time_before(m->due, next)) {
 			next = m->due;
+			waiting = true;
 		}
 	}
 	if (!list_empty(&peer->queue))
 		return 1;
-	return next ? max(next - jiffies, 1UL) : 0;
+	return waiting ? next - now : 0;
 }
 
 static bool hyper_dmabuf_tx_retry(int ret)
@@ -337,15 +405,17 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 		m = list_first_entry_or_null(&peer->queue, typeof(*m), link);
 		if (!m && core->backend) {
 			/* Then what waits for an ACK and is due again. */
-			delay = hyper_dmabuf_tx_resend(peer);
+			delay = hyper_dmabuf_tx_resend(core, peer);
 			m = list_first_entry_or_null(&peer->queue, typeof(*m),
 						     link);
 			if (!m && delay)
 				queue_delayed_work(core->tx_wq, &peer->work,
 						   delay);
 		}
-		if (m)
+		if (m) {
 			list_del(&m->link);
+			hyper_dmabuf_tx_park(core, peer, m);
+		}
 		ops = core->backend;
 		gen = peer->gen;
 		spin_unlock(&core->tx_lock);
@@ -360,7 +430,9 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 
 		spin_lock(&core->tx_lock);
 		current_gen = gen == peer->gen;
-		if (ops && hyper_dmabuf_tx_retry(ret) && current_gen) {
+		if (ops && hyper_dmabuf_tx_retry(ret) && current_gen &&
+		    hyper_dmabuf_tx_unpark(peer, m, ret) && !m->acked) {
+			/* Still counted in @queued: it was never off it. */
 			list_add(&m->link, &peer->queue);
 			peer->delay = peer->delay ?
 				min(2 * peer->delay, HYPER_DMABUF_TX_RETRY_MAX) :
@@ -371,14 +443,16 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 			return;
 		}
 		peer->queued--;
+		peer->queued_kind[m->kind]--;
 		if (!ret)
 			peer->delay = 0;
-		if (!ret && current_gen && hyper_dmabuf_tx_park(core, peer, m)) {
+		if (!hyper_dmabuf_tx_unpark(peer, m, ret)) {
+			/* Sent, kept until its ACK comes. */
 			spin_unlock(&core->tx_lock);
 			continue;
 		}
 		spin_unlock(&core->tx_lock);
-		if (ret && ops && current_gen) {
+		if (ret && ops && current_gen && !m->acked) {
 			atomic_inc(&core->tx_dropped);
 			/* Else the peer went: its reset tells the core. */
 			if (ret != -ENOTCONN && ret != -ECONNRESET)
@@ -428,9 +502,20 @@ static void hyper_dmabuf_peer_purge(struct hyper_dmabuf_peer *peer)
 	LIST_HEAD(dead);
 
 	spin_lock(&core->tx_lock);
+	list_for_each_entry(m, &peer->queue, link) {
+		peer->queued--;
+		peer->queued_kind[m->kind]--;
+	}
 	list_splice_init(&peer->queue, &dead);
-	peer->queued -= list_count_nodes(&dead);
+	/* The one being sent is its sender's to free. */
+	list_for_each_entry_safe(m, tmp, &peer->unacked, link) {
+		if (m->inflight) {
+			list_del(&m->link);
+			m->acked = true;
+		}
+	}
 	list_splice_init(&peer->unacked, &dead);
+	peer->nr_unacked = 0;
 	peer->gen++;
 	peer->delay = 0;
 	spin_unlock(&core->tx_lock);
@@ -443,26 +528,11 @@ static struct hyper_dmabuf_txmsg *hyper_dmabuf_txmsg_alloc(void)
 	return kzalloc_obj(struct hyper_dmabuf_txmsg, GFP_KERNEL_ACCOUNT);
 }
 
-/* An IMPORTED makes an earlier RELEASED of the buffer moot: forget it. */
-static void hyper_dmabuf_tx_forget(struct hyper_dmabuf_peer *peer, u32 op,
-				   const struct hyper_dmabuf_id *hid)
-{
-	struct hyper_dmabuf_txmsg *m, *tmp;
-
-	lockdep_assert_held(&peer->core->tx_lock);
-	list_for_each_entry_safe(m, tmp, &peer->unacked, link) {
-		if (m->op == op && hyper_dmabuf_hid_match(&m->hid, hid)) {
-			list_del(&m->link);
-			kfree(m);
-		}
-	}
-}
-
 /*
  * Queue a message to @domid.  @m is a message allocated in advance (it is
  * queued whatever the queue's length, and consumed), or NULL to allocate
- * one within the bound of new work.  @flags is the operation an ACK
- * acknowledges, else 0 (an export's flags come from @exp).
+ * one within the bound of its kind (new work, or an ACK).  @flags are the
+ * message's flags, but for an export's, which come from @exp.
  */
 static int hyper_dmabuf_send_flags(struct hyper_dmabuf_core *core,
 				   u32 domid, u32 op, u32 flags,
@@ -472,13 +542,15 @@ static int hyper_dmabuf_send_flags(struct hyper_dmabuf_core *core,
 {
 	struct hyper_dmabuf_msg msg = { .flags = flags };
 	struct hyper_dmabuf_peer *peer;
-	bool reserved = !!m;
+	unsigned int kind;
 
 	lockdep_assert_held(&core->lock);
 	if (!core->backend) {
 		kfree(m);
 		return -ENODEV;
 	}
+	kind = m ? HYPER_DMABUF_TX_KEPT : op == HYPER_DMABUF_OP_ACK ?
+	       HYPER_DMABUF_TX_ACK : HYPER_DMABUF_TX_NEW;
 	peer = hyper_dmabuf_peer_get(core, domid);
 	if (!m)
 		m = hyper_dmabuf_txmsg_alloc();
@@ -501,19 +573,23 @@ static int hyper_dmabuf_send_flags(struct hyper_dmabuf_core *core,
 	}
 	hyper_dmabuf_msg_encode(&msg, &m->wire);
 	m->op = op;
+	m->flags = msg.flags;
 	m->hid = *hid;
+	m->kind = kind;
 	m->tries = 0;
 
 	spin_lock(&core->tx_lock);
-	if (!reserved && peer->queued >= core->tx_queue_max) {
+	if ((kind == HYPER_DMABUF_TX_NEW &&
+	     peer->queued_kind[kind] >= core->tx_queue_max) ||
+	    (kind == HYPER_DMABUF_TX_ACK &&
+	     peer->queued_kind[kind] >= HYPER_DMABUF_UNACKED_MAX)) {
 		spin_unlock(&core->tx_lock);
 		kfree(m);
 		return -EAGAIN;
 	}
-	if (op == HYPER_DMABUF_OP_IMPORTED)
-		hyper_dmabuf_tx_forget(peer, HYPER_DMABUF_OP_RELEASED, hid);
 	list_add_tail(&m->link, &peer->queue);
 	peer->queued++;
+	peer->queued_kind[kind]++;
 	/* Now, unless a send timed out: then its back-off stands. */
 	if (peer->delay)
 		queue_delayed_work(core->tx_wq, &peer->work, peer->delay);
@@ -1203,9 +1279,9 @@ static void hyper_dmabuf_imp_put(struct hyper_dmabuf_core *core,
 	core->backend->unmap(imp->hid.exporter_domid, imp->map.handle);
 	/* Allocated when the buffer was mapped: this cannot fail. */
 	if (!imp->gone)
-		hyper_dmabuf_send(core, imp->hid.exporter_domid,
-				  HYPER_DMABUF_OP_RELEASED, &imp->hid, NULL,
-				  imp->bye);
+		hyper_dmabuf_send_flags(core, imp->hid.exporter_domid,
+					HYPER_DMABUF_OP_RELEASED, imp->map_seq,
+					&imp->hid, NULL, imp->bye);
 	else
 		kfree(imp->bye);
 	imp->bye = NULL;
@@ -1436,10 +1512,11 @@ static int hyper_dmabuf_imp_get(struct hyper_dmabuf_core *core,
 		ret = -EIO;
 		goto err_unmap;
 	}
-	ret = hyper_dmabuf_send(core, domid, HYPER_DMABUF_OP_IMPORTED,
-				&imp->hid, NULL, NULL);
+	ret = hyper_dmabuf_send_flags(core, domid, HYPER_DMABUF_OP_IMPORTED,
+				      imp->map_seq + 1, &imp->hid, NULL, NULL);
 	if (ret)
 		goto err_unmap;
+	imp->map_seq++;
 	imp->users = 1;
 	return 0;
 
@@ -1700,6 +1777,10 @@ hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 {
 	struct hyper_dmabuf_imp *imp;
 
+	/* A withdrawn buffer is not announced again. */
+	imp = hyper_dmabuf_imp_lookup(core, &msg->hid);
+	if (imp && imp->unexported)
+		return HYPER_DMABUF_DROP_STATE;
 	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
 				    msg->hid.id);
 	if (imp && !hyper_dmabuf_hid_match(&imp->hid, &msg->hid)) {
@@ -1736,10 +1817,11 @@ hyper_dmabuf_rx_pending(struct hyper_dmabuf_core *core,
 {
 	struct hyper_dmabuf_imp *imp;
 
+	/* Known already, or withdrawn: not pending. */
+	if (hyper_dmabuf_imp_lookup(core, &msg->hid))
+		return HYPER_DMABUF_DROP_STATE;
 	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
 				    msg->hid.id);
-	if (imp && hyper_dmabuf_hid_match(&imp->hid, &msg->hid))
-		return HYPER_DMABUF_DROP_STATE;
 	if (imp)
 		hyper_dmabuf_imp_stale(core, imp);
 	return hyper_dmabuf_rx_new(core, msg);
@@ -1786,17 +1868,23 @@ hyper_dmabuf_rx_sync(struct hyper_dmabuf_core *core,
 		if (!exp->announced)
 			return HYPER_DMABUF_DROP_STATE;
 		/*
-		 * The peer maps a buffer once for all its users and says
-		 * RELEASED before it maps it again: a repeat is not counted,
-		 * so that a peer cannot pile up references.
+		 * The peer maps a buffer once for all its users, and numbers
+		 * its mappings: one reference at most, whatever it says, so
+		 * that a peer cannot pile up references.  A new mapping
+		 * while one is counted means the RELEASED of the old one is
+		 * still on its way: it will find the new number.
 		 */
-		if (exp->importers)
+		if (exp->importers && exp->map_seq == msg->flags)
 			return HYPER_DMABUF_DROP_REPEAT;
-		kref_get(&exp->kref);
-		exp->importers++;
+		if (!exp->importers) {
+			kref_get(&exp->kref);
+			exp->importers++;
+		}
+		exp->map_seq = msg->flags;
 		break;
 	case HYPER_DMABUF_OP_RELEASED:
-		if (!exp->importers)
+		/* Only the end of the mapping counted, not of an older one. */
+		if (!exp->importers || exp->map_seq != msg->flags)
 			return HYPER_DMABUF_DROP_STATE;
 		exp->importers--;
 		*put = exp;
@@ -1815,22 +1903,29 @@ hyper_dmabuf_rx_ack(struct hyper_dmabuf_core *core,
 	struct hyper_dmabuf_peer *peer = xa_load(&core->peers,
 						 msg->sender_domid);
 	struct hyper_dmabuf_txmsg *m, *found = NULL;
+	bool acked = false;
 
 	if (!peer)
 		return HYPER_DMABUF_DROP_STATE;
 	spin_lock(&core->tx_lock);
 	list_for_each_entry(m, &peer->unacked, link) {
-		if (m->op == msg->flags &&
-		    hyper_dmabuf_hid_match(&m->hid, &msg->hid)) {
+		if (hyper_dmabuf_ack_flags(m->op, m->flags) != msg->flags ||
+		    !hyper_dmabuf_hid_match(&m->hid, &msg->hid))
+			continue;
+		list_del(&m->link);
+		peer->nr_unacked--;
+		acked = true;
+		/* Still being sent: its sender frees it. */
+		if (m->inflight)
+			m->acked = true;
+		else
 			found = m;
-			list_del(&m->link);
-			break;
-		}
+		break;
 	}
 	spin_unlock(&core->tx_lock);
 	kfree(found);
 	/* A repeat, or the answer to a copy sent again: nothing waits. */
-	return found ? HYPER_DMABUF_DROP_MAX : HYPER_DMABUF_DROP_STATE;
+	return acked ? HYPER_DMABUF_DROP_MAX : HYPER_DMABUF_DROP_STATE;
 }
 
 /**
@@ -1868,7 +1963,9 @@ int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 	 */
 	if (hyper_dmabuf_op_acked(msg->op))
 		hyper_dmabuf_send_flags(core, sender_domid,
-					HYPER_DMABUF_OP_ACK, msg->op,
+					HYPER_DMABUF_OP_ACK,
+					hyper_dmabuf_ack_flags(msg->op,
+							       msg->flags),
 					&msg->hid, NULL, NULL);
 
 	switch (msg->op) {
@@ -2199,21 +2296,27 @@ static int hyper_dmabuf_dropped_show(struct seq_file *s, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_dropped);
 
-/* Messages dropped for good, and those queued per peer. */
+/*
+ * Messages dropped for good, those given up without an ACK, and per peer
+ * those queued and those waiting for their ACK.
+ */
 static int hyper_dmabuf_tx_show(struct seq_file *s, void *unused)
 {
 	struct hyper_dmabuf_core *core = s->private;
+	unsigned int queued, unacked;
 	struct hyper_dmabuf_peer *peer;
 	unsigned long index;
-	unsigned int queued;
 
 	seq_printf(s, "dropped %d\n", atomic_read(&core->tx_dropped));
+	seq_printf(s, "unacked %d\n", atomic_read(&core->tx_unacked));
 	/* Peers are freed only with the core, after this file. */
 	xa_for_each(&core->peers, index, peer) {
 		spin_lock(&core->tx_lock);
 		queued = peer->queued;
+		unacked = peer->nr_unacked;
 		spin_unlock(&core->tx_lock);
-		seq_printf(s, "domain %u queued %u\n", peer->domid, queued);
+		seq_printf(s, "domain %u queued %u waiting %u\n", peer->domid,
+			   queued, unacked);
 	}
 	return 0;
 }
@@ -2226,7 +2329,9 @@ DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_tx);
  *
  * Files: exported_ids (live ids of this domain), imported (local dma-bufs
  * created by imports), msgs_dropped ("total N" then one "reason N" line
- * per reason), grants_in_use and mapped_pages (maintained by the backend),
+ * per reason), msgs_out ("dropped N", "unacked N" (given up without an
+ * ACK), then "domain D queued N waiting N" per peer), grants_in_use and
+ * mapped_pages (maintained by the backend),
  * pending_idle (exports waiting for their fences before the announcement)
  * and fences_held (fence references held by the core).  Each holds
  * decimal numbers, one per line.
@@ -2273,6 +2378,8 @@ int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core)
 	xa_init(&core->peers);
 	core->tx_queue_max = HYPER_DMABUF_TX_QUEUE_MAX;
 	core->ack_timeout = HYPER_DMABUF_ACK_TIMEOUT;
+	/* The wait for an ACK doubles at each send: keep it in range. */
+	BUILD_BUG_ON(HYPER_DMABUF_ACK_TRIES > 8);
 	init_waitqueue_head(&core->fence_wait);
 	core->fence_fallback_ms = HYPER_DMABUF_FENCE_FALLBACK_MS;
 	mutex_init(&core->lock);

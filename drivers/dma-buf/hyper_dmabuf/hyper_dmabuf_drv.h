@@ -107,8 +107,10 @@ enum hyper_dmabuf_msg_op {
  * @id: buffer id
  * @exporter_domid: exporter of the buffer
  * @key: key of the buffer
- * @flags: HYPER_DMABUF_EXPORT_* flags (EXPORT and PENDING), the operation
- *	acknowledged (ACK: UNEXPORT or RELEASED), else zero
+ * @flags: HYPER_DMABUF_EXPORT_* flags (EXPORT and PENDING), the sequence
+ *	number of the importer's mapping (IMPORTED and RELEASED), the
+ *	operation acknowledged in bits 0-7 and, for a RELEASED, the low 24
+ *	bits of its sequence number in bits 8-31 (ACK), else zero
  * @priv_size: bytes of @priv in use (EXPORT only, else zero)
  * @buf_size: buffer size in bytes, page aligned (EXPORT and PENDING, else
  *	zero)
@@ -254,22 +256,54 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q);
  */
 #define HYPER_DMABUF_ACK_TIMEOUT	HZ
 #define HYPER_DMABUF_ACK_TRIES		6
+/* Messages kept for their ACK per peer; beyond, the oldest is given up. */
+#define HYPER_DMABUF_UNACKED_MAX	1024
+
+/**
+ * enum hyper_dmabuf_tx_kind - what bounds a message in a peer's queue
+ * @HYPER_DMABUF_TX_NEW: new work (EXPORT, PENDING, IMPORTED): at most
+ *	&hyper_dmabuf_core.tx_queue_max queued, beyond that the operation
+ *	fails with -EAGAIN
+ * @HYPER_DMABUF_TX_ACK: answers to the peer: at most
+ *	%HYPER_DMABUF_UNACKED_MAX, as many as it may keep waiting for
+ *	theirs; beyond that the ACK is lost and the peer sends its message
+ *	again
+ * @HYPER_DMABUF_TX_KEPT: UNEXPORT and RELEASED, allocated in advance
+ *	with their buffer, and their copies sent again: never refused
+ * @HYPER_DMABUF_TX_KINDS: number of kinds
+ */
+enum hyper_dmabuf_tx_kind {
+	HYPER_DMABUF_TX_NEW,
+	HYPER_DMABUF_TX_ACK,
+	HYPER_DMABUF_TX_KEPT,
+	HYPER_DMABUF_TX_KINDS,
+};
 
 /**
  * struct hyper_dmabuf_txmsg - a message waiting to be sent
  * @link: entry in &hyper_dmabuf_peer.queue, or in
  *	&hyper_dmabuf_peer.unacked once sent and waiting for its ACK
  * @op: operation of @wire
+ * @flags: flags of @wire, to match its ACK
  * @hid: id of @wire, to match its ACK
+ * @kind: &enum hyper_dmabuf_tx_kind, what bounds it in the queue
  * @tries: times sent so far (acknowledged operations)
+ * @inflight: being sent, and already in &hyper_dmabuf_peer.unacked, so
+ *	that an ACK that comes back at once finds it (core tx_lock)
+ * @acked: its ACK came while it was being sent: the sender frees it
+ *	(core tx_lock)
  * @due: when to send it again if no ACK came (jiffies)
  * @wire: the encoded message
  */
 struct hyper_dmabuf_txmsg {
 	struct list_head link;
 	u32 op;
+	u32 flags;
 	struct hyper_dmabuf_id hid;
+	unsigned int kind;
 	unsigned int tries;
+	bool inflight;
+	bool acked;
 	unsigned long due;
 	struct hyper_dmabuf_msg_wire wire;
 };
@@ -280,6 +314,8 @@ struct hyper_dmabuf_txmsg {
  * @domid: the peer
  * @queue: messages in the order they are sent (core tx_lock)
  * @queued: messages in @queue plus the one being sent (core tx_lock)
+ * @queued_kind: the same, per &enum hyper_dmabuf_tx_kind (core tx_lock)
+ * @nr_unacked: entries of @unacked (core tx_lock)
  * @gen: bumped when @queue is purged, so that a message being sent
  *	meanwhile is not put back (core tx_lock)
  * @delay: delay before the next try after a timed-out send, 0 after a
@@ -303,6 +339,8 @@ struct hyper_dmabuf_peer {
 	struct list_head queue;
 	struct list_head unacked;
 	unsigned int queued;
+	unsigned int queued_kind[HYPER_DMABUF_TX_KINDS];
+	unsigned int nr_unacked;
 	unsigned int gen;
 	unsigned long delay;
 	struct mutex send_lock; /* see above */
@@ -435,6 +473,9 @@ struct hyper_dmabuf_file {
  * @importers: number of active imports: loopback dma-bufs, or at most
  *	one for the peer of a remote export, however often it says
  *	IMPORTED (core lock)
+ * @map_seq: the peer's mapping that @importers counts: the sequence
+ *	number its IMPORTED carried; only a RELEASED of that mapping
+ *	releases it (core lock)
  * @unexport_pending: unexport requested (core lock)
  * @in_table: entry is still in &hyper_dmabuf_core.exports (core lock)
  * @share: backend sharing of a remote export
@@ -472,6 +513,7 @@ struct hyper_dmabuf_exp {
 	struct hyper_dmabuf_file *owner;
 	struct list_head owner_link;
 	unsigned int importers;
+	u32 map_seq;
 	bool unexport_pending;
 	bool in_table;
 	struct hyper_dmabuf_share share;
@@ -506,6 +548,8 @@ struct hyper_dmabuf_exp {
  * @pending: announced as pending: not importable until the exporter's
  *	EXPORT message brings the reference and private data (core lock)
  * @map: backend mapping, valid while @users > 0 (core lock)
+ * @map_seq: sequence number of the current mapping, carried by its
+ *	IMPORTED and RELEASED messages (core lock)
  * @bye: the RELEASED message, allocated when the buffer is mapped so
  *	that releasing cannot fail; NULL once queued (core lock)
  * @gone: the exporter went (hyper_dmabuf_core_peer_gone()): nothing is
@@ -524,6 +568,7 @@ struct hyper_dmabuf_imp {
 	bool unexported;
 	bool pending;
 	struct hyper_dmabuf_mapping map;
+	u32 map_seq;
 	struct hyper_dmabuf_txmsg *bye;
 	bool gone;
 	u32 priv_size;

@@ -97,10 +97,14 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 		return HYPER_DMABUF_DROP_DOMID;
 	msg->flags = le32_to_cpu(wire->flags);
 	if (msg->op == HYPER_DMABUF_OP_ACK) {
+		/* The operation acknowledged, and a RELEASED's mapping. */
 		if (msg->flags != HYPER_DMABUF_OP_UNEXPORT &&
-		    msg->flags != HYPER_DMABUF_OP_RELEASED)
+		    (msg->flags & 0xff) != HYPER_DMABUF_OP_RELEASED)
 			return HYPER_DMABUF_DROP_FLAGS;
-	} else if (msg->flags & ~(desc ? HYPER_DMABUF_EXPORT_VALID_FLAGS : 0)) {
+	} else if (msg->op != HYPER_DMABUF_OP_IMPORTED &&
+		   msg->op != HYPER_DMABUF_OP_RELEASED &&
+		   msg->flags & ~(desc ? HYPER_DMABUF_EXPORT_VALID_FLAGS : 0)) {
+		/* IMPORTED and RELEASED number the mapping: any value. */
 		return HYPER_DMABUF_DROP_FLAGS;
 	}
 	/*
@@ -109,7 +113,7 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 	 */
 	if (desc || msg->op == HYPER_DMABUF_OP_UNEXPORT ||
 	    (msg->op == HYPER_DMABUF_OP_ACK &&
-	     msg->flags == HYPER_DMABUF_OP_RELEASED)) {
+	     (msg->flags & 0xff) == HYPER_DMABUF_OP_RELEASED)) {
 		if (msg->hid.exporter_domid != peer)
 			return HYPER_DMABUF_DROP_DOMID;
 	} else if (msg->hid.exporter_domid != local) {
@@ -151,7 +155,8 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
  * channel's peer, that the id's domain byte matches the exporter domid and
  * the exporter is the peer (EXPORT, PENDING, UNEXPORT, ACK of a RELEASED)
  * or this domain (IMPORTED, RELEASED, ACK of an UNEXPORT), the id slot,
- * flags (ACK: the operation acknowledged), private data size and
+ * flags (IMPORTED, RELEASED: a mapping's number; ACK: the operation
+ * acknowledged), private data size and
  * padding (none in PENDING), buffer size and reserved fields.  Keys are
  * checked by the caller against its tables.
  *

@@ -781,6 +781,61 @@ static void test_rx(struct kunit *test, struct hyper_dmabuf_core *core,
 			expect);
 }
 
+/* Receive @op for @hid with @flags (an IMPORTED's or RELEASED's mapping). */
+static void test_rx_seq(struct kunit *test, struct hyper_dmabuf_core *core,
+			u32 op, const struct hyper_dmabuf_id *hid, u32 flags,
+			int expect)
+{
+	struct hyper_dmabuf_msg_wire wire;
+	struct hyper_dmabuf_msg msg = {
+		.op = op,
+		.sender_domid = TEST_PEER_DOMID,
+		.hid = *hid,
+		.flags = flags,
+	};
+
+	hyper_dmabuf_msg_encode(&msg, &wire);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_core_rx(core, TEST_PEER_DOMID,
+						   &wire, sizeof(wire)),
+			expect);
+}
+
+/*
+ * A RELEASED ends only the mapping it names: a copy sent again that
+ * arrives after the next IMPORTED must not end the new mapping.
+ */
+static void hyper_dmabuf_test_map_seq(struct kunit *test)
+{
+	struct test_ctx *ctx = test->priv;
+	struct hyper_dmabuf_core *core = ctx->core;
+	struct hyper_dmabuf_query q = { };
+	u8 priv[HYPER_DMABUF_MAX_PRIV];
+	struct hyper_dmabuf_id hid;
+
+	core->backend = &fake_ops;
+	ctx->buf = test_buf_create(test);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(ctx->file, ctx->buf,
+						  TEST_PEER_DOMID, 0, NULL, 0,
+						  &hid, NULL), 0);
+	q.hid = hid;
+	test_rx_seq(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 1, 0);
+	test_rx_seq(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 1, 0);
+	test_rx_seq(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 2, 0);
+	/* The first RELEASED again, late: the second mapping stands. */
+	test_rx_seq(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 1, -EINVAL);
+	KUNIT_ASSERT_EQ(test, hyper_dmabuf_query(core, &q, priv), 0);
+	KUNIT_EXPECT_EQ(test, q.busy, 1U);
+	/* A third mapping before the second's RELEASED: still one. */
+	test_rx_seq(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 3, 0);
+	test_rx_seq(test, core, HYPER_DMABUF_OP_IMPORTED, &hid, 3, -EINVAL);
+	test_rx_seq(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 2, -EINVAL);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
+	test_rx_seq(test, core, HYPER_DMABUF_OP_RELEASED, &hid, 3, 0);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+}
+
 static void hyper_dmabuf_test_remote_export(struct kunit *test)
 {
 	struct test_ctx *ctx = test->priv;
@@ -2412,7 +2467,8 @@ static int link_deliver(u32 from, const void *msg, size_t len)
 	u32 op = le16_to_cpu(w->op), flags = le32_to_cpu(w->flags);
 
 	spin_lock(&link.lock);
-	if (link.drop_op == op && (!link.drop_flags || link.drop_flags == flags)) {
+	if (link.drop_op == op &&
+	    (!link.drop_flags || link.drop_flags == (flags & 0xff))) {
 		link.drop_op = 0;
 		link.dropped++;
 		spin_unlock(&link.lock);
@@ -2846,6 +2902,168 @@ static void hyper_dmabuf_test_link_reset(struct kunit *test)
 	link_fini(&l);
 }
 
+/*
+ * Stress, across two cores linked as two domains: TEST_STRESS_THREADS
+ * threads each export a buffer of random size from A, import it in B,
+ * and let both go in a random order; now and then a thread closes its
+ * exporting file instead of unexporting.  Every cycle must succeed, and
+ * nothing may be left behind.
+ */
+#define TEST_STRESS_THREADS	4
+#define TEST_STRESS_CYCLES	100000
+
+struct test_stress {
+	struct kunit *test;
+	struct test_link *l;
+	struct completion done;
+	atomic_t *left;
+	atomic_t *failed;
+	unsigned int cycles;
+	int first_err;
+};
+
+static int test_stress_cycle(struct test_stress *st,
+			     struct hyper_dmabuf_file **fa)
+{
+	struct test_link *l = st->l;
+	u32 r = get_random_u32();
+	struct dma_buf *buf, *imp;
+	struct hyper_dmabuf_id hid;
+	unsigned int tries = 0;
+	int ret;
+
+	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
+
+	/* Not test_buf_create(): no assertion outside the test's thread. */
+	exp_info.ops = &test_buf_ops;
+	exp_info.size = (1 + r % 16) * PAGE_SIZE;
+	exp_info.flags = O_RDWR;
+	exp_info.priv = st->test;
+	buf = dma_buf_export(&exp_info);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	/* -EAGAIN: the queue to the peer is full for now; try again. */
+	do {
+		ret = hyper_dmabuf_export(*fa, buf, TEST_PEER_DOMID, 0, NULL,
+					  0, &hid, NULL);
+		if (ret != -EAGAIN || ++tries > 10000)
+			break;
+		usleep_range(10, 50);
+	} while (1);
+	if (ret)
+		goto out_put;
+	/* The announcement travels through A's send work. */
+	tries = 0;
+	do {
+		imp = hyper_dmabuf_import_wait(l->fb, &hid,
+					       O_RDONLY | O_CLOEXEC,
+					       HYPER_DMABUF_IMPORT_NONBLOCK, 0);
+		if (!IS_ERR(imp) || (PTR_ERR(imp) != -ENOENT &&
+				     PTR_ERR(imp) != -EAGAIN) ||
+		    ++tries > 10000)
+			break;
+		usleep_range(10, 50);
+	} while (1);
+	if (IS_ERR(imp)) {
+		ret = PTR_ERR(imp);
+		hyper_dmabuf_unexport(*fa, &hid, 0);
+		goto out_put;
+	}
+	if (r & 0x100) {
+		dma_buf_put(imp);
+		imp = NULL;
+	}
+	if (r % 97 == 0) {
+		/* Close the exporting file, open a new one. */
+		hyper_dmabuf_file_release(*fa);
+		memset(*fa, 0, sizeof(**fa));
+		(*fa)->privileged = true;
+		hyper_dmabuf_file_open(l->a, *fa);
+	} else {
+		ret = hyper_dmabuf_unexport(*fa, &hid, 0);
+	}
+	if (imp)
+		dma_buf_put(imp);
+out_put:
+	dma_buf_put(buf);
+	return ret;
+}
+
+static int test_stress_fn(void *data)
+{
+	struct test_stress *st = data;
+	struct hyper_dmabuf_file *fa;
+	int ret;
+
+	fa = kzalloc_obj(*fa, GFP_KERNEL);
+	if (!fa) {
+		st->first_err = -ENOMEM;
+		atomic_inc(st->failed);
+		goto out;
+	}
+	fa->privileged = true;
+	hyper_dmabuf_file_open(st->l->a, fa);
+	while (atomic_dec_if_positive(st->left) >= 0) {
+		ret = test_stress_cycle(st, &fa);
+		st->cycles++;
+		if (ret && !atomic_inc_return(st->failed) - 1)
+			st->first_err = ret;
+		cond_resched();
+	}
+	hyper_dmabuf_file_release(fa);
+	kfree(fa);
+out:
+	complete(&st->done);
+	return 0;
+}
+
+static void hyper_dmabuf_test_link_stress(struct kunit *test)
+{
+	struct test_stress st[TEST_STRESS_THREADS];
+	atomic_t left = ATOMIC_INIT(TEST_STRESS_CYCLES);
+	atomic_t failed = ATOMIC_INIT(0);
+	unsigned int i, cycles = 0;
+	struct task_struct *t;
+	struct test_link l;
+	int first_err = 0;
+	u64 t0, ns;
+
+	link_init(test, &l);
+	/* Under load an ACK may take a while: the default wait. */
+	l.a->ack_timeout = HYPER_DMABUF_ACK_TIMEOUT;
+	l.b->ack_timeout = HYPER_DMABUF_ACK_TIMEOUT;
+	t0 = ktime_get_ns();
+	for (i = 0; i < TEST_STRESS_THREADS; i++) {
+		st[i] = (struct test_stress){
+			.test = test, .l = &l, .left = &left, .failed = &failed,
+		};
+		init_completion(&st[i].done);
+		t = kthread_run(test_stress_fn, &st[i], "hd-stress-%u", i);
+		if (IS_ERR(t))
+			complete(&st[i].done);
+	}
+	for (i = 0; i < TEST_STRESS_THREADS; i++) {
+		wait_for_completion(&st[i].done);
+		cycles += st[i].cycles;
+		if (st[i].first_err && !first_err)
+			first_err = st[i].first_err;
+	}
+	ns = ktime_get_ns() - t0;
+	flush_delayed_fput();
+	kunit_info(test, "%u cycles on %u threads in %llu ms: %llu cycles/s, %d failed (first %d)\n",
+		   cycles, TEST_STRESS_THREADS, ns / NSEC_PER_MSEC,
+		   ns ? (u64)cycles * NSEC_PER_SEC / ns : 0,
+		   atomic_read(&failed), first_err);
+	KUNIT_EXPECT_EQ(test, cycles, (unsigned int)TEST_STRESS_CYCLES);
+	KUNIT_EXPECT_EQ(test, atomic_read(&failed), 0);
+	KUNIT_EXPECT_TRUE(test, link_settle(&l, 0, 0));
+	KUNIT_EXPECT_EQ(test, fake.shared, 0U);
+	KUNIT_EXPECT_EQ(test, fake.mapped, 0U);
+	KUNIT_EXPECT_EQ(test, atomic_read(&l.a->tx_unacked), 0);
+	KUNIT_EXPECT_EQ(test, atomic_read(&l.b->tx_unacked), 0);
+	link_fini(&l);
+}
+
 /* ---- private data ----------------------------------------------------- */
 
 static const u32 test_priv_sizes[] = { 0, 1, 192, 193, 4096 };
@@ -3170,10 +3388,12 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_keys_stay),
 	KUNIT_CASE(hyper_dmabuf_test_quota),
 	KUNIT_CASE(hyper_dmabuf_test_remote_page_quota),
+	KUNIT_CASE(hyper_dmabuf_test_map_seq),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_link_drop_each, test_drop_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_link_stale_record),
 	KUNIT_CASE(hyper_dmabuf_test_link_unexport_racing_import),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_link_reset, test_reset_gen_params),
+	KUNIT_CASE_SLOW(hyper_dmabuf_test_link_stress),
 	KUNIT_CASE(hyper_dmabuf_test_list_unexport_any),
 	KUNIT_CASE(hyper_dmabuf_test_benchmark),
 	{}

@@ -745,6 +745,24 @@ static int hdx_wait_connected(struct hdx_chan *chan)
 }
 
 /*
+ * Whether @dir/@node exists in xenstore: 1 or 0, or a negative error code
+ * when xenstore could not tell (no memory, no connection), which
+ * xenbus_exists() would take for absence.
+ */
+static int hdx_xs_exists(const char *dir, const char *node)
+{
+	unsigned int n;
+	char **d;
+
+	d = xenbus_directory(XBT_NIL, dir, node, &n);
+	if (!IS_ERR(d)) {
+		kfree(d);
+		return 1;
+	}
+	return PTR_ERR(d) == -ENOENT ? 0 : PTR_ERR(d);
+}
+
+/*
  * Checks and offer of hdx_init_channel(); returns the channel, held (see
  * hdx_chan_put()), or an ERR_PTR.
  */
@@ -757,12 +775,18 @@ static struct hdx_chan *hdx_chan_start_offer(u32 domid)
 	if (domid >= DOMID_FIRST_RESERVED || domid == hdx.self)
 		return ERR_PTR(-EINVAL);
 	snprintf(node, sizeof(node), "%u", domid);
-	if (hdx.privileged && !xenbus_exists(XBT_NIL, "/local/domain", node))
-		return ERR_PTR(-ESRCH);
+	if (hdx.privileged) {
+		ret = hdx_xs_exists("/local/domain", node);
+		if (ret <= 0)
+			return ERR_PTR(ret ?: -ESRCH);
+		ret = 0;
+	}
 	if (!hdx.privileged && domid) {
 		snprintf(allow, sizeof(allow), "%s/allow", hdx.home);
-		if (!xenbus_exists(XBT_NIL, allow, node))
-			return ERR_PTR(-EACCES);
+		ret = hdx_xs_exists(allow, node);
+		if (ret <= 0)
+			return ERR_PTR(ret ?: -EACCES);
+		ret = 0;
 	}
 	chan = hdx_chan_get(domid);
 	if (!chan)
@@ -942,7 +966,8 @@ static void hdx_janitor(u32 dead)
 	u32 host;
 
 	snprintf(node, sizeof(node), "%u", dead);
-	if (xenbus_exists(XBT_NIL, "/local/domain", node))
+	/* Only a domain xenstore says is gone: not on an error. */
+	if (hdx_xs_exists("/local/domain", node))
 		return;
 	doms = xenbus_directory(XBT_NIL, "/local/domain", "", &n);
 	if (IS_ERR(doms))

@@ -161,7 +161,10 @@ static DECLARE_WORK(hdx_unmapped_work, hdx_unmapped_fn);
  * hdx_share() until it has really ended, that is until the peer has
  * unmapped it, however long that takes; an export that would go beyond
  * the budget fails with -ENOSPC.  The grant_budget parameter sets another
- * budget at load, and shows the one in force.
+ * budget at load, and shows the one in force.  (With version 2 grant
+ * tables, which have half as many entries per frame, the default is too
+ * large: set the parameter.)  The budget is the domain's, not a peer's: a
+ * peer that keeps mapped what it was given keeps its part of it.
  */
 static unsigned int hdx_grant_budget;
 module_param_named(grant_budget, hdx_grant_budget, uint, 0444);
@@ -252,6 +255,7 @@ int hdx_shm_init(void)
 		hdx_grant_budget = gnttab_max_grant_frames() *
 				   (XEN_PAGE_SIZE /
 				    sizeof(struct grant_entry_v1)) / 4 * 3;
+	hdx_grant_budget = min_t(unsigned int, hdx_grant_budget, INT_MAX);
 	hdx_pdev = platform_device_register_simple("hyper_dmabuf_xen",
 						   PLATFORM_DEVID_NONE, NULL, 0);
 	if (IS_ERR(hdx_pdev))

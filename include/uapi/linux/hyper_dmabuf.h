@@ -279,8 +279,10 @@ struct hyper_dmabuf_import {
  * @flags: in: HYPER_DMABUF_UNEXPORT_* flags; unknown flags are -EINVAL
  *	(this member was named pad and had to be zero before)
  *
- * The buffer can no longer be imported once the ioctl returns.  Existing
- * imports keep working; the id is released when the last one is closed.
+ * The buffer can no longer be imported in this domain once the ioctl
+ * returns, nor in the other domain once the withdrawal has reached it
+ * (it is sent at once).  Existing imports keep working; the id is released
+ * when the last one is closed, and not before the delay is over.
  */
 struct hyper_dmabuf_unexport {
 	struct hyper_dmabuf_id hid;

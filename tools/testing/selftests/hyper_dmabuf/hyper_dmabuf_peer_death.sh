@@ -4,12 +4,15 @@
 # A domain that dies while it shares buffers with dom0 (run in dom0 only).
 #
 # Boots throwaway PV domUs with xl (hdlab.role=serve on their command line:
-# their init runs only the hyper_dmabuf_xdom_test servant), shares buffers
-# both ways with each (hyper_dmabuf_xdom_test victim: imported and mapped
-# on both sides), destroys it with "xl destroy" and checks that dom0's
-# exported_ids, imported, grants_in_use and mapped_pages come back to their
-# baseline.  The second domU, booted after the first one died, proves that
-# dom0 still shares.
+# their init runs only the hyper_dmabuf_xdom_test servant), destroys each
+# with "xl destroy" at one point of sharing (hyper_dmabuf_xdom_test victim)
+# and checks that dom0's exported_ids, imported, grants_in_use and
+# mapped_pages come back to their baseline.  The points: imported and
+# mapped on both sides, with an export waiting for its fence and one
+# unexported while imported (victim 1); in the middle of an export
+# (victim 2); right after the announcements, both ways (victim 3); in the
+# middle of mapping its buffer (victim 4).  The last domU, booted after the
+# others died (each with a new domain id), proves that dom0 still shares.
 #
 # Environment: HYPER_DMABUF_VICTIM_KERNEL, HYPER_DMABUF_VICTIM_RAMDISK
 # (kernel and initramfs of the throwaway domUs; skip if unset),
@@ -25,13 +28,15 @@ ksft_skip=4
 DIR=$(dirname "$0")
 PROG="$DIR/hyper_dmabuf_xdom_test"
 CONSOLE=/var/log/xen/console
-TESTS="victim1_dies_while_sharing victim2_shares_after_a_death"
+TESTS="victim1_dies_while_sharing victim2_dies_while_exporting
+victim3_dies_after_the_announcements victim4_dies_while_mapped
+victim5_shares_after_the_deaths"
 VICTIMS=
 num=0
 nfail=0
 
 echo "TAP version 13"
-echo "1..2"
+echo "1..5"
 
 skip_all() {
 	for t in $TESTS; do
@@ -63,7 +68,7 @@ command -v xl >/dev/null || skip_all "no xl"
 trap cleanup EXIT
 trap 'exit $ksft_fail' INT TERM HUP
 
-# victim NAME TEST: boot domain NAME, let it die while sharing.
+# victim NAME TEST POINT: boot domain NAME, let it die at POINT.
 victim() {
 	name=$1
 	cfg=/tmp/$name.cfg
@@ -91,7 +96,7 @@ CFG
 	domid=$(xl domid "$name")
 	diag "$name is domain $domid"
 	t0=$(date +%s)
-	"$PROG" victim "$name" "$domid"
+	"$PROG" victim "$name" "$domid" "$3"
 	rc=$?
 	diag "$name: $(( $(date +%s) - t0 )) s"
 	if xl domid "$name" >/dev/null 2>&1; then
@@ -112,8 +117,11 @@ CFG
 	esac
 }
 
-victim hdvictim1 victim1_dies_while_sharing
-victim hdvictim2 victim2_shares_after_a_death
+victim hdvictim1 victim1_dies_while_sharing shares
+victim hdvictim2 victim2_dies_while_exporting exporting
+victim hdvictim3 victim3_dies_after_the_announcements announced
+victim hdvictim4 victim4_dies_while_mapped mapping
+victim hdvictim5 victim5_shares_after_the_deaths shares
 
 [ $nfail -gt 0 ] && exit $ksft_fail
 exit $ksft_pass

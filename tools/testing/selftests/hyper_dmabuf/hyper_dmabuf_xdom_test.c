@@ -3703,11 +3703,38 @@ static bool fi_range(unsigned long *start, unsigned long *end, char *why)
 	return true;
 }
 
+/*
+ * The text of the kernel function @fn: [*@start, *@end), up to the next
+ * text symbol in kallsyms.  False if it is not found.
+ */
+static bool fi_func(const char *fn, unsigned long *start, unsigned long *end)
+{
+	unsigned long a, next = ~0UL;
+	char line[256], name[128], type;
+	FILE *f = fopen("/proc/kallsyms", "r");
+
+	*start = 0;
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx %c %127s", &a, &type, name) == 3 &&
+		    (type == 't' || type == 'T') && !strcmp(name, fn))
+			*start = a;
+	rewind(f);
+	while (*start && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx %c", &a, &type) == 2 &&
+		    (type == 't' || type == 'T') && a > *start && a < next)
+			next = a;
+	fclose(f);
+	*end = next;
+	return *start && next != ~0UL;
+}
+
 /* Set up both fault attributes for fail-nth; NULL or why not. */
 static const char *fi_setup(char *why)
 {
 	static const char * const attrs[] = { "failslab", "fail_page_alloc" };
-	unsigned long start, end;
+	unsigned long start, end, rstart, rend;
 	char val[32];
 	unsigned int i;
 
@@ -3717,13 +3744,25 @@ static const char *fi_setup(char *why)
 		return "no fail_page_alloc stack filter";
 	if (!fi_range(&start, &end, why))
 		return why;
+	/*
+	 * dma_buf_vmap() WARNs on any failure of its exporter's vmap (the
+	 * dma-buf core's choice): calls under it are not failed.
+	 */
+	if (!fi_func("dma_buf_vmap", &rstart, &rend))
+		return "dma_buf_vmap not in /proc/kallsyms";
 	for (i = 0; i < ARRAY_SIZE(attrs); i++) {
 		/* First the range: no window where everything matches. */
 		snprintf(val, sizeof(val), "%lu", end);
 		if (fi_write(attrs[i], "require-end", val))
 			return "cannot set require-end";
 		snprintf(val, sizeof(val), "%lu", start);
-		if (fi_write(attrs[i], "require-start", val) ||
+		if (fi_write(attrs[i], "require-start", val))
+			return "cannot set require-start";
+		snprintf(val, sizeof(val), "%lu", rend);
+		if (fi_write(attrs[i], "reject-end", val))
+			return "cannot set reject-end";
+		snprintf(val, sizeof(val), "%lu", rstart);
+		if (fi_write(attrs[i], "reject-start", val) ||
 		    fi_write(attrs[i], "stacktrace-depth", "32") ||
 		    fi_write(attrs[i], "probability", "0") ||
 		    fi_write(attrs[i], "verbose", "0") ||
@@ -4336,7 +4375,7 @@ static const struct fkind fkinds[NR_FKINDS] = {
 	[K_SLOT_1000] = { "id_slot_1000", FK_DROP, 0, "id" },
 	[K_SLOT_MAX] = { "id_slot_max", FK_DROP, 0, "id" },
 	[K_FLAGS_EXPORT] = { "flags_unknown", FK_DROP, 0, "flags" },
-	[K_FLAGS_RELEASE] = { "flags_on_release", FK_DROP, 0, "flags" },
+	[K_FLAGS_RELEASE] = { "flags_on_ack_of_unexport", FK_DROP, 0, "flags" },
 	/* private data, sizes */
 	[K_PRIV_193] = { "priv_size_193", FK_DROP, 0, "priv" },
 	[K_PRIV_HUGE] = { "priv_size_u32_max", FK_DROP, 0, "priv" },
@@ -4369,8 +4408,7 @@ static const struct fkind fkinds[NR_FKINDS] = {
 	[K_ACK_UNKNOWN] = { "ack_random_id", FK_DROP, 0, "state" },
 	[K_RELEASE_REPLAY] = { "release_replayed", FK_DROP,
 			       FP_IMPORT | FP_IMPORT_DONE, "state" },
-	[K_IMPORTED_REPEAT] = { "imported_repeated", FK_DROP, FP_IMPORT,
-				"repeat" },
+	[K_IMPORTED_REPEAT] = { "imported_repeated", FK_DROP, 0, "repeat" },
 	[K_RELEASE_LOOPBACK] = { "release_of_loopback", FK_DROP, FP_LOOPBACK,
 				 "state" },
 	/* faster than the consumer */
@@ -4557,8 +4595,9 @@ static void forge_msg(int k, const struct fctx *c, struct fwire *w)
 		w->flags = HYPER_DMABUF_EXPORT_VALID_FLAGS + 1;
 		break;
 	case K_FLAGS_RELEASE:
-		fw_msg(w, FOP_RELEASED, c->self, &c->vhid);
-		w->flags = HYPER_DMABUF_EXPORT_RDWR;
+		/* Only an ACK of a RELEASED names a mapping. */
+		fw_msg(w, FOP_ACK, c->self, &c->vhid);
+		w->flags = FOP_UNEXPORT | 1 << 8;
 		break;
 	case K_PRIV_193:
 		w->priv_size = HYPER_DMABUF_MAX_PRIV + 1;
@@ -4649,7 +4688,9 @@ static void forge_msg(int k, const struct fctx *c, struct fwire *w)
 		w->flags = FOP_UNEXPORT;
 		break;
 	case K_IMPORTED_REPEAT:
+		/* Mapping 0x5eed, twice (see forge_repeat()). */
 		fw_msg(w, FOP_IMPORTED, c->self, &c->vhid);
+		w->flags = 0x5eed;
 		break;
 	case K_RELEASE_LOOPBACK:
 		fw_msg(w, FOP_RELEASED, c->self, &c->lb);
@@ -4919,8 +4960,16 @@ static void do_forge(struct node *n, struct msg *m, char *out)
 	case FK_DROP:
 	case FK_FLOOD:
 		forge_msg(k, &c, &w);
-		ret = inject_slots(&c, fk->type == FK_FLOOD ? FLOOD_SLOTS : 1,
-				   &w);
+		ret = inject_slots(&c, fk->type == FK_FLOOD ? FLOOD_SLOTS :
+				   k == K_IMPORTED_REPEAT ? 2 : 1, &w);
+		/*
+		 * The first IMPORTED was counted, the repeat dropped: the
+		 * RELEASED of that mapping leaves dom0 as it was.
+		 */
+		if (!ret && k == K_IMPORTED_REPEAT) {
+			w.op = FOP_RELEASED;
+			ret = inject_slots(&c, 1, &w);
+		}
 		break;
 	case FK_RING:
 		snprintf(s, sizeof(s), "%s %u %s",
@@ -5451,7 +5500,7 @@ static bool victim_req(struct node *n, struct cmd *c, int resend_s,
  * then dom0 lets go of its side and its counters must come back to what
  * they were before.  Exit status 0 pass, 1 fail, 4 skip.
  */
-static int victim(const char *name, __u32 domid)
+static int victim_shares(const char *name, __u32 domid)
 {
 	struct ctrs base, held, now;
 	char cmd[128], a[160], b[160];
@@ -5556,11 +5605,179 @@ out:
 	return ok ? KSFT_PASS : KSFT_FAIL;
 }
 
+/* Destroy domain @name after @ms, from a child process: its pid, or -1. */
+static pid_t destroy_later(const char *name, int ms)
+{
+	char cmd[128];
+	pid_t pid;
+
+	snprintf(cmd, sizeof(cmd), "xl destroy %s", name);
+	pid = fork();
+	if (pid)
+		return pid;
+	usleep(ms * 1000);
+	_exit(system(cmd) ? 1 : 0);
+}
+
+static bool wait_destroy(pid_t pid, const char *name)
+{
+	int status;
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid ||
+	    !WIFEXITED(status) || WEXITSTATUS(status)) {
+		say("xl destroy %s failed", name);
+		return false;
+	}
+	say("destroyed %s", name);
+	return true;
+}
+
+#define DEATH_EXPORT_SIZE	(16 * MiB)
+#define DEATH_MAP_SIZE		(64 * MiB)
+#define DEATH_LOOP_S		60
+
+/*
+ * The other destroy points.  Each starts with the victim's hello, makes
+ * the domain die at its point, then checks that dom0's counters come back
+ * to their baseline once dom0 has let go of its side:
+ *   exporting  dom0 exports 16 MiB buffers to it, one after the other,
+ *              and the domain is destroyed in the middle of one;
+ *   announced  dom0 exported a buffer to it and it exported one to dom0,
+ *              both announced, neither imported;
+ *   mapping    dom0 imports (maps) its 64 MiB buffer again and again, and
+ *              the domain is destroyed in the middle of a map of the
+ *              buffer's page directory and pages.
+ */
+static int victim_point(const char *name, __u32 domid, const char *point)
+{
+	int dev2 = -1, memfd = -1, b, err = 0, fd, done = 0;
+	struct hyper_dmabuf_id hid, mine;
+	struct ctrs base, now;
+	char a[160], bb[160];
+	__u32 seq = 0;
+	pid_t killer = -1;
+	bool ok = false;
+	struct msg rep;
+	struct node n;
+	struct cmd c;
+	double t0;
+
+	cfg.role = ROLE_ORCH;
+	cfg.npeers = 1;
+	snprintf(cfg.peers[0].name, NAME_LEN, "%s", name);
+	cfg.peers[0].domid = domid;
+	cfg.skip = setup();
+	if (cfg.skip) {
+		say("SKIP: %s", cfg.skip);
+		return KSFT_SKIP;
+	}
+	ctrs_read(&base);
+	if (node_init(&n, "dom0", &seq, cfg.sid))
+		return KSFT_FAIL;
+	cmd_init(&n, &c, domid, "*", "hello");
+	if (!victim_req(&n, &c, 1, cfg.wait_s, "hello"))
+		goto out;
+	say("%s (domain %u) answered", name, domid);
+	dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (dev2 < 0)
+		goto out;
+
+	if (!strcmp(point, "exporting")) {
+		memfd = syscall(__NR_memfd_create, "hyper_dmabuf-death",
+				MFD_ALLOW_SEALING);
+		if (memfd < 0 || ftruncate(memfd, DEATH_EXPORT_SIZE) ||
+		    fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK))
+			goto out;
+		killer = destroy_later(name, 2000);
+		t0 = now_s();
+		while (!err && now_s() - t0 < DEATH_LOOP_S) {
+			err = budget_export(dev2, memfd, DEATH_EXPORT_SIZE,
+					    domid);
+			done += !err;
+			/* Keep within the budget: drop what was shared. */
+			if (!err && done % 2 == 0) {
+				close(dev2);
+				dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+				if (dev2 < 0)
+					goto out;
+			}
+		}
+		say("%d exports of 16 MiB, then: %s", done, strerror(err));
+		if (!wait_destroy(killer, name) || !done || !err)
+			goto out;
+	} else if (!strcmp(point, "announced")) {
+		b = buf_alloc(MiB);
+		err = b < 0 ? ENOMEM : -hd_send(dev2, b, domid, 0, "x", &hid);
+		if (b >= 0)
+			close(b);
+		if (err) {
+			say("export: %s", strerror(err));
+			goto out;
+		}
+		cmd_init(&n, &c, domid, "*", "offer");
+		msg_add(c.text, "size=%lu seed=%x", MiB, 0xdead);
+		if (!victim_req(&n, &c, RESEND_S, REPLY_S, "offer"))
+			goto out;
+		killer = destroy_later(name, 0);
+		if (!wait_destroy(killer, name))
+			goto out;
+	} else if (!strcmp(point, "mapping")) {
+		cmd_init(&n, &c, domid, "*", "offer");
+		msg_add(c.text, "size=%lu seed=%x", DEATH_MAP_SIZE, 0xdead);
+		if (msg_seal(c.text, 0) ||
+		    request(&n, &c, RESEND_S, REPLY_S, &rep) != 1 ||
+		    reply_st(&rep) != ST_OK ||
+		    !hid_parse(rep.text, "hid", domid, &mine)) {
+			say("offer: no answer");
+			goto out;
+		}
+		killer = destroy_later(name, 1500);
+		t0 = now_s();
+		while (!err && now_s() - t0 < DEATH_LOOP_S) {
+			fd = hd_import(dev2, &mine, O_RDONLY);
+			err = fd < 0 ? -fd : 0;
+			if (fd >= 0) {
+				done++;
+				close(fd);
+			}
+		}
+		say("%d maps of 64 MiB, then: %s", done, strerror(err));
+		if (!wait_destroy(killer, name) || !done || !err)
+			goto out;
+	} else {
+		say("unknown destroy point %s", point);
+		goto out;
+	}
+	ok = true;
+out:
+	node_fini(&n);
+	if (dev2 >= 0)
+		close(dev2);
+	if (memfd >= 0)
+		close(memfd);
+	if (ok && !ctrs_settle(&base, &now)) {
+		ok = false;
+		ctrs_str(&base, a, sizeof(a));
+		ctrs_str(&now, bb, sizeof(bb));
+		say("counters before: %s; %d s after the death: %s", a,
+		    SETTLE_S, bb);
+	}
+	say("%s", ok ? "ok" : "failed");
+	return ok ? KSFT_PASS : KSFT_FAIL;
+}
+
+static int victim(const char *name, __u32 domid, const char *point)
+{
+	if (!point || !strcmp(point, "shares"))
+		return victim_shares(name, domid);
+	return victim_point(name, domid, point);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"Usage: hyper_dmabuf_xdom_test [serve [NAME] | orchestrate | loopback]\n"
-		"       hyper_dmabuf_xdom_test victim NAME DOMID\n"
+		"       hyper_dmabuf_xdom_test victim NAME DOMID [shares|exporting|announced|mapping]\n"
 		"Without an argument: orchestrate in dom0, serve elsewhere.\n");
 }
 
@@ -5578,7 +5795,7 @@ int main(int argc, char **argv)
 		cfg.role = ROLE_ORCH;
 	} else if (!strcmp(mode, "loopback")) {
 		cfg.role = ROLE_LOOP;
-	} else if (!strcmp(mode, "victim") && argc == 4) {
+	} else if (!strcmp(mode, "victim") && (argc == 4 || argc == 5)) {
 		cfg.role = ROLE_ORCH;
 	} else {
 		usage();
@@ -5597,7 +5814,8 @@ int main(int argc, char **argv)
 		 cfg.role == ROLE_LOOP ? "orch" : "");
 	cfg.sid = new_seed();
 	if (mode && !strcmp(mode, "victim"))
-		return victim(argv[2], strtoul(argv[3], NULL, 0));
+		return victim(argv[2], strtoul(argv[3], NULL, 0),
+			      argc == 5 ? argv[4] : NULL);
 	if (cfg.role == ROLE_ORCH &&
 	    parse_peers(getenv("HYPER_DMABUF_XDOM_PEERS"))) {
 		fprintf(stderr, "bad HYPER_DMABUF_XDOM_PEERS: want \"name:domid:type ...\"\n");
