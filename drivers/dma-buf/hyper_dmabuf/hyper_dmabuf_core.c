@@ -256,7 +256,9 @@ static void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
  *   - new work (EXPORT, PENDING, IMPORTED) finds room for at most
  *     HYPER_DMABUF_TX_QUEUE_MAX queued messages: beyond that an export or
  *     import fails with -EAGAIN, and an announcement is owed and retried
- *     (exp->announce_work); ACKs find room for as many as a peer may keep
+ *     (exp->announce_work); so it does while half of
+ *     HYPER_DMABUF_UNACKED_MAX UNEXPORTs and RELEASEDs wait for the
+ *     peer's ACK; ACKs find room for as many as a peer may keep
  *     waiting for theirs (HYPER_DMABUF_UNACKED_MAX), beyond which they
  *     are lost (the peer sends its message again);
  *   - UNEXPORT and RELEASED go into messages allocated in advance and are
@@ -339,8 +341,11 @@ static bool hyper_dmabuf_tx_unpark(struct hyper_dmabuf_peer *peer,
 	/* Acknowledged already, or purged meanwhile: off the list. */
 	if (m->acked)
 		return true;
-	if (!ret)
+	if (!ret) {
+		/* The wait for the ACK starts now, however long it took. */
+		m->due = jiffies + (peer->core->ack_timeout << (m->tries - 1));
 		return false;
+	}
 	list_del(&m->link);
 	peer->nr_unacked--;
 	m->tries--;
@@ -415,6 +420,9 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 		if (m) {
 			list_del(&m->link);
 			hyper_dmabuf_tx_park(core, peer, m);
+		} else {
+			/* Nothing to retry: new messages go at once. */
+			peer->delay = 0;
 		}
 		ops = core->backend;
 		gen = peer->gen;
@@ -444,8 +452,8 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 		}
 		peer->queued--;
 		peer->queued_kind[m->kind]--;
-		if (!ret)
-			peer->delay = 0;
+		/* Not put back: whatever comes next goes at once. */
+		peer->delay = 0;
 		if (!hyper_dmabuf_tx_unpark(peer, m, ret)) {
 			/* Sent, kept until its ACK comes. */
 			spin_unlock(&core->tx_lock);
@@ -579,8 +587,15 @@ static int hyper_dmabuf_send_flags(struct hyper_dmabuf_core *core,
 	m->tries = 0;
 
 	spin_lock(&core->tx_lock);
+	/*
+	 * New work waits too while the peer leaves half of what it may
+	 * keep waiting unacknowledged: each export and mapping will need
+	 * an UNEXPORT or a RELEASED, which is never refused.
+	 */
 	if ((kind == HYPER_DMABUF_TX_NEW &&
-	     peer->queued_kind[kind] >= core->tx_queue_max) ||
+	     (peer->queued_kind[kind] >= core->tx_queue_max ||
+	      peer->nr_unacked + peer->queued_kind[HYPER_DMABUF_TX_KEPT] >=
+	      HYPER_DMABUF_UNACKED_MAX / 2)) ||
 	    (kind == HYPER_DMABUF_TX_ACK &&
 	     peer->queued_kind[kind] >= HYPER_DMABUF_UNACKED_MAX)) {
 		spin_unlock(&core->tx_lock);

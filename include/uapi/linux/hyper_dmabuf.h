@@ -448,7 +448,7 @@ struct hyper_dmabuf_event {
  * channel to the domain did not come up: no hyper_dmabuf there),
  * -ECONNRESET (the domain went away), -EAGAIN (64
  * messages are already waiting for the domain: it does not drain its
- * channel), -EFAULT (the argument cannot be read, or the id cannot be
+ * channel; or 512 withdrawals and releases wait for its acknowledgment), -EFAULT (the argument cannot be read, or the id cannot be
  * written back: a new export is then withdrawn again, as by an UNEXPORT
  * without delay).  Never waits for the buffer's fences; the announcement
  * follows when they have signalled.
@@ -463,7 +463,8 @@ struct hyper_dmabuf_event {
  * -ENOENT (unknown id, wrong key or domain, or already unexported),
  * -EACCES (write access to a read-only export), -EINVAL (bad fd flags or
  * import flags), -EIO (the exporter's grants could not be mapped),
- * -EAGAIN (also: 64 messages are already waiting for the exporter),
+ * -EAGAIN (also: 64 messages are already waiting for the exporter, or
+ * 512 releases and withdrawals wait for its acknowledgment),
  * -EBADMSG (malformed page directory), -EAGAIN (announcement pending and
  * %HYPER_DMABUF_IMPORT_NONBLOCK), -ETIMEDOUT (announcement still pending
  * after &struct hyper_dmabuf_import.timeout_ms), -EINTR or -ERESTARTSYS
