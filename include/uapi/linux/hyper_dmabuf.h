@@ -446,11 +446,11 @@ struct hyper_dmabuf_event {
  * pages), -EFBIG (larger than 1 GiB), -ENOSPC (also: the domain's grant
  * budget for hyper_dmabuf, or its grant table, is full), -ETIMEDOUT (the
  * channel to the domain did not come up: no hyper_dmabuf there),
- * -ECONNRESET (the domain went away), -EAGAIN (64
- * messages are already waiting for the domain: it does not drain its
- * channel; or 512 withdrawals and releases wait for its acknowledgment), -EFAULT (the argument cannot be read, or the id cannot be
- * written back: a new export is then withdrawn again, as by an UNEXPORT
- * without delay).  Never waits for the buffer's fences; the announcement
+ * -ECONNRESET (the domain went away), -EAGAIN (64 messages are already
+ * waiting for the domain: it does not drain its channel; or 512
+ * withdrawals and releases wait for its acknowledgment), -EFAULT (the
+ * argument cannot be read, or the id cannot be written back: a new export
+ * is then withdrawn again, as by an UNEXPORT without delay).  Never waits for the buffer's fences; the announcement
  * follows when they have signalled.
  */
 #define HYPER_DMABUF_IOCTL_EXPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x0, \
