@@ -450,8 +450,9 @@ struct hyper_dmabuf_event {
  * waiting for the domain: it does not drain its channel; or 512
  * withdrawals and releases wait for its acknowledgment), -EFAULT (the
  * argument cannot be read, or the id cannot be written back: a new export
- * is then withdrawn again, as by an UNEXPORT without delay).  Never waits for the buffer's fences; the announcement
- * follows when they have signalled.
+ * is then withdrawn again, as by an UNEXPORT without delay).  Never waits
+ * for the buffer's fences; the announcement follows when they have
+ * signalled.
  */
 #define HYPER_DMABUF_IOCTL_EXPORT	_IOWR(HYPER_DMABUF_IOC_MAGIC, 0x0, \
 					      struct hyper_dmabuf_export)
