@@ -115,6 +115,11 @@ export HYPER_DMABUF_XDOM_PEERS="${peers# }"
 [ "$HDLAB_DOMID_POLICY" = random ] && export HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID=1
 export HYPER_DMABUF_VICTIM_KERNEL=/hdlab/bzImage
 export HYPER_DMABUF_VICTIM_RAMDISK=/hdlab/domU.cpio.gz
+# Every destroy point in the all-PV boot; the boot with a PVH guest, same
+# dom0, repeats only the first and the last.
+case "$HDLAB_PLAN" in
+*pvh*) export HYPER_DMABUF_VICTIM_POINTS=short ;;
+esac
 if [ -n "$HDLAB_DEMO" ]; then
 	peer=${peers# }
 	export HYPER_DMABUF_DEMO_PEER=${peer%:*}	# NAME:DOMID
