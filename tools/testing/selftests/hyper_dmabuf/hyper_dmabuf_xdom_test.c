@@ -3928,6 +3928,148 @@ TEST_F_TIMEOUT(xdom, alloc_failure, TIMEOUT_S)
 	finish(_metadata, o, ran);
 }
 
+/*
+ * Stress across two domains: STRESS_PROCS processes in dom0 each export
+ * buffers of random size (one to 16 pages of one memfd) to a domU, import
+ * the domU's buffer, let it go and unexport, in a loop, and now and then
+ * close their device file instead of unexporting.  Every message of the
+ * exchange crosses the Xen channel (EXPORT, UNEXPORT, IMPORTED, RELEASED
+ * and their ACKs) and every import maps the domU's grants.  The 100,000
+ * cycles of the issue run in KUnit (hyper_dmabuf_test_link_stress); here,
+ * under TCG, the run is bounded in time and reports cycles per second.
+ */
+#define STRESS_PROCS	4
+#define STRESS_S	45
+#define STRESS_OFFER	(64 * KiB)
+
+struct stress_res {
+	unsigned int cycles, again, errors, first_err;
+};
+
+static void stress_proc(__u32 domid, const struct hyper_dmabuf_id *mine,
+			int memfd, unsigned int seed, struct stress_res *res)
+{
+	int dev = open(DEV_PATH, O_RDWR | O_CLOEXEC), b, fd, err;
+	double end = now_s() + STRESS_S;
+	struct hyper_dmabuf_id hid;
+
+	while (dev >= 0 && now_s() < end) {
+		seed = seed * 1103515245 + 12345;
+		b = udmabuf_of(memfd, ((seed >> 8) % 16 + 1) * PAGE);
+		if (b < 0) {
+			err = errno;
+			goto fail;
+		}
+		err = -hd_send(dev, b, domid, 0, NULL, &hid);
+		close(b);
+		if (err == EAGAIN) {
+			res->again++;
+			usleep(1000);
+			continue;
+		}
+		if (err)
+			goto fail;
+		fd = hd_import(dev, mine, O_RDONLY);
+		if (fd == -EAGAIN)
+			res->again++;
+		if (fd < 0 && fd != -EAGAIN) {
+			err = -fd;
+			goto fail;
+		}
+		if (fd >= 0)
+			close(fd);
+		err = 0;
+		if (seed % 50 == 0) {
+			/* Closing the file withdraws its exports. */
+			close(dev);
+			dev = open(DEV_PATH, O_RDWR | O_CLOEXEC);
+		} else {
+			err = -hd_unexport(dev, &hid);
+		}
+		if (err)
+			goto fail;
+		res->cycles++;
+		continue;
+fail:
+		if (!res->errors++)
+			res->first_err = err;
+	}
+	if (dev >= 0)
+		close(dev);
+}
+
+TEST_F_TIMEOUT(xdom, d2u_u2d_stress, TIMEOUT_S)
+{
+	struct stress_res *res, sum = { 0 };
+	struct hyper_dmabuf_id mine;
+	int i, k, memfd, ran = 0;
+	struct orch *o = &self->o;
+	struct ctrs base, now;
+	char a[160], b[160];
+	struct msg rep;
+	pid_t pid;
+	double t0;
+
+	if (_metadata->exit_code == KSFT_SKIP)
+		return;
+	res = mmap(NULL, STRESS_PROCS * sizeof(*res), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, res);
+	memfd = syscall(__NR_memfd_create, "hyper_dmabuf-stress",
+			MFD_ALLOW_SEALING);
+	ASSERT_LE(0, memfd);
+	ASSERT_EQ(0, ftruncate(memfd, 16 * PAGE));
+	ASSERT_EQ(0, fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK));
+	for (i = 0; i < cfg.npeers && !ran; i++) {
+		if (!peer_up(_metadata, o, i))
+			continue;
+		ASSERT_EQ(1, ask(o, i, &rep, "offer", "size=%lu seed=%x",
+				 STRESS_OFFER, new_seed()));
+		ASSERT_EQ(ST_OK, reply_st(&rep)) TH_LOG("%s", rep.text);
+		ASSERT_TRUE(hid_parse(rep.text, "hid", cfg.peers[i].domid,
+				      &mine));
+		ctrs_read(&base);
+		memset(res, 0, STRESS_PROCS * sizeof(*res));
+		t0 = now_s();
+		for (k = 0; k < STRESS_PROCS; k++) {
+			pid = fork();
+			ASSERT_LE(0, pid);
+			if (!pid) {
+				stress_proc(cfg.peers[i].domid, &mine, memfd,
+					    new_seed(), &res[k]);
+				_exit(0);
+			}
+		}
+		for (k = 0; k < STRESS_PROCS; k++)
+			wait(NULL);
+		t0 = now_s() - t0;
+		for (k = 0; k < STRESS_PROCS; k++) {
+			sum.cycles += res[k].cycles;
+			sum.again += res[k].again;
+			sum.errors += res[k].errors;
+			if (res[k].errors && !sum.first_err)
+				sum.first_err = res[k].first_err;
+		}
+		say("stress with %s: %u cycles on %d processes in %.1f s: %.0f cycles/s",
+		    cfg.peers[i].name, sum.cycles, STRESS_PROCS, t0,
+		    sum.cycles / t0);
+		say("  %u EAGAIN, %u errors (first %s)", sum.again,
+		    sum.errors, strerror(sum.first_err));
+		EXPECT_EQ(0, sum.errors);
+		EXPECT_LT(0, sum.cycles);
+		if (!ctrs_settle(&base, &now)) {
+			ctrs_str(&base, a, sizeof(a));
+			ctrs_str(&now, b, sizeof(b));
+			EXPECT_TRUE(false) TH_LOG("before %s, after %s", a, b);
+		}
+		EXPECT_EQ(1, ask(o, i, &rep, "unoffer", ""));
+		ran++;
+	}
+	close(memfd);
+	munmap(res, STRESS_PROCS * sizeof(*res));
+	finish(_metadata, o, ran);
+}
+
 TEST_F_TIMEOUT(xdom, u2d_flood_ids, TIMEOUT_S)
 {
 	struct orch *o = &self->o;
