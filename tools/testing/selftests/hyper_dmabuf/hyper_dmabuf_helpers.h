@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <drm/drm.h>
 #include <drm/drm_mode.h>
+#include <linux/capability.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/hyper_dmabuf.h>
@@ -240,6 +241,36 @@ static inline int hd_unexport(int dev, const struct hyper_dmabuf_id *hid)
 	struct hyper_dmabuf_unexport arg = { .hid = *hid };
 
 	return ioctl(dev, HYPER_DMABUF_IOCTL_UNEXPORT, &arg) ? -errno : 0;
+}
+
+/* Whether CAP_SYS_ADMIN is in the effective set. */
+static inline bool cap_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	return data[0].effective & (1U << CAP_SYS_ADMIN);
+}
+
+/* Drop CAP_SYS_ADMIN from, or put it back into, the effective set. */
+static inline int set_cap_sys_admin(bool on)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	if (on)
+		data[0].effective |= 1U << CAP_SYS_ADMIN;
+	else
+		data[0].effective &= ~(1U << CAP_SYS_ADMIN);
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
 }
 
 /* A debugfs counter of the driver, or -1 if it cannot be read. */

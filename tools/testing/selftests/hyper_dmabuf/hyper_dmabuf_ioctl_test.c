@@ -153,32 +153,6 @@ static bool ctrs_settle(const struct ctrs *base, struct ctrs *now)
 	}
 }
 
-/* Whether CAP_SYS_ADMIN is in the effective set. */
-static bool cap_sys_admin(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return false;
-	return data[0].effective & (1U << CAP_SYS_ADMIN);
-}
-
-/* Drop CAP_SYS_ADMIN from the effective set (of this process only). */
-static int drop_cap_sys_admin(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	data[0].effective &= ~(1U << CAP_SYS_ADMIN);
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
 
 /* The number the next open file descriptor gets. */
 static int lowest_free_fd(void)
@@ -1406,7 +1380,7 @@ static int call_unprivileged(int dev, unsigned int cmd, void *argp)
 	if (pid < 0)
 		return 1000;
 	if (!pid) {
-		if (drop_cap_sys_admin() || cap_sys_admin())
+		if (set_cap_sys_admin(false) || cap_sys_admin())
 			_exit(255);
 		if (ioctl(dev, cmd, argp))
 			err = errno;

@@ -137,35 +137,6 @@ static int listed(int dev, __u32 type, const struct hyper_dmabuf_id *hid)
 	return ret ? ret : hid_count(hids, count, hid);
 }
 
-/* Whether CAP_SYS_ADMIN is in the effective set. */
-static bool cap_sys_admin(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return false;
-	return data[0].effective & (1U << CAP_SYS_ADMIN);
-}
-
-/* Drop CAP_SYS_ADMIN from, or put it back into, the effective set. */
-static int set_cap_sys_admin(bool on)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	if (on)
-		data[0].effective |= 1U << CAP_SYS_ADMIN;
-	else
-		data[0].effective &= ~(1U << CAP_SYS_ADMIN);
-	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
-}
 
 static void drain_events(int dev)
 {

@@ -5642,6 +5642,35 @@ static bool victim_req(struct node *n, struct cmd *c, int resend_s,
  * then dom0 lets go of its side and its counters must come back to what
  * they were before.  Exit status 0 pass, 1 fail, 4 skip.
  */
+/*
+ * The start of every victim: dom0's baseline in @base, its node @n and
+ * the hello of domain @domid.  Return: 0, 1 if the victim did not answer
+ * (@n is set up: go through node_fini()), or -KSFT_SKIP or -KSFT_FAIL.
+ */
+static int victim_start(const char *name, __u32 domid, struct ctrs *base,
+			struct node *n, __u32 *seq)
+{
+	struct cmd c;
+
+	cfg.role = ROLE_ORCH;
+	cfg.npeers = 1;
+	snprintf(cfg.peers[0].name, NAME_LEN, "%s", name);
+	cfg.peers[0].domid = domid;
+	cfg.skip = setup();
+	if (cfg.skip) {
+		say("SKIP: %s", cfg.skip);
+		return -KSFT_SKIP;
+	}
+	ctrs_read(base);
+	if (node_init(n, "dom0", seq, cfg.sid))
+		return -KSFT_FAIL;
+	cmd_init(n, &c, domid, "*", "hello");
+	if (!victim_req(n, &c, 1, cfg.wait_s, "hello"))
+		return 1;
+	say("%s (domain %u) answered", name, domid);
+	return 0;
+}
+
 static int victim_shares(const char *name, __u32 domid)
 {
 	struct ctrs base, held, now;
@@ -5653,22 +5682,11 @@ static int victim_shares(const char *name, __u32 domid)
 	struct cmd c;
 	__u32 seq = 0;
 
-	cfg.role = ROLE_ORCH;
-	cfg.npeers = 1;
-	snprintf(cfg.peers[0].name, NAME_LEN, "%s", name);
-	cfg.peers[0].domid = domid;
-	cfg.skip = setup();
-	if (cfg.skip) {
-		say("SKIP: %s", cfg.skip);
-		return KSFT_SKIP;
-	}
-	ctrs_read(&base);
-	if (node_init(&n, "dom0", &seq, cfg.sid))
-		return KSFT_FAIL;
-	cmd_init(&n, &c, domid, "*", "hello");
-	if (!victim_req(&n, &c, 1, cfg.wait_s, "hello"))
+	ret = victim_start(name, domid, &base, &n, &seq);
+	if (ret < 0)
+		return -ret;
+	if (ret)
 		goto out;
-	say("%s (domain %u) answered", name, domid);
 	for (k = 0; k < 2; k++) {
 		/* dom0 -> victim, held mapped there (read-only, read-write) */
 		cmd_init(&n, &c, domid, "*", "check");
@@ -5792,7 +5810,7 @@ static bool wait_destroy(pid_t pid, const char *name)
  */
 static int victim_point(const char *name, __u32 domid, const char *point)
 {
-	int dev2 = -1, memfd = -1, b, err = 0, fd, done = 0;
+	int dev2 = -1, memfd = -1, b, err = 0, fd, done = 0, ret;
 	struct hyper_dmabuf_id hid, mine;
 	struct ctrs base, now;
 	char a[160], bb[160];
@@ -5804,22 +5822,11 @@ static int victim_point(const char *name, __u32 domid, const char *point)
 	struct cmd c;
 	double t0;
 
-	cfg.role = ROLE_ORCH;
-	cfg.npeers = 1;
-	snprintf(cfg.peers[0].name, NAME_LEN, "%s", name);
-	cfg.peers[0].domid = domid;
-	cfg.skip = setup();
-	if (cfg.skip) {
-		say("SKIP: %s", cfg.skip);
-		return KSFT_SKIP;
-	}
-	ctrs_read(&base);
-	if (node_init(&n, "dom0", &seq, cfg.sid))
-		return KSFT_FAIL;
-	cmd_init(&n, &c, domid, "*", "hello");
-	if (!victim_req(&n, &c, 1, cfg.wait_s, "hello"))
+	ret = victim_start(name, domid, &base, &n, &seq);
+	if (ret < 0)
+		return -ret;
+	if (ret)
 		goto out;
-	say("%s (domain %u) answered", name, domid);
 	dev2 = open(DEV_PATH, O_RDWR | O_CLOEXEC);
 	if (dev2 < 0)
 		goto out;
