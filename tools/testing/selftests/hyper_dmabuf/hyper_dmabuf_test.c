@@ -137,7 +137,6 @@ static int listed(int dev, __u32 type, const struct hyper_dmabuf_id *hid)
 	return ret ? ret : hid_count(hids, count, hid);
 }
 
-
 static void drain_events(int dev)
 {
 	struct hyper_dmabuf_event ev[8];
