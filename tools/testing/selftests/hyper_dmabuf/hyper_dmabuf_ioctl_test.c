@@ -153,7 +153,6 @@ static bool ctrs_settle(const struct ctrs *base, struct ctrs *now)
 	}
 }
 
-
 /* The number the next open file descriptor gets. */
 static int lowest_free_fd(void)
 {
