@@ -115,10 +115,14 @@ export HYPER_DMABUF_XDOM_PEERS="${peers# }"
 [ "$HDLAB_DOMID_POLICY" = random ] && export HYPER_DMABUF_XDOM_EXPECT_HIGH_DOMID=1
 export HYPER_DMABUF_VICTIM_KERNEL=/hdlab/bzImage
 export HYPER_DMABUF_VICTIM_RAMDISK=/hdlab/domU.cpio.gz
-# Every destroy point in the all-PV boot; the boot with a PVH guest, same
-# dom0, repeats only the first and the last.
+# Every destroy point, and the figures of dom0's side (forged messages,
+# allocation failure, grant budget, stress), in the all-PV boot; the boot
+# with a PVH guest, same dom0, repeats only the first and last victims.
 case "$HDLAB_PLAN" in
-*pvh*) export HYPER_DMABUF_VICTIM_POINTS=short ;;
+*pvh*)
+	export HYPER_DMABUF_VICTIM_POINTS=short
+	export HYPER_DMABUF_XDOM_SHORT=1
+	;;
 esac
 if [ -n "$HDLAB_DEMO" ]; then
 	peer=${peers# }
