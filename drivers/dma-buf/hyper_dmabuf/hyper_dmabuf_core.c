@@ -322,7 +322,6 @@ static void hyper_dmabuf_tx_park(struct hyper_dmabuf_core *core,
 	m->tries++;
 	m->inflight = true;
 	m->acked = false;
-	m->due = jiffies + (core->ack_timeout << (m->tries - 1));
 	list_add_tail(&m->link, &peer->unacked);
 	peer->nr_unacked++;
 }
@@ -398,8 +397,8 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 	struct hyper_dmabuf_core *core = peer->core;
 	const struct hyper_dmabuf_backend_ops *ops;
 	struct hyper_dmabuf_txmsg *m;
+	bool current_gen, owned;
 	unsigned long delay;
-	bool current_gen;
 	unsigned int gen;
 	int ret;
 
@@ -438,8 +437,9 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 
 		spin_lock(&core->tx_lock);
 		current_gen = gen == peer->gen;
+		owned = hyper_dmabuf_tx_unpark(peer, m, ret);
 		if (ops && hyper_dmabuf_tx_retry(ret) && current_gen &&
-		    hyper_dmabuf_tx_unpark(peer, m, ret) && !m->acked) {
+		    !m->acked) {
 			/* Still counted in @queued: it was never off it. */
 			list_add(&m->link, &peer->queue);
 			peer->delay = peer->delay ?
@@ -454,7 +454,7 @@ static void hyper_dmabuf_tx_work(struct work_struct *work)
 		peer->queued_kind[m->kind]--;
 		/* Not put back: whatever comes next goes at once. */
 		peer->delay = 0;
-		if (!hyper_dmabuf_tx_unpark(peer, m, ret)) {
+		if (!owned) {
 			/* Sent, kept until its ACK comes. */
 			spin_unlock(&core->tx_lock);
 			continue;

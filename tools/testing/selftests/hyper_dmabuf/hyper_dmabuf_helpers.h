@@ -273,21 +273,27 @@ static inline int set_cap_sys_admin(bool on)
 	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
 }
 
-/* A debugfs counter of the driver, or -1 if it cannot be read. */
-static inline int hd_counter(const char *name)
+/* The number a file of sysfs or debugfs starts with, or -1. */
+static inline int read_int(const char *path)
 {
-	char path[128];
-	FILE *f;
+	FILE *f = fopen(path, "r");
 	int n;
 
-	snprintf(path, sizeof(path), DEBUGFS_DIR "%s", name);
-	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	if (fscanf(f, "%d", &n) != 1)
 		n = -1;
 	fclose(f);
 	return n;
+}
+
+/* A debugfs counter of the driver, or -1 if it cannot be read. */
+static inline int hd_counter(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), DEBUGFS_DIR "%s", name);
+	return read_int(path);
 }
 
 /* FNV-1a 64 of @len bytes at @p. */

@@ -3557,21 +3557,6 @@ static int gntalloc_try(__u32 domid, unsigned int n)
 	return err;
 }
 
-/* The Xen backend's grant budget, -1 if unknown. */
-static int read_budget(void)
-{
-	FILE *f = fopen("/sys/module/hyper_dmabuf_xen/parameters/grant_budget",
-			"r");
-	int n = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%d", &n) != 1)
-		n = -1;
-	fclose(f);
-	return n;
-}
-
 TEST_F_TIMEOUT(xdom, d2u_grant_budget, TIMEOUT_S)
 {
 	static const size_t sizes[] = { BUDGET_CHUNK, 4 << 20, 256 << 10,
@@ -3611,7 +3596,7 @@ TEST_F_TIMEOUT(xdom, d2u_grant_budget, TIMEOUT_S)
 				break;
 		}
 		held = hd_counter("grants_in_use");
-		budget = read_budget();
+		budget = read_int("/sys/module/hyper_dmabuf_xen/parameters/grant_budget");
 		say("%d exports to %s hold %d grants (budget %d), then %s",
 		    exports, cfg.peers[i].name, held, budget, strerror(err));
 		/* The budget, not the table, refused the last page. */
