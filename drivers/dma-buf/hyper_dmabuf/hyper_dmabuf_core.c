@@ -45,7 +45,7 @@
  *
  * Locking: core->lock (a mutex) serialises all of the above and every
  * backend call but the import's mmap/vmap/vunmap and send; the id stack,
- * the send queues (core->tx_lock) and each event queue have their own
+ * the send queues (core->tx_lock) and the event log have their own
  * spinlock, taken inside core->lock.  Nothing waits for another domain
  * under core->lock.  A dma_buf_put() that may drop the last reference to a
  * buffer we did not create is always done after dropping core->lock, since
@@ -67,6 +67,7 @@
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/user_namespace.h>
 #include <linux/vmalloc.h>
 
 #include "hyper_dmabuf_drv.h"
@@ -198,30 +199,6 @@ hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
 	return NULL;
 }
 
-/*
- * Tell every open file of a buffer it can import.  The key, which opens
- * the buffer, and the private data go only to files opened with
- * CAP_SYS_ADMIN (a compositor, a broker), which hand them on to whom they
- * choose; the others learn that the buffer exists and must get its key
- * from its owner.
- */
-static void hyper_dmabuf_broadcast(struct hyper_dmabuf_core *core,
-				   struct hyper_dmabuf_event *ev)
-{
-	struct hyper_dmabuf_file *file;
-
-	lockdep_assert_held(&core->lock);
-	list_for_each_entry(file, &core->files, link)
-		if (file->privileged)
-			hyper_dmabuf_evq_push(&file->evq, ev);
-	memset(ev->hid.key, 0, sizeof(ev->hid.key));
-	memset(ev->priv, 0, sizeof(ev->priv));
-	ev->priv_size = 0;
-	list_for_each_entry(file, &core->files, link)
-		if (!file->privileged)
-			hyper_dmabuf_evq_push(&file->evq, ev);
-}
-
 static void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
 				  const struct hyper_dmabuf_id *hid, u32 flags,
 				  u64 size, const u8 *priv, u32 priv_size,
@@ -236,8 +213,13 @@ static void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
 		.priv_size = priv_size,
 	};
 
+	/*
+	 * Every open file learns of the buffer; the event log gives its key
+	 * and private data only to files opened with CAP_SYS_ADMIN (a
+	 * compositor, a broker), which hand them on to whom they choose.
+	 */
 	memcpy(ev.priv, priv, priv_size);
-	hyper_dmabuf_broadcast(core, &ev);
+	hyper_dmabuf_evlog_push(&core->events, &ev);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -715,10 +697,11 @@ static void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp)
 {
 	lockdep_assert_held(&exp->core->lock);
 	exp->unexport_pending = true;
-	if (exp->owner) {
-		exp->owner->nr_exports--;
+	if (exp->owner && exp->owner->user) {
+		exp->owner->user->nr_exports--;
 		if (!exp->loopback)
-			exp->owner->nr_remote_pages -= PFN_UP(exp->dmabuf->size);
+			exp->owner->user->nr_remote_pages -=
+				PFN_UP(exp->dmabuf->size);
 	}
 	exp->owner = NULL;
 	list_del_init(&exp->owner_link);
@@ -1027,12 +1010,12 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 		return 0;
 	}
 
-	/* No file but the administrator's takes more than its share. */
-	if (!file->privileged &&
-	    (file->nr_exports >= HYPER_DMABUF_MAX_IDS_PER_FILE ||
+	/* No user but the administrator takes more than its share. */
+	if (file->user &&
+	    (file->user->nr_exports >= HYPER_DMABUF_MAX_IDS_PER_USER ||
 	     (!hyper_dmabuf_is_local(core, remote_domid) &&
-	      file->nr_remote_pages + PFN_UP(dmabuf->size) >
-	      HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE))) {
+	      file->user->nr_remote_pages + PFN_UP(dmabuf->size) >
+	      HYPER_DMABUF_MAX_REMOTE_PAGES_PER_USER))) {
 		ret = -EDQUOT;
 		goto err_unlock;
 	}
@@ -1109,9 +1092,11 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	get_dma_buf(dmabuf);
 	exp->owner = file;
 	list_add(&exp->owner_link, &file->exports);
-	file->nr_exports++;
-	if (!exp->loopback)
-		file->nr_remote_pages += PFN_UP(dmabuf->size);
+	if (file->user) {
+		file->user->nr_exports++;
+		if (!exp->loopback)
+			file->user->nr_remote_pages += PFN_UP(dmabuf->size);
+	}
 	if (fence)
 		hyper_dmabuf_fence_arm(exp, fence);
 	else if (exp->loopback)
@@ -2085,21 +2070,62 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 
 /* ---- files ------------------------------------------------------------ */
 
+/*
+ * The quotas of the user of an unprivileged file: every file the user
+ * opens draws on the same ones, so opening more files gains nothing.
+ */
+static struct hyper_dmabuf_user *
+hyper_dmabuf_user_get(struct hyper_dmabuf_core *core, kuid_t uid)
+{
+	u32 key = from_kuid(&init_user_ns, uid);
+	struct hyper_dmabuf_user *user;
+
+	lockdep_assert_held(&core->lock);
+	hash_for_each_possible(core->users, user, node, key)
+		if (uid_eq(user->uid, uid))
+			goto found;
+	user = kzalloc_obj(*user, GFP_KERNEL_ACCOUNT);
+	if (!user)
+		return NULL;
+	user->uid = uid;
+	hash_add(core->users, &user->node, key);
+found:
+	user->files++;
+	return user;
+}
+
+static void hyper_dmabuf_user_put(struct hyper_dmabuf_core *core,
+				  struct hyper_dmabuf_user *user)
+{
+	lockdep_assert_held(&core->lock);
+	if (--user->files)
+		return;
+	WARN_ON(user->nr_exports || user->nr_remote_pages);
+	hash_del(&user->node);
+	kfree(user);
+}
+
 /**
  * hyper_dmabuf_file_open() - initialise the state of a new open file
  * @core: core instance
- * @file: state to initialise
+ * @file: state to initialise; @file->privileged and @file->uid are set
+ *
+ * Return: 0, or -ENOMEM.
  */
-void hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
-			    struct hyper_dmabuf_file *file)
+int hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
+			   struct hyper_dmabuf_file *file)
 {
 	file->core = core;
 	INIT_LIST_HEAD(&file->exports);
 	INIT_LIST_HEAD(&file->imports);
-	hyper_dmabuf_evq_init(&file->evq);
+	hyper_dmabuf_evq_init(&file->evq, &core->events, file->privileged);
+	file->user = NULL;
+	if (file->privileged)
+		return 0;
 	mutex_lock(&core->lock);
-	list_add(&file->link, &core->files);
+	file->user = hyper_dmabuf_user_get(core, file->uid);
 	mutex_unlock(&core->lock);
+	return file->user ? 0 : -ENOMEM;
 }
 
 /**
@@ -2117,7 +2143,6 @@ void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file)
 	LIST_HEAD(dead);
 
 	mutex_lock(&core->lock);
-	list_del(&file->link);
 	list_for_each_entry_safe(exp, tmp, &file->exports, owner_link) {
 		hyper_dmabuf_exp_detach(exp);
 		list_add_tail(&exp->owner_link, &dead);
@@ -2128,6 +2153,9 @@ void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file)
 		list_del(&lbuf->file_link);
 		lbuf->file = NULL;
 	}
+	if (file->user)
+		hyper_dmabuf_user_put(core, file->user);
+	file->user = NULL;
 	mutex_unlock(&core->lock);
 
 	list_for_each_entry_safe(exp, tmp, &dead, owner_link) {
@@ -2401,7 +2429,8 @@ int hyper_dmabuf_core_init(struct hyper_dmabuf_core *core)
 	hyper_dmabuf_id_stack_init(&core->ids);
 	xa_init(&core->exports);
 	hash_init(core->imports);
-	INIT_LIST_HEAD(&core->files);
+	hash_init(core->users);
+	hyper_dmabuf_evlog_init(&core->events);
 	/* Counters and the test hooks start at zero: the caller zeroed @core. */
 	return 0;
 }
@@ -2452,5 +2481,7 @@ void hyper_dmabuf_core_fini(struct hyper_dmabuf_core *core)
 	}
 	xa_destroy(&core->peers);
 	destroy_workqueue(core->tx_wq);
+	hyper_dmabuf_evlog_fini(&core->events);
+	WARN_ON(!hash_empty(core->users));
 	mutex_destroy(&core->lock);
 }

@@ -15,6 +15,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
@@ -203,32 +204,50 @@ int hyper_dmabuf_msg_decode(const void *buf, size_t len, u32 peer_domid,
 			    u32 local_domid, struct hyper_dmabuf_msg *msg,
 			    enum hyper_dmabuf_drop_reason *reason);
 
-/* ---- event queue -------------------------------------------------------- */
+/* ---- events ------------------------------------------------------------ */
 
 /**
- * struct hyper_dmabuf_evq - bounded queue of events for one open file
- * @read_lock: serialises readers, so that the event a reader copies
- *	stays the oldest until the reader consumes it; taken before @lock
- * @lock: protects @head, @count, @lost and @ev
+ * struct hyper_dmabuf_evlog - the last events, shared by every open file
+ * @lock: protects @seq and @ev
  * @wait: readers and pollers wait here
- * @head: index of the oldest event
- * @count: number of queued events
- * @lost: events dropped since the last overflow report
+ * @wake_work: wakes @wait, outside the locks of whoever logged an event
+ * @seq: events logged so far; event number n is in @ev[n % length] until
+ *	n + length are logged
  * @ev: ring of self-contained event copies
  */
-struct hyper_dmabuf_evq {
-	struct mutex read_lock; /* one reader at a time: peek, copy, consume */
-	spinlock_t lock; /* protects head, count, lost and ev */
+struct hyper_dmabuf_evlog {
+	spinlock_t lock; /* protects seq and ev */
 	wait_queue_head_t wait;
-	unsigned int head;
-	unsigned int count;
-	u32 lost;
+	struct work_struct wake_work;
+	u64 seq;
 	struct hyper_dmabuf_event ev[HYPER_DMABUF_EVENT_QUEUE_LEN];
 };
 
-void hyper_dmabuf_evq_init(struct hyper_dmabuf_evq *q);
-void hyper_dmabuf_evq_push(struct hyper_dmabuf_evq *q,
-			   const struct hyper_dmabuf_event *ev);
+/**
+ * struct hyper_dmabuf_evq - one open file's place in the event log
+ * @read_lock: serialises the file's readers, so that the event a reader
+ *	copies is still its next one when it consumes it; taken before the
+ *	log's lock
+ * @log: the log read
+ * @privileged: gets the keys and private data of the events
+ * @next: number of the next event to read (written under @read_lock)
+ * @peeked: where @next goes once the peeked event is consumed (under
+ *	@read_lock)
+ */
+struct hyper_dmabuf_evq {
+	struct mutex read_lock; /* one reader at a time: peek, copy, consume */
+	struct hyper_dmabuf_evlog *log;
+	bool privileged;
+	u64 next;
+	u64 peeked;
+};
+
+void hyper_dmabuf_evlog_init(struct hyper_dmabuf_evlog *log);
+void hyper_dmabuf_evlog_fini(struct hyper_dmabuf_evlog *log);
+void hyper_dmabuf_evlog_push(struct hyper_dmabuf_evlog *log,
+			     const struct hyper_dmabuf_event *ev);
+void hyper_dmabuf_evq_init(struct hyper_dmabuf_evq *q,
+			   struct hyper_dmabuf_evlog *log, bool privileged);
 bool hyper_dmabuf_evq_peek(struct hyper_dmabuf_evq *q,
 			   struct hyper_dmabuf_event *ev);
 void hyper_dmabuf_evq_consume(struct hyper_dmabuf_evq *q);
@@ -351,16 +370,18 @@ struct hyper_dmabuf_peer {
 
 /**
  * struct hyper_dmabuf_core - state of one hyper_dmabuf instance
- * @lock: protects @backend, @files, @imports, every export's and import's
+ * @lock: protects @backend, @users, @imports, every export's and import's
  *	mutable members and the membership of @exports; taken before the id
- *	stack and event queue spinlocks
+ *	stack and event log spinlocks
  * @backend: registered hypervisor backend or NULL
  * @ids: id stack of the local (exporting) domain
  * @exports: exports of this domain, keyed by id slot; entries are added
  *	and removed under @lock, lookups outside @lock are not done
  * @imports: buffers announced by other domains, keyed by exporter domid
  *	and id
- * @files: open device files, for event broadcast
+ * @users: &struct hyper_dmabuf_user of the users with files open
+ *	without CAP_SYS_ADMIN, keyed by uid
+ * @events: the events every open file reads
  * @nr_imports: imported (mapped) buffers, for debugfs
  * @nr_grants: grants in use, maintained by the backend
  * @nr_mapped_pages: foreign pages mapped, maintained by the backend
@@ -394,12 +415,13 @@ struct hyper_dmabuf_peer {
  *	non-zero, adding a fence callback fails with this error code
  */
 struct hyper_dmabuf_core {
-	struct mutex lock; /* see above: tables, files, buffer state */
+	struct mutex lock; /* see above: tables, users, buffer state */
 	const struct hyper_dmabuf_backend_ops *backend;
 	struct hyper_dmabuf_id_stack ids;
 	struct xarray exports;
 	DECLARE_HASHTABLE(imports, 8);
-	struct list_head files;
+	DECLARE_HASHTABLE(users, 6);
+	struct hyper_dmabuf_evlog events;
 	atomic_t nr_imports;
 	atomic_t nr_grants;
 	atomic_t nr_mapped_pages;
@@ -435,25 +457,41 @@ static inline int hyper_dmabuf_fault_add_cb(struct hyper_dmabuf_core *core)
 }
 
 /**
+ * struct hyper_dmabuf_user - what the files of one user opened without
+ * CAP_SYS_ADMIN hold, for the quotas
+ * @node: entry in &hyper_dmabuf_core.users
+ * @uid: the user (the effective uid of the opener)
+ * @files: open files of the user
+ * @nr_exports: exports held by those files
+ * @nr_remote_pages: pages of those exports shared with other domains
+ *
+ * Everything is protected by the core's lock.
+ */
+struct hyper_dmabuf_user {
+	struct hlist_node node;
+	kuid_t uid;
+	unsigned int files;
+	unsigned int nr_exports;
+	unsigned long nr_remote_pages;
+};
+
+/**
  * struct hyper_dmabuf_file - state of one open /dev/hyper_dmabuf
  * @core: core instance
  * @privileged: opened with CAP_SYS_ADMIN: gets the keys and private data
  *	of other files' buffers (events, LIST) and has no export quota
- * @link: entry in &hyper_dmabuf_core.files (core lock)
+ * @uid: effective uid of the opener, set before hyper_dmabuf_file_open()
+ * @user: the quotas @uid shares with its other files, NULL if @privileged
  * @exports: exports owned by this file (core lock)
- * @nr_exports: entries of @exports (core lock)
- * @nr_remote_pages: pages of the entries of @exports exported to other
- *	domains (core lock)
  * @imports: import records created through this file (core lock)
- * @evq: event queue
+ * @evq: the file's place in the core's event log
  */
 struct hyper_dmabuf_file {
 	struct hyper_dmabuf_core *core;
 	bool privileged;
-	struct list_head link;
+	kuid_t uid;
+	struct hyper_dmabuf_user *user;
 	struct list_head exports;
-	unsigned int nr_exports;
-	unsigned long nr_remote_pages;
 	struct list_head imports;
 	struct hyper_dmabuf_evq evq;
 };
@@ -582,8 +620,8 @@ void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
 			       const char *name);
 u32 hyper_dmabuf_core_local_domid(struct hyper_dmabuf_core *core);
 
-void hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
-			    struct hyper_dmabuf_file *file);
+int hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
+			   struct hyper_dmabuf_file *file);
 void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file);
 long hyper_dmabuf_file_ioctl(struct hyper_dmabuf_file *file, unsigned int cmd,
 			     void __user *uarg);

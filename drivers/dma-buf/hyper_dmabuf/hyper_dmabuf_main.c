@@ -7,6 +7,7 @@
  * that KUnit can test it directly.
  */
 #include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/dma-buf.h>
 #include <linux/err.h>
 #include <linux/file.h>
@@ -77,13 +78,19 @@ union hyper_dmabuf_ioctl_arg {
 static int hyper_dmabuf_open(struct inode *inode, struct file *filp)
 {
 	struct hyper_dmabuf_file *file;
+	int ret;
 
-	file = kvzalloc_obj(*file, GFP_KERNEL_ACCOUNT);
+	file = kzalloc_obj(*file, GFP_KERNEL_ACCOUNT);
 	if (!file)
 		return -ENOMEM;
-	/* The opener's privilege, as for the file's credentials. */
+	/* The opener's privilege and user, as for the file's credentials. */
 	file->privileged = capable(CAP_SYS_ADMIN);
-	hyper_dmabuf_file_open(&hyper_dmabuf_dev_core, file);
+	file->uid = current_euid();
+	ret = hyper_dmabuf_file_open(&hyper_dmabuf_dev_core, file);
+	if (ret) {
+		kfree(file);
+		return ret;
+	}
 	filp->private_data = file;
 	return nonseekable_open(inode, filp);
 }
@@ -93,7 +100,7 @@ static int hyper_dmabuf_release(struct inode *inode, struct file *filp)
 	struct hyper_dmabuf_file *file = filp->private_data;
 
 	hyper_dmabuf_file_release(file);
-	kvfree(file);
+	kfree(file);
 	return 0;
 }
 
@@ -313,7 +320,7 @@ ssize_t hyper_dmabuf_file_read(struct hyper_dmabuf_file *file,
 			return -EFAULT;
 		if (nonblock)
 			return -EAGAIN;
-		ret = wait_event_interruptible(q->wait,
+		ret = wait_event_interruptible(q->log->wait,
 					       hyper_dmabuf_evq_ready(q));
 		if (ret)
 			return ret;
@@ -331,7 +338,7 @@ static __poll_t hyper_dmabuf_poll(struct file *filp, poll_table *wait)
 {
 	struct hyper_dmabuf_file *file = filp->private_data;
 
-	poll_wait(filp, &file->evq.wait, wait);
+	poll_wait(filp, &file->evq.log->wait, wait);
 	return hyper_dmabuf_evq_ready(&file->evq) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 

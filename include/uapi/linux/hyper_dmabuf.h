@@ -88,32 +88,34 @@
 #define HYPER_DMABUF_MAX_IDS		1000
 
 /**
- * HYPER_DMABUF_MAX_IDS_PER_FILE - exports one file descriptor may hold
+ * HYPER_DMABUF_MAX_IDS_PER_USER - exports one user may hold
  *
- * The quota of a file descriptor opened without CAP_SYS_ADMIN (a quarter
- * of the domain's ids): the exports it holds, not counting unexported
- * buffers that importers still hold.  Beyond it HYPER_DMABUF_IOCTL_EXPORT
- * fails with -EDQUOT.  A file descriptor opened with CAP_SYS_ADMIN has
- * none.
+ * The quota of a user (the effective uid of the opener), shared by all the
+ * file descriptors the user opened without CAP_SYS_ADMIN (a quarter of the
+ * domain's ids): the exports they hold, not counting unexported buffers
+ * that importers still hold.  Beyond it HYPER_DMABUF_IOCTL_EXPORT fails
+ * with -EDQUOT.  A file descriptor opened with CAP_SYS_ADMIN has none and
+ * draws on none.
  */
-#define HYPER_DMABUF_MAX_IDS_PER_FILE	250
+#define HYPER_DMABUF_MAX_IDS_PER_USER	250
 
 /**
- * HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE - pages one file descriptor may
- * share with other domains
+ * HYPER_DMABUF_MAX_REMOTE_PAGES_PER_USER - pages one user may share with
+ * other domains
  *
- * The quota of a file descriptor opened without CAP_SYS_ADMIN, in pages
- * of the buffers it holds exported to other domains (32 MiB with 4 KiB
- * pages): each such page costs the exporting domain a grant reference.
- * An export that would go beyond it fails with -EDQUOT.  A file
- * descriptor opened with CAP_SYS_ADMIN has none.  Whoever exports, a
+ * The quota of a user, shared by all the file descriptors the user opened
+ * without CAP_SYS_ADMIN, in pages of the buffers they hold exported to
+ * other domains (32 MiB with 4 KiB pages): each such page costs the
+ * exporting domain a grant reference.  An export that would go beyond it
+ * fails with -EDQUOT.  A file descriptor opened with CAP_SYS_ADMIN has
+ * none.  Whoever exports, a
  * domain never gives hyper_dmabuf more than three quarters of its grant
  * references (the Xen backend's grant_budget module parameter): beyond
  * that an export to another domain fails with -ENOSPC, so that the
  * domain's other users of grants (block and network frontends) keep the
  * rest.  A reference counts until the peer has unmapped it.
  */
-#define HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE	8192
+#define HYPER_DMABUF_MAX_REMOTE_PAGES_PER_USER	8192
 
 /**
  * HYPER_DMABUF_MAX_PRIV - maximum size in bytes of per-buffer private data
@@ -134,10 +136,12 @@
 #define HYPER_DMABUF_MAX_UNEXPORT_DELAY_MS	10000
 
 /**
- * HYPER_DMABUF_EVENT_QUEUE_LEN - events buffered per open file
+ * HYPER_DMABUF_EVENT_QUEUE_LEN - events kept for the readers of the device
  *
- * Further events are dropped and reported by an
- * %HYPER_DMABUF_EVENT_OVERFLOW event.
+ * The domain keeps its last %HYPER_DMABUF_EVENT_QUEUE_LEN events once, for
+ * every open file.  A file whose reader falls further behind loses its
+ * oldest unread events: its next read() returns an
+ * %HYPER_DMABUF_EVENT_OVERFLOW event with their number first.
  */
 #define HYPER_DMABUF_EVENT_QUEUE_LEN	64
 
@@ -383,8 +387,10 @@ struct hyper_dmabuf_list {
  *	(private data update) sends it again with
  *	%HYPER_DMABUF_EVENT_F_UPDATE set.  Files opened without
  *	CAP_SYS_ADMIN get it with the key and the private data zeroed.
- * @HYPER_DMABUF_EVENT_OVERFLOW: the queue was full and
- *	&struct hyper_dmabuf_event.lost events were dropped before this one
+ * @HYPER_DMABUF_EVENT_OVERFLOW: the reader fell behind by more than
+ *	%HYPER_DMABUF_EVENT_QUEUE_LEN events: the
+ *	&struct hyper_dmabuf_event.lost oldest unread ones were dropped; the
+ *	events that follow are the ones still kept
  */
 enum hyper_dmabuf_event_type {
 	HYPER_DMABUF_EVENT_NEW_IMPORT = 1,
@@ -413,7 +419,9 @@ enum hyper_dmabuf_event_type {
  * fails with -EINVAL.  A record is consumed only once it was copied: if
  * the buffer cannot be written, read() returns the records copied so far,
  * or -EFAULT if none, and the next read() starts with the record that
- * could not be copied.  poll() reports EPOLLIN when a record is available.
+ * could not be copied (or with an %HYPER_DMABUF_EVENT_OVERFLOW record if
+ * the file fell too far behind meanwhile).  poll() reports EPOLLIN when a
+ * record is available.
  */
 struct hyper_dmabuf_event {
 	__u32 type;
@@ -437,9 +445,10 @@ struct hyper_dmabuf_event {
  * or private size, or a domain id the hypervisor reserves, such as Xen's
  * DOMID_FIRST_RESERVED (0x7FF0) and above other than
  * %HYPER_DMABUF_DOMID_SELF), -ENOSPC (1000 live ids),
- * -EDQUOT (%HYPER_DMABUF_MAX_IDS_PER_FILE exports held by this file
- * descriptor, or %HYPER_DMABUF_MAX_REMOTE_PAGES_PER_FILE pages shared with
- * other domains, opened without CAP_SYS_ADMIN), -ENODEV (remote domain and
+ * -EDQUOT (%HYPER_DMABUF_MAX_IDS_PER_USER exports held by the user's file
+ * descriptors opened without CAP_SYS_ADMIN, or
+ * %HYPER_DMABUF_MAX_REMOTE_PAGES_PER_USER pages they share with other
+ * domains), -ENODEV (remote domain and
  * no hypervisor backend), -EACCES (RDWR export of a read-only dma-buf, or,
  * from a domU, a domU that dom0 did not allow sharing with), -ESRCH (from
  * dom0, no such domain), -EOPNOTSUPP (memory that is not RAM with struct

@@ -30,7 +30,8 @@
 # config fragments, for example to try KASAN), HDLAB_SPARSE (the sparse
 # to check with),
 # HDLAB_DOMU_TIMEOUT (dom0's wait for its domUs, s), HDLAB_TEST_TIMEOUT
-# (each test program, s).
+# (each test program, s), HDLAB_SUMMARY=0 (test: leave the totals line to
+# the caller, which adds results of its own to RESULTS).
 #
 # Needs: qemu-system-x86, xen-hypervisor-4.17-amd64, xen-utils-4.17,
 # xenstore-utils, busybox-static and a kernel build toolchain.
@@ -87,7 +88,7 @@ die() {
 
 		stage_end
 		$PARSE add "$RESULTS" FAIL "lab: $failed" "$*"
-		$PARSE summary "$RESULTS"
+		[ "$HDLAB_SUMMARY" = 0 ] || $PARSE summary "$RESULTS"
 	fi
 	exit 1
 }
@@ -264,6 +265,15 @@ cmd_build() {
 
 # --- boots ------------------------------------------------------------
 
+# stamp_lines LOG TIMES: copy standard input to LOG, and each line with the
+# seconds since the start to TIMES (where a boot spends its time).
+stamp_lines() {
+	perl -MTime::HiRes=time -e '
+		open(my $log, ">", $ARGV[0]) or die; open(my $t, ">", $ARGV[1]) or die;
+		$log->autoflush(1); my $t0 = time;
+		while (<STDIN>) { print $log $_; printf $t "%7.1f %s", time - $t0, $_; }' "$1" "$2"
+}
+
 # boot PLAN NAME: one QEMU run of Xen, dom0 and the plan's domUs.
 cmd_boot() {
 	local plan=$1 name=$2 log=$LAB/boot-$2.log extra="" cpu=qemu64 rc modules
@@ -291,8 +301,8 @@ cmd_boot() {
 		-kernel "$LAB/xen" \
 		-append "$XEN_CMDLINE" \
 		-initrd "$modules" \
-		< /dev/null > "$log" 2>&1
-	rc=$?
+		< /dev/null 2>&1 | stamp_lines "$log" "$log.times"
+	rc=${PIPESTATUS[0]}
 	stage_end
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		$PARSE add "$RESULTS" FAIL "$name: lab: boot finished in time" \
@@ -365,7 +375,7 @@ test)
 	awk -F'\t' '{ printf "  %-28s %7.1f s\n", $1, $2 / 1000; t += $2 }
 		END { printf "  %-28s %7.1f s\n", "sum of stages", t / 1000 }' "$STAGES"
 	echo "[lab] logs: $LAB"
-	$PARSE summary "$RESULTS" ;;
+	[ "$HDLAB_SUMMARY" = 0 ] || $PARSE summary "$RESULTS" ;;
 demo)
 	SUMMARY_ON_DIE=1
 	cmd_build
