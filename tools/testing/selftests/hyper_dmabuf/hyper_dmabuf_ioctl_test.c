@@ -21,10 +21,10 @@
  * an export made by the case's setup is still alive and unchanged after a
  * failed call.
  *
- * random_args: 100000 ioctls with random commands (mostly the five real
- * ones) and random arguments, in part made valid field by field so that
- * the calls get past the argument checks.  The seed is printed and can be
- * set with HD_IOCTL_SEED.  Every result must be success or an errno the
+ * random_args: 100000 ioctls (HD_IOCTL_ITERS sets another count) with
+ * random commands (mostly the five real ones) and random arguments, in
+ * part made valid field by field so that the calls get past the argument
+ * checks.  The seed is printed and can be set with HD_IOCTL_SEED.  Every result must be success or an errno the
  * uapi documents, and where the outcome follows from the argument alone
  * (unknown command, short size, bad pointer, non-zero tail, unknown flags,
  * padding) exactly the expected one.  Remote domains are restricted to
@@ -2065,6 +2065,24 @@ static void loop_iter(struct loop *l, unsigned long i, bool deep)
 		loop_success(l, i, cmd, argp, in_count);
 }
 
+static unsigned long loop_iters(void)
+{
+	const char *s = getenv("HD_IOCTL_ITERS");
+	unsigned long n;
+	char *end;
+
+	if (!s || !*s)
+		return LOOP_ITERS;
+	errno = 0;
+	n = strtoul(s, &end, 0);
+	if (errno || *end || !n) {
+		ksft_print_msg("HD_IOCTL_ITERS=%s is not a count: %d\n", s,
+			       LOOP_ITERS);
+		return LOOP_ITERS;
+	}
+	return n;
+}
+
 static __u64 loop_seed(void)
 {
 	const char *s = getenv("HD_IOCTL_SEED");
@@ -2089,14 +2107,14 @@ TEST_F_TIMEOUT(hdi, random_args, 300)
 	struct loop l = { .e = e, .pool_dev = -1, .ro_buf = -1 };
 	struct ctrs base, now;
 	bool deep_off = false;
-	unsigned long i;
+	unsigned long i, iters = loop_iters();
 	double start;
 	int j, fd0;
 
 	ASSERT_TRUE(unmapped(e->hole));
 	l.rng = loop_seed();
-	ksft_print_msg("seed %#llx (HD_IOCTL_SEED), %d iterations\n",
-		       (unsigned long long)l.rng, LOOP_ITERS);
+	ksft_print_msg("seed %#llx (HD_IOCTL_SEED), %lu iterations (HD_IOCTL_ITERS)\n",
+		       (unsigned long long)l.rng, iters);
 	fd0 = lowest_free_fd();
 	ctrs_read(&base);
 
@@ -2112,7 +2130,7 @@ TEST_F_TIMEOUT(hdi, random_args, 300)
 	ASSERT_LE(0, l.ro_buf);
 
 	start = now_s();
-	for (i = 0; i < LOOP_ITERS; i++) {
+	for (i = 0; i < iters; i++) {
 		bool deep = rn(&l, 100) < LOOP_DEEP_PCT;
 
 		/* Under emulation: past the budget, fast failures only. */
@@ -2124,8 +2142,8 @@ TEST_F_TIMEOUT(hdi, random_args, 300)
 		}
 		loop_iter(&l, i, deep && !deep_off);
 	}
-	ksft_print_msg("%d iterations in %.1f s: %lu with valid members\n",
-		       LOOP_ITERS, now_s() - start, l.deep);
+	ksft_print_msg("%lu iterations in %.1f s: %lu with valid members\n",
+		       iters, now_s() - start, l.deep);
 	ksft_print_msg("  %lu unknown or short commands, %lu EFAULT\n",
 		       l.early, l.efault);
 	for (j = 0; j < NR_CMDS; j++)

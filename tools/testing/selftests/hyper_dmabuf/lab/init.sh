@@ -36,6 +36,7 @@ for w in $(cat /proc/cmdline); do
 	hdlab.domid=*) export HDLAB_DOMID_POLICY=${w#*=} ;;
 	hdlab.demo=1) export HDLAB_DEMO=1 ;;
 	hdlab.count=1) export HDLAB_COUNT=1 ;;
+	hdlab.ioctl_iters=*) export HD_IOCTL_ITERS=${w#*=} ;;
 	hdlab.seed=*) /hdlab/hdlab-seed "${w#*=}" ;;
 	esac
 done
