@@ -634,6 +634,41 @@ static void hyper_dmabuf_tx_stop(struct hyper_dmabuf_core *core)
 }
 
 /* Final put of an export: called with core->lock held, drops it. */
+/*
+ * The quotas of the user of an unprivileged file: every file the user
+ * opens draws on the same ones, so opening more files gains nothing.
+ */
+static struct hyper_dmabuf_user *
+hyper_dmabuf_user_get(struct hyper_dmabuf_core *core, kuid_t uid,
+		      struct hyper_dmabuf_user **spare)
+{
+	u32 key = from_kuid(&init_user_ns, uid);
+	struct hyper_dmabuf_user *user;
+
+	lockdep_assert_held(&core->lock);
+	hash_for_each_possible(core->users, user, node, key)
+		if (uid_eq(user->uid, uid))
+			goto found;
+	user = *spare;
+	*spare = NULL;
+	user->uid = uid;
+	hash_add(core->users, &user->node, key);
+found:
+	user->refs++;
+	return user;
+}
+
+static void hyper_dmabuf_user_put(struct hyper_dmabuf_core *core,
+				  struct hyper_dmabuf_user *user)
+{
+	lockdep_assert_held(&core->lock);
+	if (--user->refs)
+		return;
+	WARN_ON(user->nr_exports || user->nr_remote_pages);
+	hash_del(&user->node);
+	kfree(user);
+}
+
 static void hyper_dmabuf_exp_release(struct kref *kref)
 {
 	struct hyper_dmabuf_exp *exp = container_of(kref, typeof(*exp), kref);
@@ -648,6 +683,13 @@ static void hyper_dmabuf_exp_release(struct kref *kref)
 		module_put(ops->owner);
 	}
 	hyper_dmabuf_id_release(&core->ids, exp->hid.id);
+	/* The id and the grants are free now: so is the user's share. */
+	if (exp->user) {
+		exp->user->nr_exports--;
+		if (!exp->loopback)
+			exp->user->nr_remote_pages -= PFN_UP(exp->dmabuf->size);
+		hyper_dmabuf_user_put(core, exp->user);
+	}
 	mutex_unlock(&core->lock);
 
 	dma_buf_put(exp->dmabuf);
@@ -697,12 +739,6 @@ static void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp)
 {
 	lockdep_assert_held(&exp->core->lock);
 	exp->unexport_pending = true;
-	if (exp->owner && exp->owner->user) {
-		exp->owner->user->nr_exports--;
-		if (!exp->loopback)
-			exp->owner->user->nr_remote_pages -=
-				PFN_UP(exp->dmabuf->size);
-	}
 	exp->owner = NULL;
 	list_del_init(&exp->owner_link);
 }
@@ -1092,10 +1128,13 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 	get_dma_buf(dmabuf);
 	exp->owner = file;
 	list_add(&exp->owner_link, &file->exports);
+	/* Charged until the id and the grants are free (exp_release()). */
 	if (file->user) {
-		file->user->nr_exports++;
+		exp->user = file->user;
+		exp->user->refs++;
+		exp->user->nr_exports++;
 		if (!exp->loopback)
-			file->user->nr_remote_pages += PFN_UP(dmabuf->size);
+			exp->user->nr_remote_pages += PFN_UP(dmabuf->size);
 	}
 	if (fence)
 		hyper_dmabuf_fence_arm(exp, fence);
@@ -2070,41 +2109,6 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 
 /* ---- files ------------------------------------------------------------ */
 
-/*
- * The quotas of the user of an unprivileged file: every file the user
- * opens draws on the same ones, so opening more files gains nothing.
- */
-static struct hyper_dmabuf_user *
-hyper_dmabuf_user_get(struct hyper_dmabuf_core *core, kuid_t uid)
-{
-	u32 key = from_kuid(&init_user_ns, uid);
-	struct hyper_dmabuf_user *user;
-
-	lockdep_assert_held(&core->lock);
-	hash_for_each_possible(core->users, user, node, key)
-		if (uid_eq(user->uid, uid))
-			goto found;
-	user = kzalloc_obj(*user, GFP_KERNEL_ACCOUNT);
-	if (!user)
-		return NULL;
-	user->uid = uid;
-	hash_add(core->users, &user->node, key);
-found:
-	user->files++;
-	return user;
-}
-
-static void hyper_dmabuf_user_put(struct hyper_dmabuf_core *core,
-				  struct hyper_dmabuf_user *user)
-{
-	lockdep_assert_held(&core->lock);
-	if (--user->files)
-		return;
-	WARN_ON(user->nr_exports || user->nr_remote_pages);
-	hash_del(&user->node);
-	kfree(user);
-}
-
 /**
  * hyper_dmabuf_file_open() - initialise the state of a new open file
  * @core: core instance
@@ -2115,6 +2119,8 @@ static void hyper_dmabuf_user_put(struct hyper_dmabuf_core *core,
 int hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
 			   struct hyper_dmabuf_file *file)
 {
+	struct hyper_dmabuf_user *spare;
+
 	file->core = core;
 	INIT_LIST_HEAD(&file->exports);
 	INIT_LIST_HEAD(&file->imports);
@@ -2122,10 +2128,15 @@ int hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
 	file->user = NULL;
 	if (file->privileged)
 		return 0;
+	/* Allocated beforehand: the core's lock is held only for the lookup. */
+	spare = kzalloc_obj(*spare, GFP_KERNEL_ACCOUNT);
+	if (!spare)
+		return -ENOMEM;
 	mutex_lock(&core->lock);
-	file->user = hyper_dmabuf_user_get(core, file->uid);
+	file->user = hyper_dmabuf_user_get(core, file->uid, &spare);
 	mutex_unlock(&core->lock);
-	return file->user ? 0 : -ENOMEM;
+	kfree(spare);
+	return 0;
 }
 
 /**

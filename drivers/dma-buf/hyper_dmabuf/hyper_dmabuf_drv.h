@@ -230,7 +230,8 @@ struct hyper_dmabuf_evlog {
  *	log's lock
  * @log: the log read
  * @privileged: gets the keys and private data of the events
- * @next: number of the next event to read (written under @read_lock)
+ * @next: number of the next event to read (written under @read_lock and
+ *	the log's lock)
  * @peeked: where @next goes once the peeked event is consumed (under
  *	@read_lock)
  */
@@ -461,8 +462,10 @@ static inline int hyper_dmabuf_fault_add_cb(struct hyper_dmabuf_core *core)
  * CAP_SYS_ADMIN hold, for the quotas
  * @node: entry in &hyper_dmabuf_core.users
  * @uid: the user (the effective uid of the opener)
- * @files: open files of the user
- * @nr_exports: exports held by those files
+ * @refs: the user's open files, plus the exports charged to the user
+ * @nr_exports: exports charged to the user: made by its files, and
+ *	charged until their id and grants are free (after an unexport delay,
+ *	after the last importer let go), not merely until they are unexported
  * @nr_remote_pages: pages of those exports shared with other domains
  *
  * Everything is protected by the core's lock.
@@ -470,7 +473,7 @@ static inline int hyper_dmabuf_fault_add_cb(struct hyper_dmabuf_core *core)
 struct hyper_dmabuf_user {
 	struct hlist_node node;
 	kuid_t uid;
-	unsigned int files;
+	unsigned int refs;
 	unsigned int nr_exports;
 	unsigned long nr_remote_pages;
 };
@@ -507,6 +510,8 @@ struct hyper_dmabuf_file {
  * @flags: HYPER_DMABUF_EXPORT_* flags
  * @dmabuf: exported dma-buf, a reference is held
  * @owner: file that made the export, NULL once unexported (core lock)
+ * @user: user charged for the export until it is freed, NULL if made by a
+ *	file opened with CAP_SYS_ADMIN (core lock)
  * @owner_link: entry in the owner's export list (core lock)
  * @importers: number of active imports: loopback dma-bufs, or at most
  *	one for the peer of a remote export, however often it says
@@ -549,6 +554,7 @@ struct hyper_dmabuf_exp {
 	u32 flags;
 	struct dma_buf *dmabuf;
 	struct hyper_dmabuf_file *owner;
+	struct hyper_dmabuf_user *user;
 	struct list_head owner_link;
 	unsigned int importers;
 	u32 map_seq;

@@ -10,9 +10,11 @@
  * walks a wait queue that any process may fill with pollers.
  *
  * Each open file keeps only the sequence number of the next event it will
- * read.  A reader that fell more than the ring's length behind has lost the
- * oldest events: its next read returns an %HYPER_DMABUF_EVENT_OVERFLOW
- * event with their number, then the events still in the ring.  A reader
+ * read, so an idle file costs nothing when an event is logged; waking
+ * costs one step per waiting reader, taken by the work item.  A reader
+ * that fell more than the ring's length behind has lost the oldest
+ * events: its next read returns an %HYPER_DMABUF_EVENT_OVERFLOW event
+ * with their number, then the events still in the ring.  A reader
  * copies an event out and only then moves past it, so an event that could
  * not be copied is still there for the next read (unless it was
  * overwritten meanwhile, which the overflow event then reports).
@@ -37,7 +39,12 @@ static void hyper_dmabuf_evlog_wake(struct work_struct *work)
 	struct hyper_dmabuf_evlog *log =
 		container_of(work, struct hyper_dmabuf_evlog, wake_work);
 
-	wake_up_interruptible_poll(&log->wait, EPOLLIN | EPOLLRDNORM);
+	/*
+	 * Every reader: the files share this queue, so an exclusive waiter
+	 * (EPOLLEXCLUSIVE) of one file must not take the wake-up of another.
+	 */
+	__wake_up(&log->wait, TASK_INTERRUPTIBLE, 0,
+		  poll_to_key(EPOLLIN | EPOLLRDNORM));
 }
 
 /**
@@ -109,7 +116,7 @@ bool hyper_dmabuf_evq_ready(struct hyper_dmabuf_evq *q)
 	bool ready;
 
 	spin_lock(&q->log->lock);
-	ready = q->log->seq != READ_ONCE(q->next);
+	ready = q->log->seq != q->next;
 	spin_unlock(&q->log->lock);
 	return ready;
 }
@@ -144,7 +151,8 @@ bool hyper_dmabuf_evq_peek(struct hyper_dmabuf_evq *q,
 		memset(ev, 0, sizeof(*ev));
 		ev->type = HYPER_DMABUF_EVENT_OVERFLOW;
 		ev->lost = min_t(u64, oldest - q->next, U32_MAX);
-		q->peeked = oldest;
+		/* Beyond U32_MAX lost, a further overflow event tells the rest. */
+		q->peeked = q->next + ev->lost;
 	} else {
 		*ev = log->ev[q->next & HYPER_DMABUF_EVLOG_MASK];
 		q->peeked = q->next + 1;
@@ -168,7 +176,10 @@ bool hyper_dmabuf_evq_peek(struct hyper_dmabuf_evq *q,
 void hyper_dmabuf_evq_consume(struct hyper_dmabuf_evq *q)
 {
 	lockdep_assert_held(&q->read_lock);
-	WRITE_ONCE(q->next, q->peeked);
+	/* Under the log's lock, so that hyper_dmabuf_evq_ready() sees it whole. */
+	spin_lock(&q->log->lock);
+	q->next = q->peeked;
+	spin_unlock(&q->log->lock);
 }
 
 /**

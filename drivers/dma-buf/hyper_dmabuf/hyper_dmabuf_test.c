@@ -2403,7 +2403,9 @@ static void hyper_dmabuf_test_quota(struct kunit *test)
 	hyper_dmabuf_file_release(again);
 	KUNIT_EXPECT_EQ(test, user->user->nr_exports,
 			HYPER_DMABUF_MAX_IDS_PER_USER - 1U);
-	KUNIT_EXPECT_EQ(test, user->user->files, 1U);
+	/* The user's remaining file, and each export charged to it. */
+	KUNIT_EXPECT_EQ(test, user->user->refs,
+			1U + HYPER_DMABUF_MAX_IDS_PER_USER - 1U);
 	hyper_dmabuf_file_release(user);
 	hyper_dmabuf_file_release(other);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
@@ -3150,6 +3152,11 @@ static void test_ev(struct hyper_dmabuf_event *ev, u32 n)
 	ev->hid.id = n;
 }
 
+static void test_evlog_fini(void *log)
+{
+	hyper_dmabuf_evlog_fini(log);
+}
+
 static void hyper_dmabuf_test_event_overflow(struct kunit *test)
 {
 	struct hyper_dmabuf_evlog *log;
@@ -3162,6 +3169,10 @@ static void hyper_dmabuf_test_event_overflow(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, log);
 	KUNIT_ASSERT_NOT_NULL(test, q);
 	hyper_dmabuf_evlog_init(log);
+	/* Before the log is freed, even if an assertion ends the test. */
+	KUNIT_ASSERT_EQ(test,
+			kunit_add_action_or_reset(test, test_evlog_fini, log),
+			0);
 	hyper_dmabuf_evq_init(q, log, true);
 
 	for (i = 0; i < HYPER_DMABUF_EVENT_QUEUE_LEN + 6; i++) {
@@ -3204,7 +3215,6 @@ static void hyper_dmabuf_test_event_overflow(struct kunit *test)
 		KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(q, &ev));
 	KUNIT_EXPECT_EQ(test, ev.hid.id, 2U * HYPER_DMABUF_EVENT_QUEUE_LEN);
 	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_ready(q));
-	hyper_dmabuf_evlog_fini(log);
 }
 
 /* ---- user memory ------------------------------------------------------ */
@@ -3319,6 +3329,30 @@ static void hyper_dmabuf_test_read_efault(struct kunit *test)
 	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
 	KUNIT_EXPECT_EQ(test, ev.hid.id, 2U);
 	KUNIT_EXPECT_FALSE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+
+	/*
+	 * An event that could not be copied, then overwritten before the
+	 * next read: that read reports it lost, then the newer ones.
+	 */
+	test_ev(&ev, 100);
+	hyper_dmabuf_evlog_push(&ctx->core->events, &ev);
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_read(ctx->file,
+						     (char __user *)edge, sz,
+						     true), (ssize_t)-EFAULT);
+	for (i = 0; i < HYPER_DMABUF_EVENT_QUEUE_LEN; i++) {
+		test_ev(&ev, 101 + i);
+		hyper_dmabuf_evlog_push(&ctx->core->events, &ev);
+	}
+	KUNIT_EXPECT_EQ(test, hyper_dmabuf_file_read(ctx->file,
+						     (char __user *)(edge - sz),
+						     sz, true),
+			(ssize_t)sz);
+	KUNIT_ASSERT_EQ(test, copy_from_user(&ev, (void __user *)(edge - sz),
+					     sz), 0UL);
+	KUNIT_EXPECT_EQ(test, ev.type, (u32)HYPER_DMABUF_EVENT_OVERFLOW);
+	KUNIT_EXPECT_EQ(test, ev.lost, 1U);
+	KUNIT_ASSERT_TRUE(test, hyper_dmabuf_evq_pop(&ctx->file->evq, &ev));
+	KUNIT_EXPECT_EQ(test, ev.hid.id, 101U);
 }
 
 /* ---- benchmark -------------------------------------------------------- */
@@ -3425,8 +3459,11 @@ static void hyper_dmabuf_test_events_many_files(struct kunit *test)
 	struct hyper_dmabuf_event ev;
 	unsigned int i, n = 0;
 
-	/* A file keeps its place in the event log, not a queue of its own. */
-	KUNIT_EXPECT_LE(test, sizeof(struct hyper_dmabuf_file), 256UL);
+	/*
+	 * A file keeps its place in the event log, not a queue of its own
+	 * (which made it 16,240 bytes; the bound leaves room for lockdep).
+	 */
+	KUNIT_EXPECT_LE(test, sizeof(struct hyper_dmabuf_file), 1024UL);
 	ctx->buf = test_buf_create(test);
 	files = kvcalloc(TEST_MANY_FILES, sizeof(*files), GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, files);
@@ -3458,8 +3495,9 @@ static void hyper_dmabuf_test_events_many_files(struct kunit *test)
 	kunit_info(test, "export+unexport, median: %llu ns with 1 file, %llu ns with %u more",
 		   one[TEST_MANY_ROUNDS / 2], many[TEST_MANY_ROUNDS / 2],
 		   TEST_MANY_FILES);
+	/* Medians, with room for a loaded machine: the old cost was 2 ms. */
 	KUNIT_EXPECT_LE(test, many[TEST_MANY_ROUNDS / 2],
-			3 * one[TEST_MANY_ROUNDS / 2] + 100 * NSEC_PER_USEC);
+			3 * one[TEST_MANY_ROUNDS / 2] + 500 * NSEC_PER_USEC);
 }
 
 static struct kunit_case hyper_dmabuf_test_cases[] = {

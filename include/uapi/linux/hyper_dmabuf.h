@@ -389,8 +389,9 @@ struct hyper_dmabuf_list {
  *	CAP_SYS_ADMIN get it with the key and the private data zeroed.
  * @HYPER_DMABUF_EVENT_OVERFLOW: the reader fell behind by more than
  *	%HYPER_DMABUF_EVENT_QUEUE_LEN events: the
- *	&struct hyper_dmabuf_event.lost oldest unread ones were dropped; the
- *	events that follow are the ones still kept
+ *	&struct hyper_dmabuf_event.lost oldest unread ones were dropped
+ *	before the events that follow (a reader that falls behind again
+ *	gets another such event)
  */
 enum hyper_dmabuf_event_type {
 	HYPER_DMABUF_EVENT_NEW_IMPORT = 1,

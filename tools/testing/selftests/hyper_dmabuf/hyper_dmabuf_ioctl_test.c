@@ -24,13 +24,14 @@
  * random_args: 100000 ioctls (HD_IOCTL_ITERS sets another count) with
  * random commands (mostly the five real ones) and random arguments, in
  * part made valid field by field so that the calls get past the argument
- * checks.  The seed is printed and can be set with HD_IOCTL_SEED.  Every result must be success or an errno the
- * uapi documents, and where the outcome follows from the argument alone
- * (unknown command, short size, bad pointer, non-zero tail, unknown flags,
- * padding) exactly the expected one.  Remote domains are restricted to
- * ones that fail at once, imports never wait without a short timeout,
- * unexport delays are short; exports made are unexported, imported fds
- * closed, and the counters must return to their baseline.
+ * checks.  The seed is printed and can be set with HD_IOCTL_SEED.  Every
+ * result must be success or an errno the uapi documents, and where the
+ * outcome follows from the argument alone (unknown command, short size,
+ * bad pointer, non-zero tail, unknown flags, padding) exactly the expected
+ * one.  Remote domains are restricted to ones that fail at once, imports
+ * never wait without a short timeout, unexport delays are short; exports
+ * made are unexported, imported fds closed, and the counters must return
+ * to their baseline.
  *
  * The tests need the debugfs counters of the driver (they skip without
  * them) and assume no other user of hyper_dmabuf in this domain changes
@@ -2113,8 +2114,8 @@ TEST_F_TIMEOUT(hdi, random_args, 300)
 
 	ASSERT_TRUE(unmapped(e->hole));
 	l.rng = loop_seed();
-	ksft_print_msg("seed %#llx (HD_IOCTL_SEED), %lu iterations (HD_IOCTL_ITERS)\n",
-		       (unsigned long long)l.rng, iters);
+	ksft_print_msg("seed %#llx (HD_IOCTL_SEED), %lu iterations %s\n",
+		       (unsigned long long)l.rng, iters, "(HD_IOCTL_ITERS)");
 	fd0 = lowest_free_fd();
 	ctrs_read(&base);
 

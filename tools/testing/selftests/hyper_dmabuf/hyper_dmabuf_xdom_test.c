@@ -47,8 +47,8 @@
  * than the last one of the same sender and session; a repeated command is
  * not carried out again, its reply is re-sent.  Senders re-announce a
  * command (same text) every second (hello) or every 5 s (others) until the
- * reply comes: events reach only files that are open, and a full event
- * queue drops new ones.
+ * reply comes: events reach only files that are open, and a reader that
+ * falls behind the event log loses the oldest ones.
  *
  * Commands (sizes in bytes, seeds hex, HID is "ID.KEY" in hex; its
  * exporter is the domain the command came from):
@@ -818,8 +818,14 @@ static int request(struct node *n, struct cmd *c, int resend_s, int timeout_s,
 	for (;;) {
 		if (now_s() >= next) {
 			ret = cmd_send(n, c);
-			/* The channel is not up until the peer's driver is. */
+			/*
+			 * The channel is not up until the peer's driver is;
+			 * a peer that died (an emulator fault) never brings
+			 * it up: no use waiting until the end for it.
+			 */
 			if (ret == -ETIMEDOUT && now_s() < end) {
+				if (!domain_alive(c->domid))
+					return -ESRCH;
 				next = now_s() + resend_s;
 				continue;
 			}
