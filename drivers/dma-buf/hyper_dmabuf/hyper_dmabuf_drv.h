@@ -176,6 +176,7 @@ struct hyper_dmabuf_msg {
  * @HYPER_DMABUF_DROP_REPEAT: IMPORTED from a peer that has the buffer
  *	mapped already
  * @HYPER_DMABUF_DROP_MAX: number of reasons
+ * @HYPER_DMABUF_ACCEPTED: not a reason: the message was taken
  */
 enum hyper_dmabuf_drop_reason {
 	HYPER_DMABUF_DROP_LEN,
@@ -194,6 +195,7 @@ enum hyper_dmabuf_drop_reason {
 	HYPER_DMABUF_DROP_NOMEM,
 	HYPER_DMABUF_DROP_REPEAT,
 	HYPER_DMABUF_DROP_MAX,
+	HYPER_DMABUF_ACCEPTED = HYPER_DMABUF_DROP_MAX,
 };
 
 extern const char *const hyper_dmabuf_drop_names[HYPER_DMABUF_DROP_MAX];
@@ -520,7 +522,6 @@ struct hyper_dmabuf_file {
  *	number its IMPORTED carried; only a RELEASED of that mapping
  *	releases it (core lock)
  * @unexport_pending: unexport requested (core lock)
- * @in_table: entry is still in &hyper_dmabuf_core.exports (core lock)
  * @share: backend sharing of a remote export
  * @bye: the UNEXPORT message of a remote export, allocated with it so
  *	that withdrawing cannot fail; NULL once queued (core lock)
@@ -559,7 +560,6 @@ struct hyper_dmabuf_exp {
 	unsigned int importers;
 	u32 map_seq;
 	bool unexport_pending;
-	bool in_table;
 	struct hyper_dmabuf_share share;
 	struct hyper_dmabuf_txmsg *bye;
 	struct delayed_work unexport_work;
@@ -638,9 +638,6 @@ int hyper_dmabuf_export(struct hyper_dmabuf_file *file, struct dma_buf *dmabuf,
 			u32 remote_domid, u32 flags, const void *priv,
 			u32 priv_size, struct hyper_dmabuf_id *hid,
 			bool *created);
-struct dma_buf *hyper_dmabuf_import(struct hyper_dmabuf_file *file,
-				    const struct hyper_dmabuf_id *hid,
-				    u32 fd_flags);
 struct dma_buf *hyper_dmabuf_import_wait(struct hyper_dmabuf_file *file,
 					 const struct hyper_dmabuf_id *hid,
 					 u32 fd_flags, u32 flags,
@@ -664,5 +661,78 @@ hyper_dmabuf_exp_lookup(struct hyper_dmabuf_core *core,
 struct hyper_dmabuf_imp *
 hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
 			const struct hyper_dmabuf_id *hid);
+
+/* ---- between the files of the core -------------------------------------- */
+
+/**
+ * struct hyper_dmabuf_lbuf - local dma-buf created by an import
+ * @core: core instance
+ * @file: file the import was made through, NULL once it is closed
+ *	(core lock)
+ * @file_link: entry in the file's import list (core lock)
+ * @exp: wrapped loopback export (reference held), or NULL
+ * @imp: remote buffer whose mapping is wrapped, or NULL
+ */
+struct hyper_dmabuf_lbuf {
+	struct hyper_dmabuf_core *core;
+	struct hyper_dmabuf_file *file;
+	struct list_head file_link;
+	struct hyper_dmabuf_exp *exp;
+	struct hyper_dmabuf_imp *imp;
+};
+
+/* Whether @domid names this domain. */
+static inline bool hyper_dmabuf_is_local(struct hyper_dmabuf_core *core,
+					 u32 domid)
+{
+	return domid == HYPER_DMABUF_DOMID_SELF ||
+	       domid == hyper_dmabuf_core_local_domid(core);
+}
+
+/* Key of the import hashtable: exporter domid and id together. */
+static inline u64 hyper_dmabuf_imp_hkey(u32 domid, u32 id)
+{
+	return ((u64)domid << 32) | id;
+}
+
+bool hyper_dmabuf_hid_match(const struct hyper_dmabuf_id *a,
+			    const struct hyper_dmabuf_id *b);
+/* hyper_dmabuf_core.c */
+struct hyper_dmabuf_imp *
+hyper_dmabuf_imp_find(struct hyper_dmabuf_core *core, u32 domid, u32 id);
+void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
+			   const struct hyper_dmabuf_id *hid, u32 flags,
+			   u64 size, const u8 *priv, u32 priv_size,
+			   bool update);
+/* hyper_dmabuf_export.c */
+struct hyper_dmabuf_user *
+hyper_dmabuf_user_get(struct hyper_dmabuf_core *core, kuid_t uid,
+		      struct hyper_dmabuf_user **spare);
+void hyper_dmabuf_user_put(struct hyper_dmabuf_core *core,
+			   struct hyper_dmabuf_user *user);
+void hyper_dmabuf_exp_put(struct hyper_dmabuf_exp *exp);
+void hyper_dmabuf_exp_withdraw(struct hyper_dmabuf_exp *exp);
+void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp);
+void hyper_dmabuf_wake_importers(struct hyper_dmabuf_core *core);
+void hyper_dmabuf_fence_drop(struct hyper_dmabuf_exp *exp);
+void hyper_dmabuf_exp_cancel_works(struct hyper_dmabuf_exp *exp);
+/* hyper_dmabuf_import.c */
+void hyper_dmabuf_imp_free(struct hyper_dmabuf_core *core,
+			   struct hyper_dmabuf_imp *imp);
+/* hyper_dmabuf_tx.c */
+bool hyper_dmabuf_op_acked(u32 op);
+u32 hyper_dmabuf_ack_flags(u32 op, u32 flags);
+void hyper_dmabuf_peer_purge(struct hyper_dmabuf_peer *peer);
+struct hyper_dmabuf_txmsg *hyper_dmabuf_txmsg_alloc(void);
+int hyper_dmabuf_send_flags(struct hyper_dmabuf_core *core,
+			    u32 domid, u32 op, u32 flags,
+			    const struct hyper_dmabuf_id *hid,
+			    const struct hyper_dmabuf_exp *exp,
+			    struct hyper_dmabuf_txmsg *m);
+int hyper_dmabuf_send(struct hyper_dmabuf_core *core, u32 domid,
+		      u32 op, const struct hyper_dmabuf_id *hid,
+		      const struct hyper_dmabuf_exp *exp,
+		      struct hyper_dmabuf_txmsg *m);
+void hyper_dmabuf_tx_stop(struct hyper_dmabuf_core *core);
 
 #endif /* _HYPER_DMABUF_DRV_H */

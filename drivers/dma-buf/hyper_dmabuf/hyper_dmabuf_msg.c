@@ -139,7 +139,7 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
 	if ((!exp && msg->ref) || wire->reserved)
 		return HYPER_DMABUF_DROP_RESERVED;
 
-	return HYPER_DMABUF_DROP_MAX;
+	return HYPER_DMABUF_ACCEPTED;
 }
 
 /**
@@ -171,5 +171,5 @@ int hyper_dmabuf_msg_decode(const void *buf, size_t len, u32 peer_domid,
 		return -EINVAL;
 	}
 	*reason = hyper_dmabuf_msg_check(buf, peer_domid, local_domid, msg);
-	return *reason == HYPER_DMABUF_DROP_MAX ? 0 : -EINVAL;
+	return *reason == HYPER_DMABUF_ACCEPTED ? 0 : -EINVAL;
 }

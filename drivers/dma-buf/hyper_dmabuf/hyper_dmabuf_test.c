@@ -26,6 +26,14 @@
 
 #include "hyper_dmabuf_drv.h"
 
+/* An import as the ioctl makes it without flags: waits for a pending one. */
+static struct dma_buf *test_import(struct hyper_dmabuf_file *file,
+				   const struct hyper_dmabuf_id *hid,
+				   u32 fd_flags)
+{
+	return hyper_dmabuf_import_wait(file, hid, fd_flags, 0, 0);
+}
+
 MODULE_IMPORT_NS("DMA_BUF");
 
 #define TEST_LOCAL_DOMID	3
@@ -746,20 +754,20 @@ static void hyper_dmabuf_test_lookup_exports(struct kunit *test)
 
 	bad = hid;
 	bad.key[0] ^= 0x80000000;
-	imp = hyper_dmabuf_import(ctx->file, &bad, O_RDONLY);
+	imp = test_import(ctx->file, &bad, O_RDONLY);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -ENOENT);
 	/* Read-only export refuses a writable import. */
-	imp = hyper_dmabuf_import(ctx->file, &hid, O_RDWR);
+	imp = test_import(ctx->file, &hid, O_RDWR);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(imp), -EACCES);
 
-	imp = hyper_dmabuf_import(ctx->file, &hid, O_RDONLY);
+	imp = test_import(ctx->file, &hid, O_RDONLY);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_imports), 1);
 	/* Unexport while imported: the id stays live until release. */
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 1U);
-	KUNIT_EXPECT_EQ(test, PTR_ERR(hyper_dmabuf_import(ctx->file, &hid,
-							  O_RDONLY)), -ENOENT);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(test_import(ctx->file, &hid, O_RDONLY)),
+			-ENOENT);
 	test_put(imp);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_id_live(&core->ids), 0U);
 	KUNIT_EXPECT_EQ(test, atomic_read(&core->nr_imports), 0);
@@ -1174,7 +1182,7 @@ static void hyper_dmabuf_test_lookup_imports(struct kunit *test)
 	mutex_unlock(&core->lock);
 
 	/* Import maps it and tells the exporter, release undoes both. */
-	dmabuf = hyper_dmabuf_import(ctx->file, &msg.hid, O_RDWR | O_CLOEXEC);
+	dmabuf = test_import(ctx->file, &msg.hid, O_RDWR | O_CLOEXEC);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(dmabuf));
 	KUNIT_EXPECT_EQ(test, fake.mapped, 1U);
 	KUNIT_EXPECT_EQ(test, test_last_op(core),
@@ -1906,7 +1914,7 @@ static void hyper_dmabuf_test_list_unexport_any(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, hyper_dmabuf_export(other, ctx->buf,
 						  HYPER_DMABUF_DOMID_SELF, 0,
 						  NULL, 0, &b, NULL), 0);
-	imp = hyper_dmabuf_import(ctx->file, &b, O_RDONLY);
+	imp = test_import(ctx->file, &b, O_RDONLY);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(imp));
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(other, &b, 0), 0);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport_any(ctx->file, &b, 0),
@@ -2322,8 +2330,7 @@ static void hyper_dmabuf_test_keys_stay(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, listed.id, hid.id);
 	KUNIT_EXPECT_EQ(test, memcmp(listed.key, zero, sizeof(zero)), 0);
 	/* The key, handed on by its owner, opens it. */
-	KUNIT_EXPECT_EQ(test, PTR_ERR(hyper_dmabuf_import(user, &listed,
-							  O_RDONLY)),
+	KUNIT_EXPECT_EQ(test, PTR_ERR(test_import(user, &listed, O_RDONLY)),
 			-ENOENT);
 	KUNIT_EXPECT_EQ(test, hyper_dmabuf_unexport(ctx->file, &hid, 0), 0);
 	hyper_dmabuf_file_release(user);
