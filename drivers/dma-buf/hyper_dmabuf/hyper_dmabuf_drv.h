@@ -521,7 +521,8 @@ struct hyper_dmabuf_file {
  * @map_seq: the peer's mapping that @importers counts: the sequence
  *	number its IMPORTED carried; only a RELEASED of that mapping
  *	releases it (core lock)
- * @unexport_pending: unexport requested (core lock)
+ * @unexported: unexport requested; the export stays until its last
+ *	reference goes (core lock)
  * @share: backend sharing of a remote export
  * @bye: the UNEXPORT message of a remote export, allocated with it so
  *	that withdrawing cannot fail; NULL once queued (core lock)
@@ -542,7 +543,7 @@ struct hyper_dmabuf_file {
  * @announce_work: retries an announcement that could not be sent
  * @announce_delay: while such an announcement is owed, the delay before
  *	the next try, in jiffies; 0 otherwise (core lock)
- * @gone: hyper_dmabuf_core_peer_gone() took this export (core lock)
+ * @peer_gone: hyper_dmabuf_core_peer_gone() took this export (core lock)
  * @gone_refs: references hyper_dmabuf_core_peer_gone() drops (core lock)
  * @gone_link: entry in hyper_dmabuf_core_peer_gone()'s list
  */
@@ -559,7 +560,7 @@ struct hyper_dmabuf_exp {
 	struct list_head owner_link;
 	unsigned int importers;
 	u32 map_seq;
-	bool unexport_pending;
+	bool unexported;
 	struct hyper_dmabuf_share share;
 	struct hyper_dmabuf_txmsg *bye;
 	struct delayed_work unexport_work;
@@ -574,7 +575,7 @@ struct hyper_dmabuf_exp {
 	bool pending_sent;
 	struct delayed_work announce_work;
 	unsigned long announce_delay;
-	bool gone;
+	bool peer_gone;
 	unsigned int gone_refs;
 	struct list_head gone_link;
 };
@@ -587,16 +588,16 @@ struct hyper_dmabuf_exp {
  * @flags: export flags
  * @size: size in bytes
  * @ref: backend reference of the shared pages
- * @users: local dma-bufs wrapping the mapping (core lock)
+ * @importers: local dma-bufs wrapping the mapping (core lock)
  * @unexported: exporter withdrew the buffer (core lock)
  * @pending: announced as pending: not importable until the exporter's
  *	EXPORT message brings the reference and private data (core lock)
- * @map: backend mapping, valid while @users > 0 (core lock)
+ * @map: backend mapping, valid while @importers > 0 (core lock)
  * @map_seq: sequence number of the current mapping, carried by its
  *	IMPORTED and RELEASED messages (core lock)
  * @bye: the RELEASED message, allocated when the buffer is mapped so
  *	that releasing cannot fail; NULL once queued (core lock)
- * @gone: the exporter went (hyper_dmabuf_core_peer_gone()): nothing is
+ * @peer_gone: the exporter went (hyper_dmabuf_core_peer_gone()): nothing is
  *	said to it any more (core lock)
  * @priv_size: size of @priv (core lock)
  * @priv: private data (core lock)
@@ -608,13 +609,13 @@ struct hyper_dmabuf_imp {
 	u32 flags;
 	u64 size;
 	u64 ref;
-	unsigned int users;
+	unsigned int importers;
 	bool unexported;
 	bool pending;
 	struct hyper_dmabuf_mapping map;
 	u32 map_seq;
 	struct hyper_dmabuf_txmsg *bye;
-	bool gone;
+	bool peer_gone;
 	u32 priv_size;
 	u8 priv[HYPER_DMABUF_MAX_PRIV];
 };

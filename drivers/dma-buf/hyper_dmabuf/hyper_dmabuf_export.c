@@ -169,7 +169,7 @@ static void hyper_dmabuf_unexport_work(struct work_struct *work)
 void hyper_dmabuf_exp_detach(struct hyper_dmabuf_exp *exp)
 {
 	lockdep_assert_held(&exp->core->lock);
-	exp->unexport_pending = true;
+	exp->unexported = true;
 	exp->owner = NULL;
 	list_del_init(&exp->owner_link);
 }

@@ -46,11 +46,11 @@ static void hyper_dmabuf_imp_put(struct hyper_dmabuf_core *core,
 				 struct hyper_dmabuf_imp *imp)
 {
 	lockdep_assert_held(&core->lock);
-	if (--imp->users)
+	if (--imp->importers)
 		return;
 	core->backend->unmap(imp->hid.exporter_domid, imp->map.handle);
 	/* Allocated when the buffer was mapped: this cannot fail. */
-	if (!imp->gone)
+	if (!imp->peer_gone)
 		hyper_dmabuf_send_flags(core, imp->hid.exporter_domid,
 					HYPER_DMABUF_OP_RELEASED, imp->map_seq,
 					&imp->hid, NULL, imp->bye);
@@ -63,8 +63,8 @@ static void hyper_dmabuf_imp_put(struct hyper_dmabuf_core *core,
 
 /* ---- local dma-buf wrapping a loopback export ------------------------- */
 
-static int hyper_dmabuf_lb_attach(struct dma_buf *dmabuf,
-				  struct dma_buf_attachment *attach)
+static int hyper_dmabuf_loopback_attach(struct dma_buf *dmabuf,
+					struct dma_buf_attachment *attach)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 	struct dma_buf_attachment *orig;
@@ -76,8 +76,8 @@ static int hyper_dmabuf_lb_attach(struct dma_buf *dmabuf,
 	return 0;
 }
 
-static void hyper_dmabuf_lb_detach(struct dma_buf *dmabuf,
-				   struct dma_buf_attachment *attach)
+static void hyper_dmabuf_loopback_detach(struct dma_buf *dmabuf,
+					 struct dma_buf_attachment *attach)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 
@@ -85,52 +85,53 @@ static void hyper_dmabuf_lb_detach(struct dma_buf *dmabuf,
 }
 
 static struct sg_table *
-hyper_dmabuf_lb_map(struct dma_buf_attachment *attach,
-		    enum dma_data_direction dir)
+hyper_dmabuf_loopback_map(struct dma_buf_attachment *attach,
+			  enum dma_data_direction dir)
 {
 	return dma_buf_map_attachment(attach->priv, dir);
 }
 
-static void hyper_dmabuf_lb_unmap(struct dma_buf_attachment *attach,
-				  struct sg_table *sgt,
-				  enum dma_data_direction dir)
+static void hyper_dmabuf_loopback_unmap(struct dma_buf_attachment *attach,
+					struct sg_table *sgt,
+					enum dma_data_direction dir)
 {
 	dma_buf_unmap_attachment(attach->priv, sgt, dir);
 }
 
-static int hyper_dmabuf_lb_mmap(struct dma_buf *dmabuf,
-				struct vm_area_struct *vma)
+static int hyper_dmabuf_loopback_mmap(struct dma_buf *dmabuf,
+				      struct vm_area_struct *vma)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 
 	return dma_buf_mmap(lbuf->exp->dmabuf, vma, vma->vm_pgoff);
 }
 
-static int hyper_dmabuf_lb_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
+static int hyper_dmabuf_loopback_vmap(struct dma_buf *dmabuf,
+				      struct iosys_map *map)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 
 	return dma_buf_vmap(lbuf->exp->dmabuf, map);
 }
 
-static void hyper_dmabuf_lb_vunmap(struct dma_buf *dmabuf,
-				   struct iosys_map *map)
+static void hyper_dmabuf_loopback_vunmap(struct dma_buf *dmabuf,
+					 struct iosys_map *map)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 
 	dma_buf_vunmap(lbuf->exp->dmabuf, map);
 }
 
-static int hyper_dmabuf_lb_begin_cpu(struct dma_buf *dmabuf,
-				     enum dma_data_direction dir)
+static int hyper_dmabuf_loopback_begin_cpu(struct dma_buf *dmabuf,
+					   enum dma_data_direction dir)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 
 	return dma_buf_begin_cpu_access(lbuf->exp->dmabuf, dir);
 }
 
-static int hyper_dmabuf_lb_end_cpu(struct dma_buf *dmabuf,
-				   enum dma_data_direction dir)
+static int hyper_dmabuf_loopback_end_cpu(struct dma_buf *dmabuf,
+					 enum dma_data_direction dir)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 
@@ -158,24 +159,24 @@ static void hyper_dmabuf_lbuf_release(struct dma_buf *dmabuf)
 	kfree(lbuf);
 }
 
-static const struct dma_buf_ops hyper_dmabuf_lb_ops = {
-	.attach = hyper_dmabuf_lb_attach,
-	.detach = hyper_dmabuf_lb_detach,
-	.map_dma_buf = hyper_dmabuf_lb_map,
-	.unmap_dma_buf = hyper_dmabuf_lb_unmap,
+static const struct dma_buf_ops hyper_dmabuf_loopback_ops = {
+	.attach = hyper_dmabuf_loopback_attach,
+	.detach = hyper_dmabuf_loopback_detach,
+	.map_dma_buf = hyper_dmabuf_loopback_map,
+	.unmap_dma_buf = hyper_dmabuf_loopback_unmap,
 	.release = hyper_dmabuf_lbuf_release,
-	.mmap = hyper_dmabuf_lb_mmap,
-	.vmap = hyper_dmabuf_lb_vmap,
-	.vunmap = hyper_dmabuf_lb_vunmap,
-	.begin_cpu_access = hyper_dmabuf_lb_begin_cpu,
-	.end_cpu_access = hyper_dmabuf_lb_end_cpu,
+	.mmap = hyper_dmabuf_loopback_mmap,
+	.vmap = hyper_dmabuf_loopback_vmap,
+	.vunmap = hyper_dmabuf_loopback_vunmap,
+	.begin_cpu_access = hyper_dmabuf_loopback_begin_cpu,
+	.end_cpu_access = hyper_dmabuf_loopback_end_cpu,
 };
 
 /* ---- local dma-buf wrapping pages mapped from another domain ---------- */
 
 static struct sg_table *
-hyper_dmabuf_rm_map(struct dma_buf_attachment *attach,
-		    enum dma_data_direction dir)
+hyper_dmabuf_remote_map(struct dma_buf_attachment *attach,
+			enum dma_data_direction dir)
 {
 	struct hyper_dmabuf_lbuf *lbuf = attach->dmabuf->priv;
 	struct hyper_dmabuf_mapping *map = &lbuf->imp->map;
@@ -203,17 +204,17 @@ err_free_sgt:
 	return ERR_PTR(ret);
 }
 
-static void hyper_dmabuf_rm_unmap(struct dma_buf_attachment *attach,
-				  struct sg_table *sgt,
-				  enum dma_data_direction dir)
+static void hyper_dmabuf_remote_unmap(struct dma_buf_attachment *attach,
+				      struct sg_table *sgt,
+				      enum dma_data_direction dir)
 {
 	dma_unmap_sgtable(attach->dev, sgt, dir, 0);
 	sg_free_table(sgt);
 	kfree(sgt);
 }
 
-static int hyper_dmabuf_rm_mmap(struct dma_buf *dmabuf,
-				struct vm_area_struct *vma)
+static int hyper_dmabuf_remote_mmap(struct dma_buf *dmabuf,
+				    struct vm_area_struct *vma)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
@@ -225,7 +226,8 @@ static int hyper_dmabuf_rm_mmap(struct dma_buf *dmabuf,
 	return vm_map_pages(vma, map->pages, map->nr_pages);
 }
 
-static int hyper_dmabuf_rm_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
+static int hyper_dmabuf_remote_vmap(struct dma_buf *dmabuf,
+				    struct iosys_map *map)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
@@ -240,8 +242,8 @@ static int hyper_dmabuf_rm_vmap(struct dma_buf *dmabuf, struct iosys_map *map)
 	return 0;
 }
 
-static void hyper_dmabuf_rm_vunmap(struct dma_buf *dmabuf,
-				   struct iosys_map *map)
+static void hyper_dmabuf_remote_vunmap(struct dma_buf *dmabuf,
+				       struct iosys_map *map)
 {
 	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
 	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
@@ -252,13 +254,13 @@ static void hyper_dmabuf_rm_vunmap(struct dma_buf *dmabuf,
 		vm_unmap_ram(map->vaddr, lbuf->imp->map.nr_pages);
 }
 
-static const struct dma_buf_ops hyper_dmabuf_rm_ops = {
-	.map_dma_buf = hyper_dmabuf_rm_map,
-	.unmap_dma_buf = hyper_dmabuf_rm_unmap,
+static const struct dma_buf_ops hyper_dmabuf_remote_ops = {
+	.map_dma_buf = hyper_dmabuf_remote_map,
+	.unmap_dma_buf = hyper_dmabuf_remote_unmap,
 	.release = hyper_dmabuf_lbuf_release,
-	.mmap = hyper_dmabuf_rm_mmap,
-	.vmap = hyper_dmabuf_rm_vmap,
-	.vunmap = hyper_dmabuf_rm_vunmap,
+	.mmap = hyper_dmabuf_remote_mmap,
+	.vmap = hyper_dmabuf_remote_vmap,
+	.vunmap = hyper_dmabuf_remote_vunmap,
 };
 
 /* Take a local user of a remote buffer, mapping it on first use. */
@@ -269,8 +271,8 @@ static int hyper_dmabuf_imp_get(struct hyper_dmabuf_core *core,
 	u32 domid = imp->hid.exporter_domid;
 	int ret;
 
-	if (imp->users) {
-		imp->users++;
+	if (imp->importers) {
+		imp->importers++;
 		return 0;
 	}
 	imp->bye = hyper_dmabuf_txmsg_alloc();
@@ -289,7 +291,7 @@ static int hyper_dmabuf_imp_get(struct hyper_dmabuf_core *core,
 	if (ret)
 		goto err_unmap;
 	imp->map_seq++;
-	imp->users = 1;
+	imp->importers = 1;
 	return 0;
 
 err_unmap:
@@ -346,7 +348,7 @@ retry:
 	mutex_lock(&core->lock);
 	exp = hyper_dmabuf_exp_lookup(core, hid);
 	if (exp) {
-		if (!exp->loopback || exp->unexport_pending) {
+		if (!exp->loopback || exp->unexported) {
 			ret = -ENOENT;
 			goto err_unlock;
 		}
@@ -354,7 +356,7 @@ retry:
 		exp_flags = exp->flags;
 		exp_info.size = exp->dmabuf->size;
 		exp_info.resv = exp->dmabuf->resv;
-		exp_info.ops = &hyper_dmabuf_lb_ops;
+		exp_info.ops = &hyper_dmabuf_loopback_ops;
 	} else {
 		imp = hyper_dmabuf_imp_lookup(core, hid);
 		if (!imp || imp->unexported) {
@@ -364,7 +366,7 @@ retry:
 		pending = imp->pending;
 		exp_flags = imp->flags;
 		exp_info.size = imp->size;
-		exp_info.ops = &hyper_dmabuf_rm_ops;
+		exp_info.ops = &hyper_dmabuf_remote_ops;
 	}
 	if (pending) {
 		if (flags & HYPER_DMABUF_IMPORT_NONBLOCK) {
@@ -451,7 +453,7 @@ int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 		q->importer_domid = exp->remote_domid;
 		q->size = exp->dmabuf->size;
 		q->busy = exp->importers;
-		q->unexport_pending = exp->unexport_pending;
+		q->unexport_pending = exp->unexported;
 		q->priv_size = exp->priv_size;
 		memcpy(priv, exp->priv, exp->priv_size);
 		goto out_unlock;
@@ -465,7 +467,7 @@ int hyper_dmabuf_query(struct hyper_dmabuf_core *core,
 		q->exporter_domid = imp->hid.exporter_domid;
 		q->importer_domid = hyper_dmabuf_core_local_domid(core);
 		q->size = imp->size;
-		q->busy = imp->users;
+		q->busy = imp->importers;
 		q->unexport_pending = imp->unexported;
 		q->priv_size = imp->priv_size;
 		memcpy(priv, imp->priv, imp->priv_size);

@@ -66,7 +66,7 @@ static void hyper_dmabuf_imp_stale(struct hyper_dmabuf_core *core,
 				   struct hyper_dmabuf_imp *imp)
 {
 	imp->unexported = true;
-	if (!imp->users)
+	if (!imp->importers)
 		hyper_dmabuf_imp_free(core, imp);
 }
 
@@ -138,15 +138,16 @@ hyper_dmabuf_rx_unexport(struct hyper_dmabuf_core *core,
 	if (imp->unexported)
 		return HYPER_DMABUF_DROP_STATE;
 	imp->unexported = true;
-	if (!imp->users)
+	if (!imp->importers)
 		hyper_dmabuf_imp_free(core, imp);
 	return HYPER_DMABUF_ACCEPTED;
 }
 
+/* IMPORTED or RELEASED: the peer mapped, or let go of, a buffer of ours. */
 static enum hyper_dmabuf_drop_reason
-hyper_dmabuf_rx_sync(struct hyper_dmabuf_core *core,
-		     const struct hyper_dmabuf_msg *msg,
-		     struct hyper_dmabuf_exp **put)
+hyper_dmabuf_rx_mapping(struct hyper_dmabuf_core *core,
+			const struct hyper_dmabuf_msg *msg,
+			struct hyper_dmabuf_exp **put)
 {
 	struct hyper_dmabuf_exp *exp;
 
@@ -280,8 +281,8 @@ int hyper_dmabuf_core_rx(struct hyper_dmabuf_core *core, u32 sender_domid,
 	case HYPER_DMABUF_OP_ACK:
 		reason = hyper_dmabuf_rx_ack(core, msg);
 		break;
-	default:
-		reason = hyper_dmabuf_rx_sync(core, msg, &put);
+	default:	/* IMPORTED, RELEASED: the decoder let nothing else by */
+		reason = hyper_dmabuf_rx_mapping(core, msg, &put);
 		break;
 	}
 out_unlock:
@@ -316,14 +317,14 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 
 	mutex_lock(&core->lock);
 	xa_for_each(&core->exports, index, exp) {
-		if (exp->loopback || exp->remote_domid != domid || exp->gone)
+		if (exp->loopback || exp->remote_domid != domid || exp->peer_gone)
 			continue;
 		/*
 		 * The owner's reference goes too, as on unexport; an export
 		 * already detached (unexported, or its file closing) keeps
 		 * the owner_link its detacher uses.
 		 */
-		exp->gone = true;
+		exp->peer_gone = true;
 		exp->gone_refs = exp->importers + !!exp->owner + 1;
 		exp->importers = 0;
 		exp->announced = false;
@@ -338,8 +339,8 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 		if (imp->hid.exporter_domid != domid)
 			continue;
 		imp->unexported = true;
-		imp->gone = true;
-		if (!imp->users)
+		imp->peer_gone = true;
+		if (!imp->importers)
 			hyper_dmabuf_imp_free(core, imp);
 	}
 	/* What was still to be said to the old peer is moot. */
