@@ -13,8 +13,9 @@
  * Messages to other domains are queued, never sent under core->lock: see
  * hyper_dmabuf_tx.c.
  *
- * Locking: core->lock (a mutex) serialises all of the above and every
- * backend call but the import's mmap/vmap/vunmap and send; the id stack,
+ * Locking: core->lock (a mutex) serialises the tables, every export's and
+ * import's state, the users' quotas and every backend call but the
+ * import's mmap/vmap/vunmap and send; the id stack,
  * the send queues (core->tx_lock) and the event log have their own
  * spinlock, taken inside core->lock.  Nothing waits for another domain
  * under core->lock.  A dma_buf_put() that may drop the last reference to a
@@ -103,7 +104,8 @@ hyper_dmabuf_exp_lookup(struct hyper_dmabuf_core *core,
  * users, under the same id.
  */
 struct hyper_dmabuf_imp *
-hyper_dmabuf_imp_find(struct hyper_dmabuf_core *core, u32 domid, u32 id)
+hyper_dmabuf_imp_find_current(struct hyper_dmabuf_core *core, u32 domid,
+			      u32 id)
 {
 	struct hyper_dmabuf_imp *imp;
 
@@ -138,10 +140,11 @@ hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
 	return NULL;
 }
 
-void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
-			   const struct hyper_dmabuf_id *hid, u32 flags,
-			   u64 size, const u8 *priv, u32 priv_size,
-			   bool update)
+/* Tell every open file that a buffer can be imported (NEW_IMPORT). */
+void hyper_dmabuf_event_new_import(struct hyper_dmabuf_core *core,
+				   const struct hyper_dmabuf_id *hid, u32 flags,
+				   u64 size, const u8 *priv, u32 priv_size,
+				   bool update)
 {
 	struct hyper_dmabuf_event ev = {
 		.type = HYPER_DMABUF_EVENT_NEW_IMPORT,
@@ -203,7 +206,7 @@ int hyper_dmabuf_file_open(struct hyper_dmabuf_core *core,
 void hyper_dmabuf_file_release(struct hyper_dmabuf_file *file)
 {
 	struct hyper_dmabuf_core *core = file->core;
-	struct hyper_dmabuf_lbuf *lbuf, *ltmp;
+	struct hyper_dmabuf_local_buf *lbuf, *ltmp;
 	struct hyper_dmabuf_exp *exp, *tmp;
 	LIST_HEAD(dead);
 

@@ -20,6 +20,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <uapi/linux/hyper_dmabuf.h>
+#include <xen/interface/io/hyper_dmabuf.h>
 
 #include "hyper_dmabuf_backend.h"
 
@@ -74,66 +75,14 @@ static inline u32 hyper_dmabuf_id_domid_byte(u32 id)
 
 /* ---- message codec ------------------------------------------------------ */
 
-#define HYPER_DMABUF_MSG_VERSION	1
 #define HYPER_DMABUF_MSG_MAX_SIZE	HYPER_DMABUF_MAX_BUF_SIZE
 
-/**
- * enum hyper_dmabuf_msg_op - operations exchanged between domains
- * @HYPER_DMABUF_OP_EXPORT: exporter announces a buffer (or new private data)
- * @HYPER_DMABUF_OP_UNEXPORT: exporter withdraws a buffer
- * @HYPER_DMABUF_OP_IMPORTED: importer mapped the buffer
- * @HYPER_DMABUF_OP_RELEASED: importer dropped its last mapping
- * @HYPER_DMABUF_OP_ACK: acknowledgment of an UNEXPORT or a RELEASED (the
- *	operation in @flags, with its id and key)
- * @HYPER_DMABUF_OP_PENDING: exporter tells of a buffer that it will
- *	announce once its fences signal (id, key, size and flags only)
- * @HYPER_DMABUF_OP_MAX: number of operations
+/*
+ * The messages between domains (struct hyper_dmabuf_msg_wire, enum
+ * hyper_dmabuf_msg_op) are defined with the rest of the protocol in
+ * <xen/interface/io/hyper_dmabuf.h>: the only transport is Xen's.
  */
-enum hyper_dmabuf_msg_op {
-	HYPER_DMABUF_OP_EXPORT = 1,
-	HYPER_DMABUF_OP_UNEXPORT,
-	HYPER_DMABUF_OP_IMPORTED,
-	HYPER_DMABUF_OP_RELEASED,
-	HYPER_DMABUF_OP_ACK,
-	HYPER_DMABUF_OP_PENDING,
-	HYPER_DMABUF_OP_MAX,
-};
-
-/**
- * struct hyper_dmabuf_msg_wire - message as transported, little endian
- * @version: %HYPER_DMABUF_MSG_VERSION
- * @op: &enum hyper_dmabuf_msg_op
- * @size: sizeof(struct hyper_dmabuf_msg_wire)
- * @sender_domid: domain sending the message
- * @id: buffer id
- * @exporter_domid: exporter of the buffer
- * @key: key of the buffer
- * @flags: HYPER_DMABUF_EXPORT_* flags (EXPORT and PENDING), the sequence
- *	number of the importer's mapping (IMPORTED and RELEASED), the
- *	operation acknowledged in bits 0-7 and, for a RELEASED, the low 24
- *	bits of its sequence number in bits 8-31 (ACK), else zero
- * @priv_size: bytes of @priv in use (EXPORT only, else zero)
- * @buf_size: buffer size in bytes, page aligned (EXPORT and PENDING, else
- *	zero)
- * @ref: backend reference of the shared pages (EXPORT only, else zero)
- * @reserved: zero
- * @priv: private data, zero beyond @priv_size
- */
-struct hyper_dmabuf_msg_wire {
-	__le16 version;
-	__le16 op;
-	__le32 size;
-	__le32 sender_domid;
-	__le32 id;
-	__le32 exporter_domid;
-	__le32 key[3];
-	__le32 flags;
-	__le32 priv_size;
-	__le64 buf_size;
-	__le64 ref;
-	__le64 reserved;
-	u8 priv[HYPER_DMABUF_MAX_PRIV];
-};
+static_assert(HYPER_DMABUF_MSG_PRIV == HYPER_DMABUF_MAX_PRIV);
 
 /**
  * struct hyper_dmabuf_msg - decoded message in CPU byte order
@@ -158,7 +107,8 @@ struct hyper_dmabuf_msg {
 };
 
 /**
- * enum hyper_dmabuf_drop_reason - why a received message was dropped
+ * enum hyper_dmabuf_drop_reason - why a received message was dropped, or
+ * %HYPER_DMABUF_ACCEPTED
  * @HYPER_DMABUF_DROP_LEN: transport length is not the wire size
  * @HYPER_DMABUF_DROP_VERSION: unknown version
  * @HYPER_DMABUF_DROP_SIZE: size field is not the wire size
@@ -666,7 +616,7 @@ hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
 /* ---- between the files of the core -------------------------------------- */
 
 /**
- * struct hyper_dmabuf_lbuf - local dma-buf created by an import
+ * struct hyper_dmabuf_local_buf - local dma-buf created by an import
  * @core: core instance
  * @file: file the import was made through, NULL once it is closed
  *	(core lock)
@@ -674,7 +624,7 @@ hyper_dmabuf_imp_lookup(struct hyper_dmabuf_core *core,
  * @exp: wrapped loopback export (reference held), or NULL
  * @imp: remote buffer whose mapping is wrapped, or NULL
  */
-struct hyper_dmabuf_lbuf {
+struct hyper_dmabuf_local_buf {
 	struct hyper_dmabuf_core *core;
 	struct hyper_dmabuf_file *file;
 	struct list_head file_link;
@@ -682,29 +632,22 @@ struct hyper_dmabuf_lbuf {
 	struct hyper_dmabuf_imp *imp;
 };
 
-/* Whether @domid names this domain. */
-static inline bool hyper_dmabuf_is_local(struct hyper_dmabuf_core *core,
-					 u32 domid)
-{
-	return domid == HYPER_DMABUF_DOMID_SELF ||
-	       domid == hyper_dmabuf_core_local_domid(core);
-}
-
 /* Key of the import hashtable: exporter domid and id together. */
 static inline u64 hyper_dmabuf_imp_hkey(u32 domid, u32 id)
 {
 	return ((u64)domid << 32) | id;
 }
 
+/* hyper_dmabuf_core.c */
 bool hyper_dmabuf_hid_match(const struct hyper_dmabuf_id *a,
 			    const struct hyper_dmabuf_id *b);
-/* hyper_dmabuf_core.c */
 struct hyper_dmabuf_imp *
-hyper_dmabuf_imp_find(struct hyper_dmabuf_core *core, u32 domid, u32 id);
-void hyper_dmabuf_announce(struct hyper_dmabuf_core *core,
-			   const struct hyper_dmabuf_id *hid, u32 flags,
-			   u64 size, const u8 *priv, u32 priv_size,
-			   bool update);
+hyper_dmabuf_imp_find_current(struct hyper_dmabuf_core *core, u32 domid,
+			      u32 id);
+void hyper_dmabuf_event_new_import(struct hyper_dmabuf_core *core,
+				   const struct hyper_dmabuf_id *hid, u32 flags,
+				   u64 size, const u8 *priv, u32 priv_size,
+				   bool update);
 /* hyper_dmabuf_export.c */
 struct hyper_dmabuf_user *
 hyper_dmabuf_user_get(struct hyper_dmabuf_core *core, kuid_t uid,

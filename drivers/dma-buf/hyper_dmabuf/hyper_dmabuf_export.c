@@ -8,7 +8,7 @@
  *   - Each import (a loopback dma-buf, or an IMPORTED message from the
  *     peer) takes another reference, dropped by the import's release (or a
  *     RELEASED message).
- *   - UNEXPORT (or closing the owning file) marks the export pending,
+ *   - UNEXPORT (or closing the owning file) marks it unexported,
  *     withdraws it from the peer at once and drops the table reference,
  *     at once or after the requested delay: exp->unexport_work then holds
  *     the table reference, on core->wq, which hyper_dmabuf_core_fini()
@@ -40,6 +40,7 @@
  * export stands: a peer told the buffer was pending must not wait for an
  * announcement that never comes.
  *
+ * Locking: see hyper_dmabuf_core.c.
  */
 #include <crypto/algapi.h>
 #include <linux/debugfs.h>
@@ -63,6 +64,14 @@
 
 /* Longest delay between two tries of an owed announcement. */
 #define HYPER_DMABUF_ANNOUNCE_RETRY_MAX	(64 * HZ)
+
+/* Whether @domid names this domain. */
+static bool hyper_dmabuf_is_local(struct hyper_dmabuf_core *core,
+				  u32 domid)
+{
+	return domid == HYPER_DMABUF_DOMID_SELF ||
+	       domid == hyper_dmabuf_core_local_domid(core);
+}
 
 /*
  * The quotas of the user of an unprivileged file: every file the user
@@ -282,9 +291,9 @@ static void hyper_dmabuf_exp_announce(struct hyper_dmabuf_exp *exp)
 
 	lockdep_assert_held(&core->lock);
 	if (exp->loopback) {
-		hyper_dmabuf_announce(core, &exp->hid, exp->flags,
-				      exp->dmabuf->size, exp->priv,
-				      exp->priv_size, exp->announced);
+		hyper_dmabuf_event_new_import(core, &exp->hid, exp->flags,
+					      exp->dmabuf->size, exp->priv,
+					      exp->priv_size, exp->announced);
 	} else if (hyper_dmabuf_send(core, exp->remote_domid,
 				     HYPER_DMABUF_OP_EXPORT, &exp->hid, exp,
 				     NULL)) {

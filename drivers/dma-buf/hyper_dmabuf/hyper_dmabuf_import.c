@@ -2,6 +2,8 @@
 /*
  * hyper_dmabuf: importing: buffers announced by other domains and the local
  * dma-bufs that wrap them
+ *
+ * Locking: see hyper_dmabuf_core.c.
  */
 #include <crypto/algapi.h>
 #include <linux/debugfs.h>
@@ -39,7 +41,7 @@ void hyper_dmabuf_imp_free(struct hyper_dmabuf_core *core,
 }
 
 /*
- * Drop a local user of a remote buffer: the last one unmaps it and tells
+ * Drop a local importer of a remote buffer: the last one unmaps it and tells
  * the exporter, and frees the record if the exporter withdrew the buffer.
  */
 static void hyper_dmabuf_imp_put(struct hyper_dmabuf_core *core,
@@ -66,7 +68,7 @@ static void hyper_dmabuf_imp_put(struct hyper_dmabuf_core *core,
 static int hyper_dmabuf_loopback_attach(struct dma_buf *dmabuf,
 					struct dma_buf_attachment *attach)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 	struct dma_buf_attachment *orig;
 
 	orig = dma_buf_attach(lbuf->exp->dmabuf, attach->dev);
@@ -79,7 +81,7 @@ static int hyper_dmabuf_loopback_attach(struct dma_buf *dmabuf,
 static void hyper_dmabuf_loopback_detach(struct dma_buf *dmabuf,
 					 struct dma_buf_attachment *attach)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 
 	dma_buf_detach(lbuf->exp->dmabuf, attach->priv);
 }
@@ -101,7 +103,7 @@ static void hyper_dmabuf_loopback_unmap(struct dma_buf_attachment *attach,
 static int hyper_dmabuf_loopback_mmap(struct dma_buf *dmabuf,
 				      struct vm_area_struct *vma)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 
 	return dma_buf_mmap(lbuf->exp->dmabuf, vma, vma->vm_pgoff);
 }
@@ -109,7 +111,7 @@ static int hyper_dmabuf_loopback_mmap(struct dma_buf *dmabuf,
 static int hyper_dmabuf_loopback_vmap(struct dma_buf *dmabuf,
 				      struct iosys_map *map)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 
 	return dma_buf_vmap(lbuf->exp->dmabuf, map);
 }
@@ -117,7 +119,7 @@ static int hyper_dmabuf_loopback_vmap(struct dma_buf *dmabuf,
 static void hyper_dmabuf_loopback_vunmap(struct dma_buf *dmabuf,
 					 struct iosys_map *map)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 
 	dma_buf_vunmap(lbuf->exp->dmabuf, map);
 }
@@ -125,7 +127,7 @@ static void hyper_dmabuf_loopback_vunmap(struct dma_buf *dmabuf,
 static int hyper_dmabuf_loopback_begin_cpu(struct dma_buf *dmabuf,
 					   enum dma_data_direction dir)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 
 	return dma_buf_begin_cpu_access(lbuf->exp->dmabuf, dir);
 }
@@ -133,14 +135,14 @@ static int hyper_dmabuf_loopback_begin_cpu(struct dma_buf *dmabuf,
 static int hyper_dmabuf_loopback_end_cpu(struct dma_buf *dmabuf,
 					 enum dma_data_direction dir)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 
 	return dma_buf_end_cpu_access(lbuf->exp->dmabuf, dir);
 }
 
-static void hyper_dmabuf_lbuf_release(struct dma_buf *dmabuf)
+static void hyper_dmabuf_local_buf_release(struct dma_buf *dmabuf)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 	struct hyper_dmabuf_core *core = lbuf->core;
 	struct hyper_dmabuf_exp *exp = lbuf->exp;
 	struct hyper_dmabuf_imp *imp = lbuf->imp;
@@ -164,7 +166,7 @@ static const struct dma_buf_ops hyper_dmabuf_loopback_ops = {
 	.detach = hyper_dmabuf_loopback_detach,
 	.map_dma_buf = hyper_dmabuf_loopback_map,
 	.unmap_dma_buf = hyper_dmabuf_loopback_unmap,
-	.release = hyper_dmabuf_lbuf_release,
+	.release = hyper_dmabuf_local_buf_release,
 	.mmap = hyper_dmabuf_loopback_mmap,
 	.vmap = hyper_dmabuf_loopback_vmap,
 	.vunmap = hyper_dmabuf_loopback_vunmap,
@@ -178,7 +180,7 @@ static struct sg_table *
 hyper_dmabuf_remote_map(struct dma_buf_attachment *attach,
 			enum dma_data_direction dir)
 {
-	struct hyper_dmabuf_lbuf *lbuf = attach->dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = attach->dmabuf->priv;
 	struct hyper_dmabuf_mapping *map = &lbuf->imp->map;
 	struct sg_table *sgt;
 	int ret;
@@ -216,7 +218,7 @@ static void hyper_dmabuf_remote_unmap(struct dma_buf_attachment *attach,
 static int hyper_dmabuf_remote_mmap(struct dma_buf *dmabuf,
 				    struct vm_area_struct *vma)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
 	struct hyper_dmabuf_mapping *map = &lbuf->imp->map;
 
@@ -229,7 +231,7 @@ static int hyper_dmabuf_remote_mmap(struct dma_buf *dmabuf,
 static int hyper_dmabuf_remote_vmap(struct dma_buf *dmabuf,
 				    struct iosys_map *map)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
 	void *vaddr;
 
@@ -245,7 +247,7 @@ static int hyper_dmabuf_remote_vmap(struct dma_buf *dmabuf,
 static void hyper_dmabuf_remote_vunmap(struct dma_buf *dmabuf,
 				       struct iosys_map *map)
 {
-	struct hyper_dmabuf_lbuf *lbuf = dmabuf->priv;
+	struct hyper_dmabuf_local_buf *lbuf = dmabuf->priv;
 	const struct hyper_dmabuf_backend_ops *ops = lbuf->core->backend;
 
 	if (ops->vunmap)
@@ -257,13 +259,13 @@ static void hyper_dmabuf_remote_vunmap(struct dma_buf *dmabuf,
 static const struct dma_buf_ops hyper_dmabuf_remote_ops = {
 	.map_dma_buf = hyper_dmabuf_remote_map,
 	.unmap_dma_buf = hyper_dmabuf_remote_unmap,
-	.release = hyper_dmabuf_lbuf_release,
+	.release = hyper_dmabuf_local_buf_release,
 	.mmap = hyper_dmabuf_remote_mmap,
 	.vmap = hyper_dmabuf_remote_vmap,
 	.vunmap = hyper_dmabuf_remote_vunmap,
 };
 
-/* Take a local user of a remote buffer, mapping it on first use. */
+/* Take a local importer of a remote buffer, mapping it on first use. */
 static int hyper_dmabuf_imp_get(struct hyper_dmabuf_core *core,
 				struct hyper_dmabuf_imp *imp)
 {
@@ -326,7 +328,7 @@ struct dma_buf *hyper_dmabuf_import_wait(struct hyper_dmabuf_file *file,
 	DEFINE_DMA_BUF_EXPORT_INFO(exp_info);
 	struct hyper_dmabuf_core *core = file->core;
 	u32 acc = fd_flags & O_ACCMODE;
-	struct hyper_dmabuf_lbuf *lbuf;
+	struct hyper_dmabuf_local_buf *lbuf;
 	struct hyper_dmabuf_exp *exp;
 	struct hyper_dmabuf_imp *imp = NULL;
 	struct dma_buf *dmabuf;

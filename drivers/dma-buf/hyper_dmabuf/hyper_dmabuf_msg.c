@@ -149,7 +149,8 @@ hyper_dmabuf_msg_check(const struct hyper_dmabuf_msg_wire *wire, u32 peer,
  * @peer_domid: domain at the other end of the channel the message came on
  * @local_domid: this domain
  * @msg: filled with the decoded message
- * @reason: set to the reason of a failure
+ * @reason: set to the reason of a failure, to %HYPER_DMABUF_ACCEPTED on
+ *	success
  *
  * Checks the length, version, size, operation, that the sender is the
  * channel's peer, that the id's domain byte matches the exporter domid and

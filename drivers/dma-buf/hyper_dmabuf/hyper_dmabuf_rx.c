@@ -1,23 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hyper_dmabuf: messages from other domains
+ *
+ * Locking: see hyper_dmabuf_core.c.
  */
-#include <crypto/algapi.h>
-#include <linux/debugfs.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
 #include <linux/dma-mapping.h>
-#include <linux/dma-resv.h>
 #include <linux/err.h>
-#include <linux/fcntl.h>
 #include <linux/fs.h>
-#include <linux/iosys-map.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
-#include <linux/seq_file.h>
 #include <linux/slab.h>
-#include <linux/user_namespace.h>
 #include <linux/vmalloc.h>
 
 #include "hyper_dmabuf_drv.h"
@@ -51,8 +46,9 @@ hyper_dmabuf_rx_new(struct hyper_dmabuf_core *core,
 		 hyper_dmabuf_imp_hkey(imp->hid.exporter_domid, imp->hid.id));
 	/* Importers learn of a pending buffer only once it is announced. */
 	if (!imp->pending)
-		hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
-				      imp->priv, imp->priv_size, false);
+		hyper_dmabuf_event_new_import(core, &imp->hid, imp->flags,
+					      imp->size, imp->priv,
+					      imp->priv_size, false);
 	return HYPER_DMABUF_ACCEPTED;
 }
 
@@ -80,8 +76,8 @@ hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 	imp = hyper_dmabuf_imp_lookup(core, &msg->hid);
 	if (imp && imp->unexported)
 		return HYPER_DMABUF_DROP_STATE;
-	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
-				    msg->hid.id);
+	imp = hyper_dmabuf_imp_find_current(core, msg->hid.exporter_domid,
+					    msg->hid.id);
 	if (imp && !hyper_dmabuf_hid_match(&imp->hid, &msg->hid)) {
 		hyper_dmabuf_imp_stale(core, imp);
 		imp = NULL;
@@ -98,8 +94,9 @@ hyper_dmabuf_rx_export(struct hyper_dmabuf_core *core,
 		imp->ref = msg->ref;
 		imp->priv_size = msg->priv_size;
 		memcpy(imp->priv, msg->priv, msg->priv_size);
-		hyper_dmabuf_announce(core, &imp->hid, imp->flags, imp->size,
-				      imp->priv, imp->priv_size, !imp->pending);
+		hyper_dmabuf_event_new_import(core, &imp->hid, imp->flags,
+					      imp->size, imp->priv,
+					      imp->priv_size, !imp->pending);
 		if (imp->pending) {
 			imp->pending = false;
 			hyper_dmabuf_wake_importers(core);
@@ -119,8 +116,8 @@ hyper_dmabuf_rx_pending(struct hyper_dmabuf_core *core,
 	/* Known already, or withdrawn: not pending. */
 	if (hyper_dmabuf_imp_lookup(core, &msg->hid))
 		return HYPER_DMABUF_DROP_STATE;
-	imp = hyper_dmabuf_imp_find(core, msg->hid.exporter_domid,
-				    msg->hid.id);
+	imp = hyper_dmabuf_imp_find_current(core, msg->hid.exporter_domid,
+					    msg->hid.id);
 	if (imp)
 		hyper_dmabuf_imp_stale(core, imp);
 	return hyper_dmabuf_rx_new(core, msg);

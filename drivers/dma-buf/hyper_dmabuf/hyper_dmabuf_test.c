@@ -26,14 +26,6 @@
 
 #include "hyper_dmabuf_drv.h"
 
-/* An import as the ioctl makes it without flags: waits for a pending one. */
-static struct dma_buf *test_import(struct hyper_dmabuf_file *file,
-				   const struct hyper_dmabuf_id *hid,
-				   u32 fd_flags)
-{
-	return hyper_dmabuf_import_wait(file, hid, fd_flags, 0, 0);
-}
-
 MODULE_IMPORT_NS("DMA_BUF");
 
 #define TEST_LOCAL_DOMID	3
@@ -226,6 +218,14 @@ static void test_put(struct dma_buf *dmabuf)
 {
 	dma_buf_put(dmabuf);
 	flush_delayed_fput();
+}
+
+/* An import as the ioctl makes it without flags: waits for a pending one. */
+static struct dma_buf *test_import(struct hyper_dmabuf_file *file,
+				   const struct hyper_dmabuf_id *hid,
+				   u32 fd_flags)
+{
+	return hyper_dmabuf_import_wait(file, hid, fd_flags, 0, 0);
 }
 
 /* ---- fixture ---------------------------------------------------------- */

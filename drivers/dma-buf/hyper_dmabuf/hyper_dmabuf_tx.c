@@ -1,23 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hyper_dmabuf: messages to other domains, queued per peer
+ *
+ * Locking: see hyper_dmabuf_core.c.
  */
-#include <crypto/algapi.h>
-#include <linux/debugfs.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
 #include <linux/dma-mapping.h>
-#include <linux/dma-resv.h>
 #include <linux/err.h>
-#include <linux/fcntl.h>
 #include <linux/fs.h>
-#include <linux/iosys-map.h>
 #include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
-#include <linux/seq_file.h>
 #include <linux/slab.h>
-#include <linux/user_namespace.h>
 #include <linux/vmalloc.h>
 
 #include "hyper_dmabuf_drv.h"

@@ -7,6 +7,7 @@
 
 #include <linux/types.h>
 #include <xen/grant_table.h>
+#include <xen/interface/io/hyper_dmabuf.h>
 
 #include "hyper_dmabuf_backend.h"
 
@@ -19,48 +20,9 @@ struct vm_area_struct;
 #define HDX_BATCH	256
 
 /*
- * Page directory: the exporter lists the grant references of a buffer in
- * pages it grants read-only to the importer; the first one's reference
- * travels in the export message.  Each directory page names the next.
+ * The ring page, its messages and the page directory are laid out as
+ * <xen/interface/io/hyper_dmabuf.h> describes.
  */
-#define HDX_DIR_MAGIC	0x52444448	/* "HDDR" */
-#define HDX_DIR_REFS	((PAGE_SIZE - 16) / sizeof(__le32))
-
-/**
- * struct hdx_dir_page - layout of one directory page, little endian
- * @magic: %HDX_DIR_MAGIC
- * @count: references in @refs, at most %HDX_DIR_REFS
- * @next: grant reference of the next directory page, 0 on the last
- * @pad: zero
- * @refs: grant references of consecutive pages of the buffer
- */
-struct hdx_dir_page {
-	__le32 magic;
-	__le32 count;
-	__le32 next;
-	__le32 pad;
-	__le32 refs[];
-};
-
-/* Message ring of one direction: one page, written by its owner. */
-#define HDX_RING_SLOTS	8
-#define HDX_MSG_SIZE	256
-
-/**
- * struct hdx_ring - layout of a ring page, little endian
- * @prod: messages produced; written by the sender only
- * @pad0: keeps @cons on its own cache line
- * @cons: messages consumed; written by the receiver only
- * @pad1: keeps @slot on its own cache lines
- * @slot: messages, slot i % %HDX_RING_SLOTS holds message i
- */
-struct hdx_ring {
-	__le32 prod;
-	u8 pad0[60];
-	__le32 cons;
-	u8 pad1[60];
-	u8 slot[HDX_RING_SLOTS][HDX_MSG_SIZE];
-};
 
 /* hyper_dmabuf_xen_shm.c */
 int hdx_shm_init(void);

@@ -76,7 +76,7 @@ struct hdx_offer {
 
 struct hdx_rx_msg {
 	struct list_head link;
-	u8 data[HDX_MSG_SIZE];
+	u8 data[HYPER_DMABUF_MSG_SIZE];
 };
 
 struct hdx_chan {
@@ -98,7 +98,7 @@ struct hdx_chan {
 
 	struct mutex tx_lock; /* tx, tx_prod; taken inside lock */
 	struct page *tx_page;
-	struct hdx_ring *tx;
+	struct hyper_dmabuf_ring *tx;
 	grant_ref_t tx_gref;
 	int tx_irq;
 	u32 tx_prod;
@@ -109,7 +109,7 @@ struct hdx_chan {
 
 	struct page *rx_page;
 	grant_handle_t rx_handle;
-	struct hdx_ring *rx;
+	struct hyper_dmabuf_ring *rx;
 	int rx_irq;
 	u32 rx_cons;
 	unsigned long rx_flags;		/* HDX_RX_EOI */
@@ -187,6 +187,12 @@ static void hdx_withdraw_offer(struct hdx_chan *chan)
 }
 
 /* ---- rings ---------------------------------------------------------------- */
+
+/* The slot of message number @n in @ring. */
+static u8 *hdx_slot(struct hyper_dmabuf_ring *ring, u32 n)
+{
+	return ring->slot[n % HYPER_DMABUF_RING_SLOTS];
+}
 
 /*
  * Both ports are bound with late EOI: Xen delivers no further event on a
@@ -367,7 +373,7 @@ static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
 	chan->rx = page_address(chan->rx_page);
 	chan->rx_cons = le32_to_cpu(READ_ONCE(chan->rx->cons));
 	prod = le32_to_cpu(READ_ONCE(chan->rx->prod));
-	if (prod - chan->rx_cons > HDX_RING_SLOTS)
+	if (prod - chan->rx_cons > HYPER_DMABUF_RING_SLOTS)
 		return -EBADMSG;
 
 	ret = HYPERVISOR_event_channel_op(EVTCHNOP_bind_interdomain, &bind);
@@ -401,7 +407,7 @@ static void hdx_drain_work(struct work_struct *work)
 	prod = le32_to_cpu(READ_ONCE(chan->rx->prod));
 	/* Read the slots only after the index that covers them. */
 	virt_rmb();
-	if (prod - chan->rx_cons > HDX_RING_SLOTS) {
+	if (prod - chan->rx_cons > HYPER_DMABUF_RING_SLOTS) {
 		/* The reset unbinds the port; never leave it masked. */
 		broken = true;
 		hdx_ring_error(&chan->rx_broken);
@@ -427,8 +433,8 @@ static void hdx_drain_work(struct work_struct *work)
 			more = true;
 			break;
 		}
-		memcpy(m->data, chan->rx->slot[chan->rx_cons % HDX_RING_SLOTS],
-		       HDX_MSG_SIZE);
+		memcpy(m->data, hdx_slot(chan->rx, chan->rx_cons),
+		       HYPER_DMABUF_MSG_SIZE);
 		chan->rx_cons++;
 		spin_lock(&chan->rx_lock);
 		list_add_tail(&m->link, &chan->rx_list);
@@ -485,7 +491,8 @@ static void hdx_deliver_work(struct work_struct *work)
 		spin_unlock(&chan->rx_lock);
 		if (!m)
 			break;
-		hyper_dmabuf_backend_rx(chan->peer, m->data, HDX_MSG_SIZE);
+		hyper_dmabuf_backend_rx(chan->peer, m->data,
+					HYPER_DMABUF_MSG_SIZE);
 		kfree(m);
 	}
 	if (resume)
@@ -530,7 +537,7 @@ static void hdx_check_work(struct work_struct *work)
 	ret = hdx_read_offer(chan, &off);
 	broken = chan->state == HDX_CONNECTED &&
 		 le32_to_cpu(READ_ONCE(chan->rx->prod)) - chan->rx_cons >
-		 HDX_RING_SLOTS;
+		 HYPER_DMABUF_RING_SLOTS;
 	if (broken)
 		hdx_ring_error(&chan->rx_broken);
 	broken |= chan->state == HDX_CONNECTED && READ_ONCE(chan->tx_broken);
@@ -875,14 +882,14 @@ static bool hdx_tx_ready(struct hdx_chan *chan)
 	if (READ_ONCE(chan->state) != HDX_CONNECTED)
 		return true;
 	return chan->tx_prod - le32_to_cpu(READ_ONCE(chan->tx->cons)) !=
-	       HDX_RING_SLOTS;
+	       HYPER_DMABUF_RING_SLOTS;
 }
 
 /**
  * hdx_send() - send a message to a domain
  * @domid: peer domain
  * @msg: message
- * @len: %HDX_MSG_SIZE
+ * @len: %HYPER_DMABUF_MSG_SIZE
  *
  * Called by the core's send work of @domid, never under the core's mutex.
  * Waits, bounded, for room in the ring of a connected channel; a channel
@@ -900,7 +907,7 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 	u32 cons, used;
 	int ret;
 
-	if (len != HDX_MSG_SIZE)
+	if (len != HYPER_DMABUF_MSG_SIZE)
 		return -EINVAL;
 	chan = hdx_chan_hold(domid);
 	if (!chan)
@@ -925,17 +932,17 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 		}
 		cons = le32_to_cpu(READ_ONCE(chan->tx->cons));
 		used = chan->tx_prod - cons;
-		if (used > HDX_RING_SLOTS) {
+		if (used > HYPER_DMABUF_RING_SLOTS) {
 			hdx_ring_error(&chan->tx_broken);
 			queue_work(hdx.ctl_wq, &chan->check_work);
 			ret = -EPROTO;
 			break;
 		}
-		if (used < HDX_RING_SLOTS) {
+		if (used < HYPER_DMABUF_RING_SLOTS) {
 			/* The receiver is done with the slot before reuse. */
 			virt_mb();
-			memcpy(chan->tx->slot[chan->tx_prod % HDX_RING_SLOTS],
-			       msg, HDX_MSG_SIZE);
+			memcpy(hdx_slot(chan->tx, chan->tx_prod), msg,
+			       HYPER_DMABUF_MSG_SIZE);
 			/* The slot is written before the index covers it. */
 			virt_wmb();
 			chan->tx_prod++;
@@ -1167,7 +1174,7 @@ static const struct file_operations hdx_evflood_fops = {
 static int hdx_inject_slots(u32 domid, unsigned int n, const void *data,
 			    size_t len)
 {
-	u8 msg[HDX_MSG_SIZE] = {};
+	u8 msg[HYPER_DMABUF_MSG_SIZE] = {};
 	unsigned int i;
 	int ret = 0;
 

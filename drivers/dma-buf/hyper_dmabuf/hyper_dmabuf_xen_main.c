@@ -30,7 +30,7 @@ static int __init hdx_init(void)
 {
 	int ret;
 
-	BUILD_BUG_ON(sizeof(struct hdx_ring) > PAGE_SIZE);
+	BUILD_BUG_ON(sizeof(struct hyper_dmabuf_ring) > PAGE_SIZE);
 	BUILD_BUG_ON(PAGE_SIZE != XEN_PAGE_SIZE);
 	if (!xen_domain())
 		return -ENODEV;

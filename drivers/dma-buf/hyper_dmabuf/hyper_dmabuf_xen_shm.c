@@ -413,11 +413,12 @@ static void hdx_fill_dir(struct hdx_share *sh)
 	unsigned int d, k, first, count;
 
 	for (d = 0; d < sh->nr_dir; d++) {
-		struct hdx_dir_page *dp = page_address(sh->dir[d]);
+		struct hyper_dmabuf_dir_page *dp = page_address(sh->dir[d]);
 
-		first = d * HDX_DIR_REFS;
-		count = min_t(unsigned int, HDX_DIR_REFS, sh->nr_pages - first);
-		dp->magic = cpu_to_le32(HDX_DIR_MAGIC);
+		first = d * HYPER_DMABUF_DIR_REFS;
+		count = min_t(unsigned int, HYPER_DMABUF_DIR_REFS,
+			      sh->nr_pages - first);
+		dp->magic = cpu_to_le32(HYPER_DMABUF_DIR_MAGIC);
 		dp->count = cpu_to_le32(count);
 		dp->next = cpu_to_le32(d + 1 < sh->nr_dir ? sh->dir_refs[d + 1] : 0);
 		for (k = 0; k < count; k++)
@@ -656,7 +657,7 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 		return -ENOMEM;
 	sh->domid = domid;
 	sh->nr_pages = dmabuf->size >> PAGE_SHIFT;
-	sh->nr_dir = DIV_ROUND_UP(sh->nr_pages, HDX_DIR_REFS);
+	sh->nr_dir = DIV_ROUND_UP(sh->nr_pages, HYPER_DMABUF_DIR_REFS);
 	if (!hdx_grants_reserve(sh->nr_pages + sh->nr_dir)) {
 		kfree(sh);
 		return -ENOSPC;
@@ -915,12 +916,13 @@ void hdx_unmap_pages(unsigned int n, bool rw, struct page **pages,
 
 static int hdx_read_dir(u32 domid, u64 ref, unsigned int n, grant_ref_t *refs)
 {
-	unsigned int d, k, count, got = 0, nr_dir = DIV_ROUND_UP(n, HDX_DIR_REFS);
-	struct hdx_dir_page *dp;
+	unsigned int nr_dir = DIV_ROUND_UP(n, HYPER_DMABUF_DIR_REFS);
+	unsigned int d, k, count, got = 0;
+	struct hyper_dmabuf_dir_page *dp;
 	grant_handle_t handle;
 	struct page *page;
 	grant_ref_t gref;
-	u32 next;
+	u32 magic, next;
 	int ret;
 
 	if (!ref || ref > U32_MAX)
@@ -934,10 +936,12 @@ static int hdx_read_dir(u32 domid, u64 ref, unsigned int n, grant_ref_t *refs)
 		ret = hdx_map_pages(domid, &gref, 1, false, &page, &handle);
 		if (ret)
 			break;
+		magic = le32_to_cpu(READ_ONCE(dp->magic));
 		count = le32_to_cpu(READ_ONCE(dp->count));
 		next = le32_to_cpu(READ_ONCE(dp->next));
-		if (le32_to_cpu(READ_ONCE(dp->magic)) != HDX_DIR_MAGIC ||
-		    count != min_t(unsigned int, HDX_DIR_REFS, n - got) ||
+		if (magic != HYPER_DMABUF_DIR_MAGIC ||
+		    count != min_t(unsigned int, HYPER_DMABUF_DIR_REFS,
+				   n - got) ||
 		    (d + 1 < nr_dir) != !!next) {
 			ret = -EBADMSG;
 		} else {

@@ -4392,10 +4392,10 @@ TEST_F_TIMEOUT(xdom, u2d_pending_then_unexport, TIMEOUT_S)
 /*
  * A servant forges what it sends with the test hook debugfs
  * hyper_dmabuf_xen/inject (CONFIG_HYPER_DMABUF_DEBUG): raw ring slots, raw
- * ring indices, raw page directories.  The wire format is not uapi: this
- * is a local copy of struct hyper_dmabuf_msg_wire and of the directory
- * page (drivers/dma-buf/hyper_dmabuf/hyper_dmabuf_drv.h and
- * hyper_dmabuf_xen.h), little endian.
+ * ring indices, raw page directories.  The wire format is a Xen protocol,
+ * not uapi: this is a local copy of struct hyper_dmabuf_msg_wire and of
+ * the directory page of include/xen/interface/io/hyper_dmabuf.h, little
+ * endian.
  */
 #define INJECT_PATH	"/sys/kernel/debug/hyper_dmabuf_xen/inject"
 #define RING_ERRORS_PATH "/sys/kernel/debug/hyper_dmabuf_xen/ring_errors"
@@ -4429,8 +4429,8 @@ enum {
 
 #define FW_VERSION	1
 #define FW_MAX_BUF	(1024 * MiB)	/* HYPER_DMABUF_MAX_BUF_SIZE */
-#define DIR_MAGIC	0x52444448U	/* HDX_DIR_MAGIC */
-#define DIR_REFS	((PAGE - 16) / 4)	/* HDX_DIR_REFS: 1020 */
+#define DIR_MAGIC	0x52444448U	/* HYPER_DMABUF_DIR_MAGIC */
+#define DIR_REFS	((PAGE - 16) / 4)	/* HYPER_DMABUF_DIR_REFS: 1020 */
 #define UNOWNED_REF	0x7ffffff0U	/* far beyond any grant table */
 #define OTHER_DOMID	0x7fefU		/* a domain that is neither side */
 #define FORGE_SLOT	900		/* forged ids: slots 900 + kind */

@@ -50,7 +50,7 @@ say PLAN dom0 $(for d in $domus; do printf '%s ' "${d%%:*}"; done)
 # in the first PV domU of the all-PV boot and in the PVH domU; the other
 # PV domUs, same kernel and kind, leave it out (reported as skipped).
 tool_pv=
-case "$HDLAB_PLAN" in *pvh*) tool_pv=done ;; esac
+case "$HDLAB_PLAN" in *:pvh*) tool_pv=a_PV_domU_of_the_all-PV_boot ;; esac
 for d in $domus; do
 	name=${d%%:*}
 	type=${d#*:}
@@ -65,8 +65,12 @@ for d in $domus; do
 	[ -n "$HDLAB_COUNT" ] && args="$args hdlab.count=1"
 	args="$args hdlab.ioctl_iters=20000"
 	if [ "$type" = pv ]; then
-		[ -n "$tool_pv" ] && args="$args hdlab.skip=hyper_dmabuf_tool_test.sh"
-		tool_pv=done
+		if [ -n "$tool_pv" ]; then
+			args="$args hdlab.skip=hyper_dmabuf_tool_test.sh"
+			args="$args hdlab.skip_by=$tool_pv"
+		else
+			tool_pv=$name
+		fi
 	fi
 	cat > /tmp/$name.cfg <<CFG
 name = "$name"
@@ -134,7 +138,7 @@ export HYPER_DMABUF_VICTIM_RAMDISK=/hdlab/domU.cpio.gz
 # in every other domain). What a boot's dom0 leaves out it reports as
 # skipped, naming the boot that runs it.
 case "$HDLAB_PLAN" in
-*pvh*)
+*:pvh*)
 	export HYPER_DMABUF_XDOM_SHORT=1
 	export HDLAB_SKIP="hyper_dmabuf_peer_death.sh"
 	export HDLAB_SKIP_WHY="every destroy point runs in the all-PV boot"

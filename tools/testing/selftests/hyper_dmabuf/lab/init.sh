@@ -37,9 +37,10 @@ for w in $(cat /proc/cmdline); do
 	hdlab.demo=1) export HDLAB_DEMO=1 ;;
 	hdlab.count=1) export HDLAB_COUNT=1 ;;
 	hdlab.ioctl_iters=*) export HD_IOCTL_ITERS=${w#*=} ;;
-	hdlab.skip=*)
-		export HDLAB_SKIP=${w#*=}
-		export HDLAB_SKIP_WHY="another domain of this kind runs it" ;;
+	hdlab.skip=*) export HDLAB_SKIP=${w#*=} ;;
+	hdlab.skip_by=*)
+		by=$(echo "${w#*=}" | tr _ ' ')
+		export HDLAB_SKIP_WHY="$by runs it (same kind of domain)" ;;
 	hdlab.seed=*) /hdlab/hdlab-seed "${w#*=}" ;;
 	esac
 done
