@@ -76,11 +76,13 @@ def parse_boot(log, boot, results):
     for lineno, line in enumerate(raw.split('\n')):
         line = ANSI.sub('', line.replace('\r', ''))
         dom, text = split_domain(line)
+        # Xen's report may land in the middle of a guest's console line
+        # (the serial port interleaves them): look for it anywhere.
+        m = TRIPLE.search(line)
+        if m:
+            fault.setdefault(domids.get(m.group(1), 'd' + m.group(1)), lineno)
         if dom == 'xen':
-            m = TRIPLE.search(text)
-            if m:
-                fault.setdefault(domids.get(m.group(1), 'd' + m.group(1)), lineno)
-            elif XEN_SPLATS.search(text):
+            if not m and XEN_SPLATS.search(text):
                 splats.setdefault('xen', []).append(text.strip())
             continue
         if not text.startswith('HDLAB '):
