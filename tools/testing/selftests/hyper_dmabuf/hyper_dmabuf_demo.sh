@@ -17,10 +17,14 @@
 # second serial port), dom0 also sends the frames there, gzipped, for the
 # host to turn into PNG files.
 #
+# It runs hyper_dmabuf_demo of tools/hyper_dmabuf: the one beside this
+# script, else the one in PATH.
+#
 # Output: TAP 13. Exit status: 0 all passed, 1 a test failed, 4 skipped.
 
 DIR=$(dirname "$0")
 DEMO="$DIR/hyper_dmabuf_demo"
+[ -x "$DEMO" ] || DEMO=$(command -v hyper_dmabuf_demo)
 OUT=${HYPER_DMABUF_DEMO_OUT:-/tmp/hddemo}
 FRAMES=2
 num=0
@@ -59,6 +63,11 @@ show() { # FILE: the programs' lines, as TAP diagnostics
 if [ ! -e /dev/hyper_dmabuf ]; then
 	echo "TAP version 13"
 	echo "1..0 # SKIP /dev/hyper_dmabuf missing"
+	exit 4
+fi
+if [ ! -x "$DEMO" ]; then
+	echo "TAP version 13"
+	echo "1..0 # SKIP no hyper_dmabuf_demo beside this script or in PATH"
 	exit 4
 fi
 

@@ -4,9 +4,12 @@
 # Run in a domU whose dom0 runs hyper_dmabuf: unload this domain's Xen
 # backend and load it again; the channel to dom0 must come back (dom0 sees
 # the offer withdrawn, resets its side and answers the new one).
+# Shares with hyper_dmabuf_tool of tools/hyper_dmabuf: the one beside this
+# script, else the one in PATH.
 
 DIR=$(dirname "$0")
 TOOL=$DIR/hyper_dmabuf_tool
+[ -x "$TOOL" ] || TOOL=$(command -v hyper_dmabuf_tool)
 CHANNELS=/sys/kernel/debug/hyper_dmabuf_xen/channels
 ksft_skip=4
 
@@ -27,7 +30,7 @@ fail() {
 [ -r /proc/xen/capabilities ] || skip "not a Xen domain"
 grep -q control_d /proc/xen/capabilities && skip "dom0 (no dom0 to reconnect to)"
 [ -d /sys/module/hyper_dmabuf_xen ] || skip "hyper_dmabuf_xen not loaded"
-[ -x "$TOOL" ] || skip "$TOOL missing"
+[ -x "$TOOL" ] || skip "no hyper_dmabuf_tool beside this script or in PATH"
 
 "$TOOL" export 0 --alloc 4096 --keep 1 >/tmp/reconnect.1 2>&1 ||
 	fail "first export to dom0: $(cat /tmp/reconnect.1)"

@@ -5,9 +5,11 @@
 # buffers are exported to the local domain ("self") and imported, queried,
 # listed and unexported again in the same domain, which needs no
 # hypervisor backend.  Runs as root (unexport needs CAP_SYS_ADMIN).
+# The tool is built from tools/hyper_dmabuf ("make -C tools hyper_dmabuf"):
+# this script runs the one beside it, else the one in PATH.
 #
 # Output: TAP 13.  Exit status: 0 all passed (or skipped), 1 a test failed,
-# 4 everything was skipped (no /dev/hyper_dmabuf).
+# 4 everything was skipped (no /dev/hyper_dmabuf, no hyper_dmabuf_tool).
 # Needs only busybox: sh, cat, cmp, cut, dd, grep, head, mkfifo, mktemp,
 # printf, sed, sleep, tr, wc (and unshare for the EPERM case, when the
 # kernel has user namespaces).
@@ -18,6 +20,7 @@ ksft_skip=4
 
 DIR=$(dirname "$0")
 TOOL="$DIR/hyper_dmabuf_tool"
+[ -x "$TOOL" ] || TOOL=$(command -v hyper_dmabuf_tool)
 DEV=/dev/hyper_dmabuf
 HEAP=/dev/dma_heap/system
 UDMABUF=/dev/udmabuf
@@ -920,10 +923,16 @@ NTESTS=$(echo $TESTS | wc -w | tr -d ' ')
 echo "TAP version 13"
 echo "1..$NTESTS"
 
+skip_all=
 if [ ! -c "$DEV" ]; then
+	skip_all="no $DEV"
+elif [ ! -x "$TOOL" ]; then
+	skip_all="no hyper_dmabuf_tool beside this script or in PATH (tools/hyper_dmabuf)"
+fi
+if [ -n "$skip_all" ]; then
 	for t in $TESTS; do
 		num=$((num + 1))
-		echo "ok $num ${t%%:*} # SKIP no $DEV"
+		echo "ok $num ${t%%:*} # SKIP $skip_all"
 	done
 	exit $ksft_skip
 fi
@@ -931,10 +940,6 @@ fi
 trap cleanup EXIT
 trap 'exit $ksft_fail' INT TERM HUP
 T=$(mktemp -d /tmp/hyper_dmabuf_tool_test.XXXXXX) || exit $ksft_fail
-
-if [ ! -x "$TOOL" ]; then
-	diag "$TOOL is missing"
-fi
 
 for t in $TESTS; do
 	run "${t%%:*}" "${t#*:}"

@@ -49,8 +49,18 @@ for mod in $(cat /hdlab/modules.list 2>/dev/null); do
 	fi
 done
 
-# kselftest-list.txt names the tests (collection:program); helper programs
-# such as hyper_dmabuf_tool sit beside them but are not run on their own.
+# The programs of tools/hyper_dmabuf, which the tool's test and the demo
+# run from PATH: without them those would only be skipped.
+for p in hyper_dmabuf_tool hyper_dmabuf_demo; do
+	if command -v $p >/dev/null; then
+		check "installed-$p" PASS
+	else
+		check "installed-$p" FAIL "not in PATH ($PATH)"
+	fi
+done
+
+# kselftest-list.txt names the tests (collection:program); helper scripts
+# such as hyper_dmabuf_allow.sh sit beside them but are not run on their own.
 # A domU serves the cross-domain test first: dom0 orchestrates it after its
 # own single-domain tests, so no domain gets another domain's buffers (and
 # their events) while its single-domain tests run.

@@ -7,7 +7,8 @@
 #
 # Usage: vmtest.sh [-k KERNEL_TREE] [-o OUTPUT_DIR] [-r RESULTS] COMMAND
 #
-#   build           configure and build the kernel, selftests and initramfs
+#   build           configure and build the kernel, the selftests, the
+#                   programs of tools/hyper_dmabuf and the initramfs images
 #   initramfs       rebuild only the initramfs images
 #   boot PLAN NAME  boot Xen with dom0 and the domUs of PLAN, parse results
 #   kunit           run the hyper_dmabuf KUnit suites (UML, KASAN)
@@ -171,18 +172,34 @@ driver_checks() {
 	fi
 }
 
+# install_static NAME DIR ARGS...: a fresh $LAB/NAME build of DIR, static
+# (the initramfs has no libc) against the lab kernel's uapi headers, then
+# "make install" with ARGS; the log is $LAB/NAME.log.
+install_static() {
+	local name=$1 dir=$2
+
+	shift 2
+	rm -rf "$LAB/$name" "$LAB/$name-install"
+	mkdir -p "$LAB/$name"
+	make -s -C "$dir" OUTPUT="$LAB/$name/" KHDR_INCLUDES="-isystem $LAB/hdr/include" \
+		LDFLAGS=-static "$@" install > "$LAB/$name.log" 2>&1 ||
+		{ cat "$LAB/$name.log"; die "$name build failed: $LAB/$name.log"; }
+}
+
 selftests_build() {
 	local dir=$KSRC/tools/testing/selftests/hyper_dmabuf
 
-	rm -rf "$LAB/kselftest" "$LAB/kselftest-install"
-	mkdir -p "$LAB/kselftest"
-	make -s -C "$dir" OUTPUT="$LAB/kselftest" INSTALL_PATH="$LAB/kselftest-install" \
-		KHDR_INCLUDES="-isystem $LAB/hdr/include" LDFLAGS=-static install \
-		> "$LAB/kselftest.log" 2>&1 ||
-		{ cat "$LAB/kselftest.log"; die "selftests build failed"; }
+	install_static kselftest "$dir" INSTALL_PATH="$LAB/kselftest-install"
 	# The programs to run, in the kselftest-list format (collection:test).
 	make -s -C "$dir" OUTPUT="$LAB/kselftest" COLLECTION=hyper_dmabuf emit_tests \
 		> "$LAB/kselftest-install/kselftest-list.txt" || die "selftests emit_tests failed"
+}
+
+# The tool and the demo, with tools/hyper_dmabuf's own Makefile; every
+# domain has them in /usr/bin (in its PATH), where the tool's test and the
+# demo's script find them.
+tools_build() {
+	install_static tools "$KSRC/tools/hyper_dmabuf" DESTDIR="$LAB/tools-install"
 }
 
 # --- initramfs --------------------------------------------------------
@@ -212,6 +229,7 @@ make_root() { # ROOT ROLE
 	cp "$LAB_DIR/init.sh" "$root/init"
 	cp "$LAB_DIR/run-tests.sh" "$LAB/hdlab-seed" "$root/hdlab/"
 	cp -a "$LAB/kselftest-install/." "$root/hdlab/tests/"
+	cp -a "$LAB/tools-install/." "$root/"
 	# All modules (with modules.dep), so that modprobe pulls dependencies;
 	# modules.list names those the runner loads.
 	[ -d "$LAB/modroot/lib/modules" ] && cp -a "$LAB/modroot/lib" "$root/"
@@ -258,6 +276,8 @@ cmd_build() {
 	fi
 	stage "selftests build"
 	selftests_build
+	stage "tools build"
+	tools_build
 	stage "initramfs"
 	initramfs_build
 	stage_end

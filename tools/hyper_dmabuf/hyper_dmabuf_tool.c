@@ -4,16 +4,16 @@
  *
  * Exports dma-bufs (made from a file, a udmabuf or the system dma-heap) to
  * a domain, imports, queries, lists, unexports and watches shared buffers.
- * Meant for test scripts in a busybox initramfs: build it with
- * "gcc -static", it needs nothing but libc.  Run "hyper_dmabuf_tool --help"
- * for the usage.
+ * Needs nothing but libc: "make -C tools/hyper_dmabuf LDFLAGS=-static"
+ * builds it for test scripts in a busybox initramfs.  Run
+ * "hyper_dmabuf_tool --help" for the usage.
  *
  * Exit status: 0 success, 1 operation failed, 2 bad usage, 3 not supported
  * by the driver (a driver older than this tool: list, unexport).
  */
 #define _GNU_SOURCE
 /* First: it includes linux/memfd.h, which glibc's sys/mman.h tolerates. */
-#include "hyper_dmabuf_helpers.h"
+#include "hyper_dmabuf_utils.h"
 
 #include <ctype.h>
 #include <errno.h>

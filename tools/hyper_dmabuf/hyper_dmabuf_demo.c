@@ -51,12 +51,13 @@
  *     [--frames N] [--width W] [--height H]
  * It prints "HDDEMO RENDERED frame=N w=W h=H fnv=HEX16 out=FILE".
  *
- * Build it with "gcc -static": it needs nothing but libc.
+ * Needs nothing but libc: "make -C tools/hyper_dmabuf LDFLAGS=-static"
+ * builds it for a busybox initramfs.
  * Exit status: 0 success, 1 failure, 2 bad usage.
  */
 #define _GNU_SOURCE
 /* First: it includes linux/memfd.h, which glibc's sys/mman.h tolerates. */
-#include "hyper_dmabuf_helpers.h"
+#include "hyper_dmabuf_utils.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -67,7 +68,10 @@
 #include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+
+#include <linux/udmabuf.h>
 
 #define DEMO_DEV	"/dev/hyper_dmabuf"
 
