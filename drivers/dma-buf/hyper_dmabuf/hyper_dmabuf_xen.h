@@ -17,7 +17,7 @@ struct iosys_map;
 struct vm_area_struct;
 
 /* Grant operations are issued in batches of this many. */
-#define HDX_BATCH	256
+#define HYPER_DMABUF_XEN_BATCH	256
 
 /*
  * The ring page, its messages and the page directory are laid out as
@@ -25,50 +25,51 @@ struct vm_area_struct;
  */
 
 /* hyper_dmabuf_xen_shm.c */
-int hdx_shm_init(void);
-void hdx_shm_exit(void);
+int hyper_dmabuf_xen_shm_init(void);
+void hyper_dmabuf_xen_shm_exit(void);
 #if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
-void hdx_shm_debugfs(struct dentry *dir);
+void hyper_dmabuf_xen_shm_debugfs(struct dentry *dir);
 #else
-static inline void hdx_shm_debugfs(struct dentry *dir)
+static inline void hyper_dmabuf_xen_shm_debugfs(struct dentry *dir)
 {
 }
 #endif
-int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
-	      struct hyper_dmabuf_share *out);
-void hdx_unshare(u32 domid, void *handle);
-int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
-	    struct hyper_dmabuf_mapping *out);
-void hdx_unmap(u32 domid, void *handle);
-int hdx_mmap(void *handle, struct vm_area_struct *vma);
-int hdx_vmap(void *handle, struct iosys_map *map);
-void hdx_vunmap(void *handle, struct iosys_map *map);
+int hyper_dmabuf_xen_share(u32 domid, struct dma_buf *dmabuf, bool rw,
+			   struct hyper_dmabuf_share *out);
+void hyper_dmabuf_xen_unshare(u32 domid, void *handle);
+int hyper_dmabuf_xen_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
+			 struct hyper_dmabuf_mapping *out);
+void hyper_dmabuf_xen_unmap(u32 domid, void *handle);
+int hyper_dmabuf_xen_mmap(void *handle, struct vm_area_struct *vma);
+int hyper_dmabuf_xen_vmap(void *handle, struct iosys_map *map);
+void hyper_dmabuf_xen_vunmap(void *handle, struct iosys_map *map);
 
-int hdx_map_pages(u32 domid, const grant_ref_t *refs, unsigned int n,
-		  bool rw, struct page **pages, grant_handle_t *handles);
-void hdx_unmap_pages(unsigned int n, bool rw, struct page **pages,
-		     grant_handle_t *handles);
+int hyper_dmabuf_xen_map_pages(u32 domid, const grant_ref_t *refs,
+			       unsigned int n, bool rw, struct page **pages,
+			       grant_handle_t *handles);
+void hyper_dmabuf_xen_unmap_pages(unsigned int n, bool rw, struct page **pages,
+				  grant_handle_t *handles);
 
 /* hyper_dmabuf_xen_debug.c: forged page directories of the test hook */
 #if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
-int hdx_forge_dir(u32 domid, const void *data, size_t len);
-int hdx_forge_fill(u32 ref, const void *data, size_t len);
-u32 hdx_forge_last(void);
-void hdx_forge_free(void);
+int hyper_dmabuf_xen_forge_dir(u32 domid, const void *data, size_t len);
+int hyper_dmabuf_xen_forge_fill(u32 ref, const void *data, size_t len);
+u32 hyper_dmabuf_xen_forge_last(void);
+void hyper_dmabuf_xen_forge_free(void);
 #else
-static inline void hdx_forge_free(void)
+static inline void hyper_dmabuf_xen_forge_free(void)
 {
 }
 #endif
 
 /* hyper_dmabuf_xen_chan.c */
-int hdx_chan_init(void);
-int hdx_chan_start(void);
-void hdx_chan_exit(void);
-u32 hdx_get_domid(void);
-int hdx_init_channel(u32 domid);
-void hdx_fini_channel(u32 domid);
-int hdx_wait_channel(u32 domid);
-int hdx_send(u32 domid, const void *msg, size_t len);
+int hyper_dmabuf_xen_chan_init(void);
+int hyper_dmabuf_xen_chan_start(void);
+void hyper_dmabuf_xen_chan_exit(void);
+u32 hyper_dmabuf_xen_get_domid(void);
+int hyper_dmabuf_xen_init_channel(u32 domid);
+void hyper_dmabuf_xen_fini_channel(u32 domid);
+int hyper_dmabuf_xen_wait_channel(u32 domid);
+int hyper_dmabuf_xen_send(u32 domid, const void *msg, size_t len);
 
 #endif /* _HYPER_DMABUF_XEN_H */

@@ -17,10 +17,11 @@
  * the hyper_dmabuf-allow script does so (see the userspace-api document).
  *
  * Channels are created on demand and freed by a reaper once they are idle
- * (not even offered) and nothing needs them (see hdx_reap_work()): no
- * export uses them (the
- * core pairs hdx_init_channel() with hdx_fini_channel()), no caller holds
- * them (hdx_chan_get() and hdx_chan_hold() with hdx_chan_put()) and no
+ * (not even offered) and nothing needs them (see
+ * hyper_dmabuf_xen_reap_work()): no export uses them (the core pairs
+ * hyper_dmabuf_xen_init_channel() with hyper_dmabuf_xen_fini_channel()), no
+ * caller holds them (hyper_dmabuf_xen_chan_get() and
+ * hyper_dmabuf_xen_chan_hold() with hyper_dmabuf_xen_chan_put()) and no
  * check of them is queued.
  *
  * The nonce tells a restarted peer from the old one.  A withdrawn or
@@ -54,44 +55,48 @@
 
 #include "hyper_dmabuf_xen.h"
 
-#define HDX_CONNECT_MS	10000
-#define HDX_SEND_MS	10000
-#define HDX_RX_BACKLOG	1024
-#define HDX_PATH_LEN	80
+#define HYPER_DMABUF_XEN_CONNECT_MS	10000
+#define HYPER_DMABUF_XEN_SEND_MS	10000
+#define HYPER_DMABUF_XEN_RX_BACKLOG	1024
+#define HYPER_DMABUF_XEN_PATH_LEN	80
 
-/* Bit of hdx_chan.rx_flags: an event of rx_irq awaits its late EOI. */
-#define HDX_RX_EOI	0
+/*
+ * Bit of hyper_dmabuf_xen_chan.rx_flags: an event of rx_irq awaits its
+ * late EOI.
+ */
+#define HYPER_DMABUF_XEN_RX_EOI	0
 
-enum hdx_state {
-	HDX_IDLE,
-	HDX_OFFERED,
-	HDX_CONNECTED,
+enum hyper_dmabuf_xen_state {
+	HYPER_DMABUF_XEN_IDLE,
+	HYPER_DMABUF_XEN_OFFERED,
+	HYPER_DMABUF_XEN_CONNECTED,
 };
 
-struct hdx_offer {
+struct hyper_dmabuf_xen_offer {
 	u32 gref;
 	u32 port;
 	u64 nonce;
 };
 
-struct hdx_rx_msg {
+struct hyper_dmabuf_xen_rx_msg {
 	struct list_head link;
 	u8 data[HYPER_DMABUF_MSG_SIZE];
 };
 
-struct hdx_chan {
-	struct list_head link;		/* in hdx.chans (hdx.lock) */
-	unsigned int users;		/* hdx.lock: exports using it */
-	unsigned int busy;		/* hdx.lock: callers using it unlocked */
+struct hyper_dmabuf_xen_chan {
+	/* in hyper_dmabuf_xen.chans, under hyper_dmabuf_xen.lock */
+	struct list_head link;
+	unsigned int users;		/* exports using it (same lock) */
+	unsigned int busy;		/* callers using it unlocked (same) */
 	u32 peer;
-	char my_node[HDX_PATH_LEN];
-	char peer_node[HDX_PATH_LEN];
+	char my_node[HYPER_DMABUF_XEN_PATH_LEN];
+	char peer_node[HYPER_DMABUF_XEN_PATH_LEN];
 	bool remote_dir;
 	struct xenbus_watch watch;
 	bool watching;
 
 	struct mutex lock; /* state and set-up of both rings */
-	enum hdx_state state;
+	enum hyper_dmabuf_xen_state state;
 	u64 nonce;
 	u64 peer_nonce;
 	char offer[48];
@@ -112,7 +117,7 @@ struct hdx_chan {
 	struct hyper_dmabuf_ring *rx;
 	int rx_irq;
 	u32 rx_cons;
-	unsigned long rx_flags;		/* HDX_RX_EOI */
+	unsigned long rx_flags;		/* HYPER_DMABUF_XEN_RX_EOI */
 	bool rx_broken;			/* lock: counted in ring_errors */
 	unsigned long rx_events;	/* rx_irq handler only */
 	unsigned long rx_spurious;	/* lock */
@@ -134,7 +139,7 @@ static struct {
 	struct work_struct reap_work;
 	u32 self;
 	bool privileged;
-	char home[HDX_PATH_LEN];
+	char home[HYPER_DMABUF_XEN_PATH_LEN];
 	struct workqueue_struct *ctl_wq;
 	struct workqueue_struct *rx_wq;
 	struct xenbus_watch watch;
@@ -142,16 +147,16 @@ static struct {
 	bool stopping;
 	struct dentry *debugfs;
 	atomic_t ring_errors;
-} hdx;
+} hyper_dmabuf_xen;
 
-u32 hdx_get_domid(void)
+u32 hyper_dmabuf_xen_get_domid(void)
 {
-	return hdx.self;
+	return hyper_dmabuf_xen.self;
 }
 
 /* ---- xenstore ------------------------------------------------------------ */
 
-static u32 hdx_host(u32 a, u32 b)
+static u32 hyper_dmabuf_xen_host(u32 a, u32 b)
 {
 	if (!a)
 		return b;
@@ -160,7 +165,8 @@ static u32 hdx_host(u32 a, u32 b)
 	return min(a, b);
 }
 
-static int hdx_read_offer(struct hdx_chan *chan, struct hdx_offer *off)
+static int hyper_dmabuf_xen_read_offer(struct hyper_dmabuf_xen_chan *chan,
+				       struct hyper_dmabuf_xen_offer *off)
 {
 	unsigned int version;
 	char tail;
@@ -180,7 +186,7 @@ static int hdx_read_offer(struct hdx_chan *chan, struct hdx_offer *off)
 	return ret;
 }
 
-static void hdx_withdraw_offer(struct hdx_chan *chan)
+static void hyper_dmabuf_xen_withdraw_offer(struct hyper_dmabuf_xen_chan *chan)
 {
 	/* Written empty, not removed: see the allow script's permissions. */
 	xenbus_write(XBT_NIL, chan->my_node, "", "");
@@ -189,7 +195,7 @@ static void hdx_withdraw_offer(struct hdx_chan *chan)
 /* ---- rings ---------------------------------------------------------------- */
 
 /* The slot of message number @n in @ring. */
-static u8 *hdx_slot(struct hyper_dmabuf_ring *ring, u32 n)
+static u8 *hyper_dmabuf_xen_slot(struct hyper_dmabuf_ring *ring, u32 n)
 {
 	return ring->slot[n % HYPER_DMABUF_RING_SLOTS];
 }
@@ -200,9 +206,9 @@ static u8 *hdx_slot(struct hyper_dmabuf_ring *ring, u32 n)
  * nothing) makes Xen hold the next one back for a growing delay.  A peer
  * that signals in a loop is throttled that way (XSA-332).
  */
-static irqreturn_t hdx_tx_irq(int irq, void *dev_id)
+static irqreturn_t hyper_dmabuf_xen_tx_irq(int irq, void *dev_id)
 {
-	struct hdx_chan *chan = dev_id;
+	struct hyper_dmabuf_xen_chan *chan = dev_id;
 	u32 cons = le32_to_cpu(READ_ONCE(chan->tx->cons));
 	unsigned int flags = 0;
 
@@ -218,18 +224,21 @@ static irqreturn_t hdx_tx_irq(int irq, void *dev_id)
 	return IRQ_HANDLED;
 }
 
-static irqreturn_t hdx_rx_irq(int irq, void *dev_id)
+static irqreturn_t hyper_dmabuf_xen_rx_irq(int irq, void *dev_id)
 {
-	struct hdx_chan *chan = dev_id;
+	struct hyper_dmabuf_xen_chan *chan = dev_id;
 
-	/* hdx_drain_work() gives the EOI once it has looked at the ring. */
+	/*
+	 * hyper_dmabuf_xen_drain_work() gives the EOI once it has looked at
+	 * the ring.
+	 */
 	WRITE_ONCE(chan->rx_events, chan->rx_events + 1);
-	set_bit(HDX_RX_EOI, &chan->rx_flags);
-	queue_work(hdx.rx_wq, &chan->drain_work);
+	set_bit(HYPER_DMABUF_XEN_RX_EOI, &chan->rx_flags);
+	queue_work(hyper_dmabuf_xen.rx_wq, &chan->drain_work);
 	return IRQ_HANDLED;
 }
 
-static void hdx_close_port(evtchn_port_t port)
+static void hyper_dmabuf_xen_close_port(evtchn_port_t port)
 {
 	struct evtchn_close close = { .port = port };
 
@@ -237,33 +246,34 @@ static void hdx_close_port(evtchn_port_t port)
 }
 
 /* Bind @port to @handler; the port is closed if that fails. */
-static int hdx_bind_port(evtchn_port_t port, irq_handler_t handler,
-			 const char *name, struct hdx_chan *chan)
+static int hyper_dmabuf_xen_bind_port(evtchn_port_t port,
+				      irq_handler_t handler, const char *name,
+				      struct hyper_dmabuf_xen_chan *chan)
 {
 	int irq;
 
 	irq = bind_evtchn_to_irqhandler_lateeoi(port, handler, 0, name, chan);
 	if (irq < 0)
-		hdx_close_port(port);
+		hyper_dmabuf_xen_close_port(port);
 	return irq;
 }
 
 /* Count a ring found out of range, once until the channel is reset. */
-static void hdx_ring_error(bool *counted)
+static void hyper_dmabuf_xen_ring_error(bool *counted)
 {
 	if (!*counted)
-		atomic_inc(&hdx.ring_errors);
+		atomic_inc(&hyper_dmabuf_xen.ring_errors);
 	WRITE_ONCE(*counted, true);
 }
 
 /* Tear down both rings and withdraw the offer; chan->lock held. */
-static void hdx_chan_reset(struct hdx_chan *chan)
+static void hyper_dmabuf_xen_chan_reset(struct hyper_dmabuf_xen_chan *chan)
 {
-	struct hdx_rx_msg *m, *tmp;
+	struct hyper_dmabuf_xen_rx_msg *m, *tmp;
 	LIST_HEAD(purge);
 
 	lockdep_assert_held(&chan->lock);
-	WRITE_ONCE(chan->state, HDX_IDLE);
+	WRITE_ONCE(chan->state, HYPER_DMABUF_XEN_IDLE);
 	wake_up_all(&chan->wq);
 
 	mutex_lock(&chan->tx_lock);
@@ -271,7 +281,7 @@ static void hdx_chan_reset(struct hdx_chan *chan)
 		unbind_from_irqhandler(chan->tx_irq, chan);
 	chan->tx_irq = 0;
 	if (chan->tx_page) {
-		hdx_withdraw_offer(chan);
+		hyper_dmabuf_xen_withdraw_offer(chan);
 		gnttab_end_foreign_access(chan->tx_gref, chan->tx_page);
 	}
 	chan->tx_page = NULL;
@@ -282,14 +292,15 @@ static void hdx_chan_reset(struct hdx_chan *chan)
 		unbind_from_irqhandler(chan->rx_irq, chan);
 	chan->rx_irq = 0;
 	if (chan->rx_page) {
-		hdx_unmap_pages(1, true, &chan->rx_page, &chan->rx_handle);
+		hyper_dmabuf_xen_unmap_pages(1, true, &chan->rx_page,
+					     &chan->rx_handle);
 		gnttab_free_pages(1, &chan->rx_page);
 	}
 	chan->rx_page = NULL;
 	chan->rx = NULL;
 	chan->rx_broken = false;
 
-	clear_bit(HDX_RX_EOI, &chan->rx_flags);
+	clear_bit(HYPER_DMABUF_XEN_RX_EOI, &chan->rx_flags);
 	spin_lock(&chan->rx_lock);
 	list_splice_init(&chan->rx_list, &purge);
 	chan->rx_backlog = 0;
@@ -300,7 +311,7 @@ static void hdx_chan_reset(struct hdx_chan *chan)
 }
 
 /* Publish this domain's ring; chan->lock held, state IDLE. */
-static int hdx_chan_offer(struct hdx_chan *chan)
+static int hyper_dmabuf_xen_chan_offer(struct hyper_dmabuf_xen_chan *chan)
 {
 	struct evtchn_alloc_unbound alloc = {
 		.dom = DOMID_SELF,
@@ -329,7 +340,8 @@ static int hdx_chan_offer(struct hdx_chan *chan)
 	ret = HYPERVISOR_event_channel_op(EVTCHNOP_alloc_unbound, &alloc);
 	if (ret)
 		goto err_reset;
-	ret = hdx_bind_port(alloc.port, hdx_tx_irq, "hyper_dmabuf-tx", chan);
+	ret = hyper_dmabuf_xen_bind_port(alloc.port, hyper_dmabuf_xen_tx_irq,
+					 "hyper_dmabuf-tx", chan);
 	if (ret < 0)
 		goto err_reset;
 	chan->tx_irq = ret;
@@ -339,19 +351,21 @@ static int hdx_chan_offer(struct hdx_chan *chan)
 	ret = xenbus_write(XBT_NIL, chan->my_node, "", chan->offer);
 	if (ret)
 		goto err_reset;
-	WRITE_ONCE(chan->state, HDX_OFFERED);
+	WRITE_ONCE(chan->state, HYPER_DMABUF_XEN_OFFERED);
 	return 0;
 
 err_reset:
-	hdx_chan_reset(chan);
+	hyper_dmabuf_xen_chan_reset(chan);
 	return ret;
 }
 
 /*
  * Map the peer's ring; chan->lock held, state OFFERED.  On failure the
- * caller's hdx_chan_reset() undoes whatever was set up.
+ * caller's hyper_dmabuf_xen_chan_reset() undoes whatever was set up.
  */
-static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
+static int
+hyper_dmabuf_xen_chan_connect(struct hyper_dmabuf_xen_chan *chan,
+			      const struct hyper_dmabuf_xen_offer *off)
 {
 	struct evtchn_bind_interdomain bind = {
 		.remote_dom = chan->peer,
@@ -366,8 +380,8 @@ static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
 	if (ret)
 		return ret;
 	chan->rx_page = page;
-	ret = hdx_map_pages(chan->peer, &gref, 1, true, &chan->rx_page,
-			    &chan->rx_handle);
+	ret = hyper_dmabuf_xen_map_pages(chan->peer, &gref, 1, true,
+					 &chan->rx_page, &chan->rx_handle);
 	if (ret)
 		return ret;
 	chan->rx = page_address(chan->rx_page);
@@ -379,28 +393,30 @@ static int hdx_chan_connect(struct hdx_chan *chan, const struct hdx_offer *off)
 	ret = HYPERVISOR_event_channel_op(EVTCHNOP_bind_interdomain, &bind);
 	if (ret)
 		return ret;
-	ret = hdx_bind_port(bind.local_port, hdx_rx_irq, "hyper_dmabuf-rx",
-			    chan);
+	ret = hyper_dmabuf_xen_bind_port(bind.local_port,
+					 hyper_dmabuf_xen_rx_irq,
+					 "hyper_dmabuf-rx", chan);
 	if (ret < 0)
 		return ret;
 	chan->rx_irq = ret;
 	chan->peer_nonce = off->nonce;
-	WRITE_ONCE(chan->state, HDX_CONNECTED);
-	queue_work(hdx.rx_wq, &chan->drain_work);
+	WRITE_ONCE(chan->state, HYPER_DMABUF_XEN_CONNECTED);
+	queue_work(hyper_dmabuf_xen.rx_wq, &chan->drain_work);
 	return 0;
 }
 
-static void hdx_drain_work(struct work_struct *work)
+static void hyper_dmabuf_xen_drain_work(struct work_struct *work)
 {
-	struct hdx_chan *chan = container_of(work, struct hdx_chan, drain_work);
+	struct hyper_dmabuf_xen_chan *chan =
+		container_of(work, struct hyper_dmabuf_xen_chan, drain_work);
 	bool broken = false, more = false, full = false;
-	struct hdx_rx_msg *m;
+	struct hyper_dmabuf_xen_rx_msg *m;
 	u32 prod, start;
 
 	mutex_lock(&chan->lock);
-	if (chan->state != HDX_CONNECTED) {
+	if (chan->state != HYPER_DMABUF_XEN_CONNECTED) {
 		/* Unbound: no EOI is owed any more. */
-		clear_bit(HDX_RX_EOI, &chan->rx_flags);
+		clear_bit(HYPER_DMABUF_XEN_RX_EOI, &chan->rx_flags);
 		goto out_unlock;
 	}
 	start = chan->rx_cons;
@@ -410,19 +426,21 @@ static void hdx_drain_work(struct work_struct *work)
 	if (prod - chan->rx_cons > HYPER_DMABUF_RING_SLOTS) {
 		/* The reset unbinds the port; never leave it masked. */
 		broken = true;
-		hdx_ring_error(&chan->rx_broken);
-		if (test_and_clear_bit(HDX_RX_EOI, &chan->rx_flags))
+		hyper_dmabuf_xen_ring_error(&chan->rx_broken);
+		if (test_and_clear_bit(HYPER_DMABUF_XEN_RX_EOI,
+				       &chan->rx_flags))
 			xen_irq_lateeoi(chan->rx_irq, XEN_EOI_FLAG_SPURIOUS);
 		goto out_unlock;
 	}
 	while (chan->rx_cons != prod) {
 		/*
 		 * Backpressure: with the backlog full, stop until
-		 * hdx_deliver_work() has emptied it, and keep the event's
-		 * EOI until then, so that the peer's signals wait too.
+		 * hyper_dmabuf_xen_deliver_work() has emptied it, and keep
+		 * the event's EOI until then, so that the peer's signals wait
+		 * too.
 		 */
 		spin_lock(&chan->rx_lock);
-		full = chan->rx_backlog >= HDX_RX_BACKLOG;
+		full = chan->rx_backlog >= HYPER_DMABUF_XEN_RX_BACKLOG;
 		if (full)
 			chan->rx_throttled = true;
 		spin_unlock(&chan->rx_lock);
@@ -433,7 +451,7 @@ static void hdx_drain_work(struct work_struct *work)
 			more = true;
 			break;
 		}
-		memcpy(m->data, hdx_slot(chan->rx, chan->rx_cons),
+		memcpy(m->data, hyper_dmabuf_xen_slot(chan->rx, chan->rx_cons),
 		       HYPER_DMABUF_MSG_SIZE);
 		chan->rx_cons++;
 		spin_lock(&chan->rx_lock);
@@ -446,13 +464,14 @@ static void hdx_drain_work(struct work_struct *work)
 		virt_mb();
 		WRITE_ONCE(chan->rx->cons, cpu_to_le32(chan->rx_cons));
 		notify_remote_via_irq(chan->rx_irq);
-		queue_work(hdx.rx_wq, &chan->deliver_work);
+		queue_work(hyper_dmabuf_xen.rx_wq, &chan->deliver_work);
 	}
 	/*
 	 * Messages that arrive after this EOI raise an event of their own;
 	 * an event that brought nothing is spurious.
 	 */
-	if (!full && test_and_clear_bit(HDX_RX_EOI, &chan->rx_flags)) {
+	if (!full &&
+	    test_and_clear_bit(HYPER_DMABUF_XEN_RX_EOI, &chan->rx_flags)) {
 		if (chan->rx_cons == start)
 			WRITE_ONCE(chan->rx_spurious, chan->rx_spurious + 1);
 		xen_irq_lateeoi(chan->rx_irq, chan->rx_cons == start ?
@@ -463,22 +482,23 @@ out_unlock:
 	if (broken) {
 		pr_warn_ratelimited("hyper_dmabuf_xen: domain %u: ring indices out of range, resetting the channel\n",
 				    chan->peer);
-		queue_work(hdx.ctl_wq, &chan->check_work);
+		queue_work(hyper_dmabuf_xen.ctl_wq, &chan->check_work);
 	}
 	if (more && !broken)
-		queue_work(hdx.rx_wq, &chan->drain_work);
+		queue_work(hyper_dmabuf_xen.rx_wq, &chan->drain_work);
 }
 
-static void hdx_deliver_work(struct work_struct *work)
+static void hyper_dmabuf_xen_deliver_work(struct work_struct *work)
 {
-	struct hdx_chan *chan = container_of(work, struct hdx_chan,
-					     deliver_work);
+	struct hyper_dmabuf_xen_chan *chan =
+		container_of(work, struct hyper_dmabuf_xen_chan, deliver_work);
 	bool resume = false;
-	struct hdx_rx_msg *m;
+	struct hyper_dmabuf_xen_rx_msg *m;
 
 	for (;;) {
 		spin_lock(&chan->rx_lock);
-		m = list_first_entry_or_null(&chan->rx_list, struct hdx_rx_msg,
+		m = list_first_entry_or_null(&chan->rx_list,
+					     struct hyper_dmabuf_xen_rx_msg,
 					     link);
 		if (m) {
 			list_del(&m->link);
@@ -496,116 +516,124 @@ static void hdx_deliver_work(struct work_struct *work)
 		kfree(m);
 	}
 	if (resume)
-		queue_work(hdx.rx_wq, &chan->drain_work);
+		queue_work(hyper_dmabuf_xen.rx_wq, &chan->drain_work);
 }
 
 /* ---- channel state ---------------------------------------------------------- */
 
-/* Have the reaper look at @chan if nothing needs it any more; hdx.lock. */
-static void hdx_chan_unused(struct hdx_chan *chan)
+/*
+ * Have the reaper look at @chan if nothing needs it any more;
+ * hyper_dmabuf_xen.lock held.
+ */
+static void hyper_dmabuf_xen_chan_unused(struct hyper_dmabuf_xen_chan *chan)
 {
-	lockdep_assert_held(&hdx.lock);
-	if (!chan->users && !chan->busy && !hdx.stopping &&
-	    READ_ONCE(chan->state) == HDX_IDLE)
-		queue_work(hdx.ctl_wq, &hdx.reap_work);
+	lockdep_assert_held(&hyper_dmabuf_xen.lock);
+	if (!chan->users && !chan->busy && !hyper_dmabuf_xen.stopping &&
+	    READ_ONCE(chan->state) == HYPER_DMABUF_XEN_IDLE)
+		queue_work(hyper_dmabuf_xen.ctl_wq,
+			   &hyper_dmabuf_xen.reap_work);
 }
 
-static void hdx_chan_watch_cb(struct xenbus_watch *watch, const char *path,
-			      const char *token)
+static void hyper_dmabuf_xen_chan_watch_cb(struct xenbus_watch *watch,
+					   const char *path, const char *token)
 {
-	struct hdx_chan *chan = container_of(watch, struct hdx_chan, watch);
+	struct hyper_dmabuf_xen_chan *chan =
+		container_of(watch, struct hyper_dmabuf_xen_chan, watch);
 
-	queue_work(hdx.ctl_wq, &chan->check_work);
+	queue_work(hyper_dmabuf_xen.ctl_wq, &chan->check_work);
 }
 
-static void hdx_check_work(struct work_struct *work)
+static void hyper_dmabuf_xen_check_work(struct work_struct *work)
 {
-	struct hdx_chan *chan = container_of(work, struct hdx_chan, check_work);
-	struct hdx_offer off;
+	struct hyper_dmabuf_xen_chan *chan =
+		container_of(work, struct hyper_dmabuf_xen_chan, check_work);
+	struct hyper_dmabuf_xen_offer off;
 	bool gone = false;
 	bool broken, idle;
 	int ret;
 
 	mutex_lock(&chan->lock);
-	if (hdx.stopping)
+	if (hyper_dmabuf_xen.stopping)
 		goto out_unlock;
 	if (chan->remote_dir && !chan->watching) {
 		chan->watch.node = chan->peer_node;
-		chan->watch.callback = hdx_chan_watch_cb;
+		chan->watch.callback = hyper_dmabuf_xen_chan_watch_cb;
 		chan->watching = !register_xenbus_watch(&chan->watch);
 	}
-	ret = hdx_read_offer(chan, &off);
-	broken = chan->state == HDX_CONNECTED &&
+	ret = hyper_dmabuf_xen_read_offer(chan, &off);
+	broken = chan->state == HYPER_DMABUF_XEN_CONNECTED &&
 		 le32_to_cpu(READ_ONCE(chan->rx->prod)) - chan->rx_cons >
 		 HYPER_DMABUF_RING_SLOTS;
 	if (broken)
-		hdx_ring_error(&chan->rx_broken);
-	broken |= chan->state == HDX_CONNECTED && READ_ONCE(chan->tx_broken);
-	if (chan->state == HDX_CONNECTED &&
+		hyper_dmabuf_xen_ring_error(&chan->rx_broken);
+	broken |= chan->state == HYPER_DMABUF_XEN_CONNECTED &&
+		  READ_ONCE(chan->tx_broken);
+	if (chan->state == HYPER_DMABUF_XEN_CONNECTED &&
 	    (ret || off.nonce != chan->peer_nonce || broken)) {
-		hdx_chan_reset(chan);
+		hyper_dmabuf_xen_chan_reset(chan);
 		gone = true;
 	}
 	/* A new peer is answered only once the old one is forgotten. */
-	if (!gone && !ret && !broken && chan->state != HDX_CONNECTED) {
-		if (chan->state == HDX_IDLE)
-			ret = hdx_chan_offer(chan);
+	if (!gone && !ret && !broken &&
+	    chan->state != HYPER_DMABUF_XEN_CONNECTED) {
+		if (chan->state == HYPER_DMABUF_XEN_IDLE)
+			ret = hyper_dmabuf_xen_chan_offer(chan);
 		if (!ret)
-			ret = hdx_chan_connect(chan, &off);
+			ret = hyper_dmabuf_xen_chan_connect(chan, &off);
 		if (ret) {
 			pr_warn_ratelimited("hyper_dmabuf_xen: domain %u: cannot connect: %d\n",
 					    chan->peer, ret);
-			hdx_chan_reset(chan);
+			hyper_dmabuf_xen_chan_reset(chan);
 		}
 	}
 out_unlock:
-	idle = chan->state == HDX_IDLE;
+	idle = chan->state == HYPER_DMABUF_XEN_IDLE;
 	mutex_unlock(&chan->lock);
 	wake_up_all(&chan->wq);
 	if (gone) {
 		/* Messages of the old connection are not delivered late. */
 		flush_work(&chan->deliver_work);
 		hyper_dmabuf_backend_peer_gone(chan->peer);
-		queue_work(hdx.ctl_wq, &chan->check_work);
+		queue_work(hyper_dmabuf_xen.ctl_wq, &chan->check_work);
 	}
 	if (idle) {
-		mutex_lock(&hdx.lock);
-		hdx_chan_unused(chan);
-		mutex_unlock(&hdx.lock);
+		mutex_lock(&hyper_dmabuf_xen.lock);
+		hyper_dmabuf_xen_chan_unused(chan);
+		mutex_unlock(&hyper_dmabuf_xen.lock);
 	}
 }
 
-static struct hdx_chan *hdx_chan_find(u32 peer)
+static struct hyper_dmabuf_xen_chan *hyper_dmabuf_xen_chan_find(u32 peer)
 {
-	struct hdx_chan *chan;
+	struct hyper_dmabuf_xen_chan *chan;
 
-	lockdep_assert_held(&hdx.lock);
-	list_for_each_entry(chan, &hdx.chans, link)
+	lockdep_assert_held(&hyper_dmabuf_xen.lock);
+	list_for_each_entry(chan, &hyper_dmabuf_xen.chans, link)
 		if (chan->peer == peer)
 			return chan;
 	return NULL;
 }
 
-/* The channel to @peer, held for use outside hdx.lock, or NULL. */
-static struct hdx_chan *hdx_chan_hold(u32 peer)
+/* The channel to @peer, held for use outside hyper_dmabuf_xen.lock, or NULL */
+static struct hyper_dmabuf_xen_chan *hyper_dmabuf_xen_chan_hold(u32 peer)
 {
-	struct hdx_chan *chan;
+	struct hyper_dmabuf_xen_chan *chan;
 
-	mutex_lock(&hdx.lock);
-	chan = hdx_chan_find(peer);
+	mutex_lock(&hyper_dmabuf_xen.lock);
+	chan = hyper_dmabuf_xen_chan_find(peer);
 	if (chan)
 		chan->busy++;
-	mutex_unlock(&hdx.lock);
+	mutex_unlock(&hyper_dmabuf_xen.lock);
 	return chan;
 }
 
-/* End a use begun by hdx_chan_hold() or hdx_chan_get(). */
-static void hdx_chan_put(struct hdx_chan *chan)
+/* End a use begun by hyper_dmabuf_xen_chan_hold() or _chan_get(). */
+static void hyper_dmabuf_xen_chan_put(struct hyper_dmabuf_xen_chan *chan)
 {
-	mutex_lock(&hdx.lock);
+	mutex_lock(&hyper_dmabuf_xen.lock);
 	chan->busy--;
-	hdx_chan_unused(chan);
-	mutex_unlock(&hdx.lock);
+	hyper_dmabuf_xen_chan_unused(chan);
+	mutex_unlock(&hyper_dmabuf_xen.lock);
 }
 
 /*
@@ -614,16 +642,16 @@ static void hdx_chan_put(struct hdx_chan *chan)
  * while the directory exists, that is while dom0 allows the pair and the
  * peer lives.
  */
-static bool hdx_chan_needed(struct hdx_chan *chan)
+static bool hyper_dmabuf_xen_chan_needed(struct hyper_dmabuf_xen_chan *chan)
 {
-	char dir[HDX_PATH_LEN], node[16];
+	char dir[HYPER_DMABUF_XEN_PATH_LEN], node[16];
 	void *val;
 
 	if (!chan->remote_dir)
 		return false;
 	snprintf(dir, sizeof(dir), "/local/domain/%u/data/hyper_dmabuf/pair",
 		 chan->peer);
-	snprintf(node, sizeof(node), "%u", hdx.self);
+	snprintf(node, sizeof(node), "%u", hyper_dmabuf_xen.self);
 	/* Only a directory known to be gone (not an error) lets it go. */
 	val = xenbus_read(XBT_NIL, dir, node, NULL);
 	if (IS_ERR(val))
@@ -634,29 +662,33 @@ static bool hdx_chan_needed(struct hdx_chan *chan)
 
 /*
  * Free the channels that are down and that nothing needs.  The reaper runs
- * on the ordered hdx.ctl_wq, so no check of a channel runs meanwhile, and
- * every other state change of a channel happens while someone holds it
- * (busy): a channel that is idle, unused and unheld here stays so.  Once
- * it is off the list nobody finds it; its watch is removed and its works
- * are cancelled before it is freed.
+ * on the ordered hyper_dmabuf_xen.ctl_wq, so no check of a channel runs
+ * meanwhile, and every other state change of a channel happens while
+ * someone holds it (busy): a channel that is idle, unused and unheld here
+ * stays so.  Once it is off the list nobody finds it; its watch is removed
+ * and its works are cancelled before it is freed.
  */
-static void hdx_reap_work(struct work_struct *work)
+static void hyper_dmabuf_xen_reap_work(struct work_struct *work)
 {
-	struct hdx_chan *chan, *tmp;
+	struct hyper_dmabuf_xen_chan *chan, *tmp;
 	LIST_HEAD(dead);
 
-	mutex_lock(&hdx.lock);
-	list_for_each_entry_safe(chan, tmp, &hdx.chans, link) {
-		if (hdx.stopping || chan->users || chan->busy ||
-		    READ_ONCE(chan->state) != HDX_IDLE ||
-		    work_pending(&chan->check_work) || hdx_chan_needed(chan))
+	mutex_lock(&hyper_dmabuf_xen.lock);
+	list_for_each_entry_safe(chan, tmp, &hyper_dmabuf_xen.chans, link) {
+		if (hyper_dmabuf_xen.stopping || chan->users || chan->busy ||
+		    READ_ONCE(chan->state) != HYPER_DMABUF_XEN_IDLE ||
+		    work_pending(&chan->check_work) ||
+		    hyper_dmabuf_xen_chan_needed(chan))
 			continue;
 		list_move(&chan->link, &dead);
 	}
-	mutex_unlock(&hdx.lock);
+	mutex_unlock(&hyper_dmabuf_xen.lock);
 
 	list_for_each_entry_safe(chan, tmp, &dead, link) {
-		/* Outside hdx.lock: watch callbacks may be waiting for it. */
+		/*
+		 * Outside hyper_dmabuf_xen.lock: watch callbacks may be
+		 * waiting for it.
+		 */
 		if (chan->watching)
 			unregister_xenbus_watch(&chan->watch);
 		/*
@@ -672,58 +704,62 @@ static void hdx_reap_work(struct work_struct *work)
 }
 
 /*
- * Find or create the channel to @peer and hold it (hdx_chan_put() ends
- * that); returns NULL without memory or while the module stops.
+ * Find or create the channel to @peer and hold it
+ * (hyper_dmabuf_xen_chan_put() ends that); returns NULL without memory or
+ * while the module stops.
  */
-static struct hdx_chan *hdx_chan_get(u32 peer)
+static struct hyper_dmabuf_xen_chan *hyper_dmabuf_xen_chan_get(u32 peer)
 {
-	u32 host = hdx_host(hdx.self, peer);
-	struct hdx_chan *chan;
+	u32 host = hyper_dmabuf_xen_host(hyper_dmabuf_xen.self, peer);
+	struct hyper_dmabuf_xen_chan *chan;
 	u32 other;
 
-	mutex_lock(&hdx.lock);
-	chan = hdx_chan_find(peer);
-	if (chan || hdx.stopping)
+	mutex_lock(&hyper_dmabuf_xen.lock);
+	chan = hyper_dmabuf_xen_chan_find(peer);
+	if (chan || hyper_dmabuf_xen.stopping)
 		goto out_unlock;
 	chan = kzalloc_obj(*chan, GFP_KERNEL);
 	if (!chan)
 		goto out_unlock;
 	chan->peer = peer;
-	other = host == peer ? hdx.self : peer;
+	other = host == peer ? hyper_dmabuf_xen.self : peer;
 	snprintf(chan->my_node, sizeof(chan->my_node),
 		 "/local/domain/%u/data/hyper_dmabuf/pair/%u/%u", host, other,
-		 hdx.self);
+		 hyper_dmabuf_xen.self);
 	snprintf(chan->peer_node, sizeof(chan->peer_node),
 		 "/local/domain/%u/data/hyper_dmabuf/pair/%u/%u", host, other,
 		 peer);
-	chan->remote_dir = host == peer && !hdx.privileged;
+	chan->remote_dir = host == peer && !hyper_dmabuf_xen.privileged;
 	mutex_init(&chan->lock);
 	mutex_init(&chan->tx_lock);
 	spin_lock_init(&chan->rx_lock);
 	INIT_LIST_HEAD(&chan->rx_list);
-	INIT_WORK(&chan->check_work, hdx_check_work);
-	INIT_WORK(&chan->drain_work, hdx_drain_work);
-	INIT_WORK(&chan->deliver_work, hdx_deliver_work);
+	INIT_WORK(&chan->check_work, hyper_dmabuf_xen_check_work);
+	INIT_WORK(&chan->drain_work, hyper_dmabuf_xen_drain_work);
+	INIT_WORK(&chan->deliver_work, hyper_dmabuf_xen_deliver_work);
 	init_waitqueue_head(&chan->wq);
-	list_add(&chan->link, &hdx.chans);
+	list_add(&chan->link, &hyper_dmabuf_xen.chans);
 out_unlock:
 	if (chan)
 		chan->busy++;
-	mutex_unlock(&hdx.lock);
+	mutex_unlock(&hyper_dmabuf_xen.lock);
 	return chan;
 }
 
-static void hdx_chan_lookup(u32 peer, bool create)
+static void hyper_dmabuf_xen_chan_lookup(u32 peer, bool create)
 {
-	struct hdx_chan *chan;
+	struct hyper_dmabuf_xen_chan *chan;
 
-	if (peer == hdx.self || peer >= DOMID_FIRST_RESERVED)
+	if (peer == hyper_dmabuf_xen.self || peer >= DOMID_FIRST_RESERVED)
 		return;
-	chan = create ? hdx_chan_get(peer) : hdx_chan_hold(peer);
+	if (create)
+		chan = hyper_dmabuf_xen_chan_get(peer);
+	else
+		chan = hyper_dmabuf_xen_chan_hold(peer);
 	if (!chan)
 		return;
-	queue_work(hdx.ctl_wq, &chan->check_work);
-	hdx_chan_put(chan);
+	queue_work(hyper_dmabuf_xen.ctl_wq, &chan->check_work);
+	hyper_dmabuf_xen_chan_put(chan);
 }
 
 /*
@@ -732,22 +768,24 @@ static void hdx_chan_lookup(u32 peer, bool create)
  * look at xenstore again: a peer whose driver came up in between, or that
  * missed an event, still connects.
  */
-static int hdx_wait_connected(struct hdx_chan *chan)
+static int hyper_dmabuf_xen_wait_connected(struct hyper_dmabuf_xen_chan *chan)
 {
-	unsigned long end = jiffies + msecs_to_jiffies(HDX_CONNECT_MS);
+	unsigned long end = jiffies +
+			    msecs_to_jiffies(HYPER_DMABUF_XEN_CONNECT_MS);
 
 	for (;;) {
 		if (wait_event_timeout(chan->wq,
-				       READ_ONCE(chan->state) != HDX_OFFERED,
+				       READ_ONCE(chan->state) !=
+				       HYPER_DMABUF_XEN_OFFERED,
 				       HZ))
 			return 0;
 		if (time_after(jiffies, end))
 			return -ETIMEDOUT;
 		mutex_lock(&chan->lock);
-		if (chan->state == HDX_OFFERED)
+		if (chan->state == HYPER_DMABUF_XEN_OFFERED)
 			xenbus_write(XBT_NIL, chan->my_node, "", chan->offer);
 		mutex_unlock(&chan->lock);
-		queue_work(hdx.ctl_wq, &chan->check_work);
+		queue_work(hyper_dmabuf_xen.ctl_wq, &chan->check_work);
 	}
 }
 
@@ -756,7 +794,7 @@ static int hdx_wait_connected(struct hdx_chan *chan)
  * when xenstore could not tell (no memory, no connection), which
  * xenbus_exists() would take for absence.
  */
-static int hdx_xs_exists(const char *dir, const char *node)
+static int hyper_dmabuf_xen_xs_exists(const char *dir, const char *node)
 {
 	unsigned int n;
 	char **d;
@@ -770,91 +808,98 @@ static int hdx_xs_exists(const char *dir, const char *node)
 }
 
 /*
- * Checks and offer of hdx_init_channel(); returns the channel, held (see
- * hdx_chan_put()), or an ERR_PTR.
+ * Checks and offer of hyper_dmabuf_xen_init_channel(); returns the channel,
+ * held (see hyper_dmabuf_xen_chan_put()), or an ERR_PTR.
  */
-static struct hdx_chan *hdx_chan_start_offer(u32 domid)
+static struct hyper_dmabuf_xen_chan *
+hyper_dmabuf_xen_chan_start_offer(u32 domid)
 {
-	char node[16], allow[HDX_PATH_LEN + sizeof("/allow")];
-	struct hdx_chan *chan;
+	char node[16], allow[HYPER_DMABUF_XEN_PATH_LEN + sizeof("/allow")];
+	struct hyper_dmabuf_xen_chan *chan;
 	int ret = 0;
 
-	if (domid >= DOMID_FIRST_RESERVED || domid == hdx.self)
+	if (domid >= DOMID_FIRST_RESERVED || domid == hyper_dmabuf_xen.self)
 		return ERR_PTR(-EINVAL);
 	snprintf(node, sizeof(node), "%u", domid);
-	if (hdx.privileged) {
-		ret = hdx_xs_exists("/local/domain", node);
+	if (hyper_dmabuf_xen.privileged) {
+		ret = hyper_dmabuf_xen_xs_exists("/local/domain", node);
 		if (ret <= 0)
 			return ERR_PTR(ret ?: -ESRCH);
 		ret = 0;
 	}
-	if (!hdx.privileged && domid) {
-		snprintf(allow, sizeof(allow), "%s/allow", hdx.home);
-		ret = hdx_xs_exists(allow, node);
+	if (!hyper_dmabuf_xen.privileged && domid) {
+		snprintf(allow, sizeof(allow), "%s/allow",
+			 hyper_dmabuf_xen.home);
+		ret = hyper_dmabuf_xen_xs_exists(allow, node);
 		if (ret <= 0)
 			return ERR_PTR(ret ?: -EACCES);
 		ret = 0;
 	}
-	chan = hdx_chan_get(domid);
+	chan = hyper_dmabuf_xen_chan_get(domid);
 	if (!chan)
 		return ERR_PTR(-ENOMEM);
 	mutex_lock(&chan->lock);
-	if (chan->state == HDX_IDLE)
-		ret = hdx_chan_offer(chan);
+	if (chan->state == HYPER_DMABUF_XEN_IDLE)
+		ret = hyper_dmabuf_xen_chan_offer(chan);
 	mutex_unlock(&chan->lock);
 	/* The peer may have offered already. */
-	queue_work(hdx.ctl_wq, &chan->check_work);
+	queue_work(hyper_dmabuf_xen.ctl_wq, &chan->check_work);
 	if (ret) {
-		hdx_chan_put(chan);
+		hyper_dmabuf_xen_chan_put(chan);
 		return ERR_PTR(ret);
 	}
 	return chan;
 }
 
 /**
- * hdx_init_channel() - make sure a channel to @domid is coming up
+ * hyper_dmabuf_xen_init_channel() - make sure a channel to @domid is coming
+ * up
  * @domid: peer domain
  *
- * On success the channel is kept until the matching hdx_fini_channel().
+ * On success the channel is kept until the matching
+ * hyper_dmabuf_xen_fini_channel().
  *
  * Return: 0, -EINVAL for a reserved domid, -ESRCH (dom0) if no such domain
  * exists, -EACCES (domU) if dom0 did not allow sharing with that domU,
  * -ENOMEM, or an error from xenstore or Xen.
  */
-int hdx_init_channel(u32 domid)
+int hyper_dmabuf_xen_init_channel(u32 domid)
 {
-	struct hdx_chan *chan = hdx_chan_start_offer(domid);
+	struct hyper_dmabuf_xen_chan *chan;
 
+	chan = hyper_dmabuf_xen_chan_start_offer(domid);
 	if (IS_ERR(chan))
 		return PTR_ERR(chan);
-	mutex_lock(&hdx.lock);
+	mutex_lock(&hyper_dmabuf_xen.lock);
 	chan->users++;
 	chan->busy--;
-	mutex_unlock(&hdx.lock);
+	mutex_unlock(&hyper_dmabuf_xen.lock);
 	return 0;
 }
 
 /**
- * hdx_wait_channel() - bring the channel to @domid up and wait for it
+ * hyper_dmabuf_xen_wait_channel() - bring the channel to @domid up and wait
+ * for it
  * @domid: peer domain
  *
- * Return: 0 once connected, an error of hdx_init_channel(), or
+ * Return: 0 once connected, an error of hyper_dmabuf_xen_init_channel(), or
  * -ETIMEDOUT if the peer did not answer.
  */
-int hdx_wait_channel(u32 domid)
+int hyper_dmabuf_xen_wait_channel(u32 domid)
 {
-	struct hdx_chan *chan = hdx_chan_start_offer(domid);
+	struct hyper_dmabuf_xen_chan *chan;
 	int ret;
 
+	chan = hyper_dmabuf_xen_chan_start_offer(domid);
 	if (IS_ERR(chan))
 		return PTR_ERR(chan);
-	ret = hdx_wait_connected(chan);
-	hdx_chan_put(chan);
+	ret = hyper_dmabuf_xen_wait_connected(chan);
+	hyper_dmabuf_xen_chan_put(chan);
 	return ret;
 }
 
 /**
- * hdx_fini_channel() - counterpart of hdx_init_channel()
+ * hyper_dmabuf_xen_fini_channel() - undo hyper_dmabuf_xen_init_channel()
  * @domid: peer domain
  *
  * A channel that is up stays up, for the peer's exports too, until the
@@ -864,59 +909,60 @@ int hdx_wait_channel(u32 domid)
  * module is unloaded (known limit), so it is ready when the peer's driver
  * comes.
  */
-void hdx_fini_channel(u32 domid)
+void hyper_dmabuf_xen_fini_channel(u32 domid)
 {
-	struct hdx_chan *chan;
+	struct hyper_dmabuf_xen_chan *chan;
 
-	mutex_lock(&hdx.lock);
-	chan = hdx_chan_find(domid);
+	mutex_lock(&hyper_dmabuf_xen.lock);
+	chan = hyper_dmabuf_xen_chan_find(domid);
 	if (!WARN_ON_ONCE(!chan || !chan->users)) {
 		chan->users--;
-		hdx_chan_unused(chan);
+		hyper_dmabuf_xen_chan_unused(chan);
 	}
-	mutex_unlock(&hdx.lock);
+	mutex_unlock(&hyper_dmabuf_xen.lock);
 }
 
-static bool hdx_tx_ready(struct hdx_chan *chan)
+static bool hyper_dmabuf_xen_tx_ready(struct hyper_dmabuf_xen_chan *chan)
 {
-	if (READ_ONCE(chan->state) != HDX_CONNECTED)
+	if (READ_ONCE(chan->state) != HYPER_DMABUF_XEN_CONNECTED)
 		return true;
 	return chan->tx_prod - le32_to_cpu(READ_ONCE(chan->tx->cons)) !=
 	       HYPER_DMABUF_RING_SLOTS;
 }
 
 /**
- * hdx_send() - send a message to a domain
+ * hyper_dmabuf_xen_send() - send a message to a domain
  * @domid: peer domain
  * @msg: message
  * @len: %HYPER_DMABUF_MSG_SIZE
  *
  * Called by the core's send work of @domid, never under the core's mutex.
  * Waits, bounded, for room in the ring of a connected channel; a channel
- * that is not connected (hdx_wait_channel() brings it up before anything
- * is shared) fails at once.
+ * that is not connected (hyper_dmabuf_xen_wait_channel() brings it up
+ * before anything is shared) fails at once.
  *
  * Return: 0, -EAGAIN while the channel is offered again (it is coming
  * up), -ENOTCONN without a channel, -ETIMEDOUT if the peer did not make
  * room, -ECONNRESET if the channel went down, -EPROTO if the peer
  * corrupted the ring (the channel is then reset).
  */
-int hdx_send(u32 domid, const void *msg, size_t len)
+int hyper_dmabuf_xen_send(u32 domid, const void *msg, size_t len)
 {
-	struct hdx_chan *chan;
+	long timeout = msecs_to_jiffies(HYPER_DMABUF_XEN_SEND_MS);
+	struct hyper_dmabuf_xen_chan *chan;
 	u32 cons, used;
 	int ret;
 
 	if (len != HYPER_DMABUF_MSG_SIZE)
 		return -EINVAL;
-	chan = hdx_chan_hold(domid);
+	chan = hyper_dmabuf_xen_chan_hold(domid);
 	if (!chan)
 		return -ENOTCONN;
 	/* Coming up again (the core tries later) or gone (dropped). */
 	switch (READ_ONCE(chan->state)) {
-	case HDX_CONNECTED:
+	case HYPER_DMABUF_XEN_CONNECTED:
 		break;
-	case HDX_OFFERED:
+	case HYPER_DMABUF_XEN_OFFERED:
 		ret = -EAGAIN;
 		goto out_put;
 	default:
@@ -926,23 +972,24 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 
 	mutex_lock(&chan->tx_lock);
 	for (;;) {
-		if (READ_ONCE(chan->state) != HDX_CONNECTED || !chan->tx) {
+		if (READ_ONCE(chan->state) != HYPER_DMABUF_XEN_CONNECTED ||
+		    !chan->tx) {
 			ret = -ECONNRESET;
 			break;
 		}
 		cons = le32_to_cpu(READ_ONCE(chan->tx->cons));
 		used = chan->tx_prod - cons;
 		if (used > HYPER_DMABUF_RING_SLOTS) {
-			hdx_ring_error(&chan->tx_broken);
-			queue_work(hdx.ctl_wq, &chan->check_work);
+			hyper_dmabuf_xen_ring_error(&chan->tx_broken);
+			queue_work(hyper_dmabuf_xen.ctl_wq, &chan->check_work);
 			ret = -EPROTO;
 			break;
 		}
 		if (used < HYPER_DMABUF_RING_SLOTS) {
 			/* The receiver is done with the slot before reuse. */
 			virt_mb();
-			memcpy(hdx_slot(chan->tx, chan->tx_prod), msg,
-			       HYPER_DMABUF_MSG_SIZE);
+			memcpy(hyper_dmabuf_xen_slot(chan->tx, chan->tx_prod),
+			       msg, HYPER_DMABUF_MSG_SIZE);
 			/* The slot is written before the index covers it. */
 			virt_wmb();
 			chan->tx_prod++;
@@ -951,30 +998,31 @@ int hdx_send(u32 domid, const void *msg, size_t len)
 			ret = 0;
 			break;
 		}
-		if (!wait_event_timeout(chan->wq, hdx_tx_ready(chan),
-					msecs_to_jiffies(HDX_SEND_MS))) {
+		if (!wait_event_timeout(chan->wq,
+					hyper_dmabuf_xen_tx_ready(chan),
+					timeout)) {
 			ret = -ETIMEDOUT;
 			break;
 		}
 	}
 	mutex_unlock(&chan->tx_lock);
 out_put:
-	hdx_chan_put(chan);
+	hyper_dmabuf_xen_chan_put(chan);
 	return ret;
 }
 
 /* ---- watches ------------------------------------------------------------- */
 
-static void hdx_janitor(u32 dead)
+static void hyper_dmabuf_xen_janitor(u32 dead)
 {
-	char node[16], dir[HDX_PATH_LEN];
+	char node[16], dir[HYPER_DMABUF_XEN_PATH_LEN];
 	unsigned int n, i;
 	char **doms;
 	u32 host;
 
 	snprintf(node, sizeof(node), "%u", dead);
 	/* Only a domain xenstore says is gone: not on an error. */
-	if (hdx_xs_exists("/local/domain", node))
+	if (hyper_dmabuf_xen_xs_exists("/local/domain", node))
 		return;
 	doms = xenbus_directory(XBT_NIL, "/local/domain", "", &n);
 	if (IS_ERR(doms))
@@ -991,25 +1039,26 @@ static void hdx_janitor(u32 dead)
 	kfree(doms);
 }
 
-struct hdx_janitor_work {
+struct hyper_dmabuf_xen_janitor_work {
 	struct work_struct work;
 	u32 dead;
 };
 
-static void hdx_janitor_work(struct work_struct *work)
+static void hyper_dmabuf_xen_janitor_work(struct work_struct *work)
 {
-	struct hdx_janitor_work *jw = container_of(work, typeof(*jw), work);
+	struct hyper_dmabuf_xen_janitor_work *jw =
+		container_of(work, typeof(*jw), work);
 
-	if (!READ_ONCE(hdx.stopping))
-		hdx_janitor(jw->dead);
+	if (!READ_ONCE(hyper_dmabuf_xen.stopping))
+		hyper_dmabuf_xen_janitor(jw->dead);
 	kfree(jw);
 }
 
 /* dom0 watches /local/domain: offers to it and domains going away. */
-static void hdx_dom0_watch_cb(struct xenbus_watch *watch, const char *path,
-			      const char *token)
+static void hyper_dmabuf_xen_dom0_watch_cb(struct xenbus_watch *watch,
+					   const char *path, const char *token)
 {
-	struct hdx_janitor_work *jw;
+	struct hyper_dmabuf_xen_janitor_work *jw;
 	unsigned int domid, peer, owner;
 	int n = 0;
 
@@ -1017,51 +1066,52 @@ static void hdx_dom0_watch_cb(struct xenbus_watch *watch, const char *path,
 		return;
 	if (!path[n]) {
 		/* A domain came or went: its channel and its offers. */
-		hdx_chan_lookup(domid, false);
+		hyper_dmabuf_xen_chan_lookup(domid, false);
 		jw = kzalloc_obj(*jw, GFP_KERNEL);
 		if (jw) {
-			INIT_WORK(&jw->work, hdx_janitor_work);
+			INIT_WORK(&jw->work, hyper_dmabuf_xen_janitor_work);
 			jw->dead = domid;
-			queue_work(hdx.ctl_wq, &jw->work);
+			queue_work(hyper_dmabuf_xen.ctl_wq, &jw->work);
 		}
 		return;
 	}
 	if (sscanf(path + n, "/data/hyper_dmabuf/pair/%u/%u", &peer,
 		   &owner) == 2 && peer == 0 && owner == domid)
-		hdx_chan_lookup(domid, true);
+		hyper_dmabuf_xen_chan_lookup(domid, true);
 }
 
 /* A domU watches its own hyper_dmabuf directory. */
-static void hdx_domu_watch_cb(struct xenbus_watch *watch, const char *path,
-			      const char *token)
+static void hyper_dmabuf_xen_domu_watch_cb(struct xenbus_watch *watch,
+					   const char *path, const char *token)
 {
-	size_t len = strlen(hdx.home);
+	size_t len = strlen(hyper_dmabuf_xen.home);
 	unsigned int peer;
 
-	if (strncmp(path, hdx.home, len))
+	if (strncmp(path, hyper_dmabuf_xen.home, len))
 		return;
 	if (sscanf(path + len, "/pair/%u", &peer) == 1 ||
 	    sscanf(path + len, "/allow/%u", &peer) == 1)
-		hdx_chan_lookup(peer, true);
+		hyper_dmabuf_xen_chan_lookup(peer, true);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */
 
 /**
- * hdx_chan_init() - learn the local domid and prepare the work queues
+ * hyper_dmabuf_xen_chan_init() - learn the local domid and prepare the work
+ * queues
  *
  * Return: 0 or a negative error code.
  */
-int hdx_chan_init(void)
+int hyper_dmabuf_xen_chan_init(void)
 {
 	unsigned int domid = 0;
 	char *val;
 
-	mutex_init(&hdx.lock);
-	INIT_LIST_HEAD(&hdx.chans);
-	INIT_WORK(&hdx.reap_work, hdx_reap_work);
-	hdx.privileged = xen_initial_domain();
-	if (!hdx.privileged) {
+	mutex_init(&hyper_dmabuf_xen.lock);
+	INIT_LIST_HEAD(&hyper_dmabuf_xen.chans);
+	INIT_WORK(&hyper_dmabuf_xen.reap_work, hyper_dmabuf_xen_reap_work);
+	hyper_dmabuf_xen.privileged = xen_initial_domain();
+	if (!hyper_dmabuf_xen.privileged) {
 		val = xenbus_read(XBT_NIL, "domid", "", NULL);
 		if (IS_ERR(val))
 			return PTR_ERR(val);
@@ -1072,16 +1122,18 @@ int hdx_chan_init(void)
 		}
 		kfree(val);
 	}
-	hdx.self = domid;
-	snprintf(hdx.home, sizeof(hdx.home),
+	hyper_dmabuf_xen.self = domid;
+	snprintf(hyper_dmabuf_xen.home, sizeof(hyper_dmabuf_xen.home),
 		 "/local/domain/%u/data/hyper_dmabuf", domid);
-	hdx.ctl_wq = alloc_ordered_workqueue("hyper_dmabuf_xen_ctl", 0);
-	hdx.rx_wq = alloc_workqueue("hyper_dmabuf_xen_rx", WQ_UNBOUND, 0);
-	if (!hdx.ctl_wq || !hdx.rx_wq) {
-		if (hdx.ctl_wq)
-			destroy_workqueue(hdx.ctl_wq);
-		if (hdx.rx_wq)
-			destroy_workqueue(hdx.rx_wq);
+	hyper_dmabuf_xen.ctl_wq =
+		alloc_ordered_workqueue("hyper_dmabuf_xen_ctl", 0);
+	hyper_dmabuf_xen.rx_wq =
+		alloc_workqueue("hyper_dmabuf_xen_rx", WQ_UNBOUND, 0);
+	if (!hyper_dmabuf_xen.ctl_wq || !hyper_dmabuf_xen.rx_wq) {
+		if (hyper_dmabuf_xen.ctl_wq)
+			destroy_workqueue(hyper_dmabuf_xen.ctl_wq);
+		if (hyper_dmabuf_xen.rx_wq)
+			destroy_workqueue(hyper_dmabuf_xen.rx_wq);
 		return -ENOMEM;
 	}
 	return 0;
@@ -1094,11 +1146,12 @@ int hdx_chan_init(void)
  * DOMID COUNT times each, as fast as this domain can: a hostile peer, for
  * the test of the late-EOI throttling in the peer.
  */
-static ssize_t hdx_evflood_write(struct file *file, const char __user *ubuf,
-				 size_t count, loff_t *ppos)
+static ssize_t hyper_dmabuf_xen_evflood_write(struct file *file,
+					      const char __user *ubuf,
+					      size_t count, loff_t *ppos)
 {
 	unsigned int domid, n, i;
-	struct hdx_chan *chan;
+	struct hyper_dmabuf_xen_chan *chan;
 	char buf[32];
 	int ret = 0;
 
@@ -1109,11 +1162,11 @@ static ssize_t hdx_evflood_write(struct file *file, const char __user *ubuf,
 	buf[count] = 0;
 	if (sscanf(buf, "%u %u", &domid, &n) != 2 || n > 100000000)
 		return -EINVAL;
-	chan = hdx_chan_hold(domid);
+	chan = hyper_dmabuf_xen_chan_hold(domid);
 	if (!chan)
 		return -ENOENT;
 	mutex_lock(&chan->lock);
-	if (chan->state != HDX_CONNECTED)
+	if (chan->state != HYPER_DMABUF_XEN_CONNECTED)
 		ret = -ENOTCONN;
 	for (i = 0; !ret && i < n; i++) {
 		notify_remote_via_irq(chan->tx_irq);
@@ -1125,13 +1178,13 @@ static ssize_t hdx_evflood_write(struct file *file, const char __user *ubuf,
 		cond_resched();
 	}
 	mutex_unlock(&chan->lock);
-	hdx_chan_put(chan);
+	hyper_dmabuf_xen_chan_put(chan);
 	return ret ?: count;
 }
 
-static const struct file_operations hdx_evflood_fops = {
+static const struct file_operations hyper_dmabuf_xen_evflood_fops = {
 	.owner = THIS_MODULE,
-	.write = hdx_evflood_write,
+	.write = hyper_dmabuf_xen_evflood_write,
 	.llseek = noop_llseek,
 };
 
@@ -1142,10 +1195,11 @@ static const struct file_operations hdx_evflood_fops = {
  *
  *   "slot DOMID [N]\n" BYTES  BYTES (at most 256, zero-filled to 256) go
  *                             into N (default 1) slots of the ring to
- *                             DOMID as they are, through hdx_send(): the
- *                             same lock, wait for room and notification
- *                             as every message (the ring carries no
- *                             length: the peer always receives 256 bytes)
+ *                             DOMID as they are, through
+ *                             hyper_dmabuf_xen_send(): the same lock,
+ *                             wait for room and notification as every
+ *                             message (the ring carries no length: the
+ *                             peer always receives 256 bytes)
  *   "prod DOMID V"            the producer index of the ring to DOMID
  *                             becomes V, or, if V has a sign, the peer's
  *                             consumer index plus V; the peer is notified
@@ -1168,21 +1222,21 @@ static const struct file_operations hdx_evflood_fops = {
  * the channel up again.  An index within range makes the peer read the
  * slots as they are: stale messages come again.
  */
-#define HDX_INJECT_HEAD		64
-#define HDX_INJECT_MAX_SLOTS	100000
+#define HYPER_DMABUF_XEN_INJECT_HEAD		64
+#define HYPER_DMABUF_XEN_INJECT_MAX_SLOTS	100000
 
-static int hdx_inject_slots(u32 domid, unsigned int n, const void *data,
-			    size_t len)
+static int hyper_dmabuf_xen_inject_slots(u32 domid, unsigned int n,
+					 const void *data, size_t len)
 {
 	u8 msg[HYPER_DMABUF_MSG_SIZE] = {};
 	unsigned int i;
 	int ret = 0;
 
-	if (!n || n > HDX_INJECT_MAX_SLOTS || len > sizeof(msg))
+	if (!n || n > HYPER_DMABUF_XEN_INJECT_MAX_SLOTS || len > sizeof(msg))
 		return -EINVAL;
 	memcpy(msg, data, len);
 	for (i = 0; !ret && i < n; i++) {
-		ret = hdx_send(domid, msg, sizeof(msg));
+		ret = hyper_dmabuf_xen_send(domid, msg, sizeof(msg));
 		if (!ret && fatal_signal_pending(current))
 			ret = -EINTR;
 		cond_resched();
@@ -1190,22 +1244,23 @@ static int hdx_inject_slots(u32 domid, unsigned int n, const void *data,
 	return ret;
 }
 
-static int hdx_inject_index(u32 domid, bool prod, const char *arg)
+static int hyper_dmabuf_xen_inject_index(u32 domid, bool prod, const char *arg)
 {
 	bool rel = arg[0] == '+' || arg[0] == '-';
-	struct hdx_chan *chan;
+	struct hyper_dmabuf_xen_chan *chan;
 	int ret = 0;
 	s32 delta;
 	u32 val;
 
 	if (rel ? kstrtos32(arg, 0, &delta) : kstrtou32(arg, 0, &val))
 		return -EINVAL;
-	chan = hdx_chan_hold(domid);
+	chan = hyper_dmabuf_xen_chan_hold(domid);
 	if (!chan)
 		return -ENOENT;
 	if (prod) {
 		mutex_lock(&chan->tx_lock);
-		if (READ_ONCE(chan->state) != HDX_CONNECTED || !chan->tx) {
+		if (READ_ONCE(chan->state) != HYPER_DMABUF_XEN_CONNECTED ||
+		    !chan->tx) {
 			ret = -ENOTCONN;
 		} else {
 			if (rel)
@@ -1219,7 +1274,7 @@ static int hdx_inject_index(u32 domid, bool prod, const char *arg)
 		mutex_unlock(&chan->tx_lock);
 	} else {
 		mutex_lock(&chan->lock);
-		if (chan->state != HDX_CONNECTED) {
+		if (chan->state != HYPER_DMABUF_XEN_CONNECTED) {
 			ret = -ENOTCONN;
 		} else {
 			if (rel)
@@ -1230,46 +1285,49 @@ static int hdx_inject_index(u32 domid, bool prod, const char *arg)
 		}
 		mutex_unlock(&chan->lock);
 	}
-	hdx_chan_put(chan);
+	hyper_dmabuf_xen_chan_put(chan);
 	return ret;
 }
 
-static ssize_t hdx_inject_write(struct file *file, const char __user *ubuf,
-				size_t count, loff_t *ppos)
+static ssize_t hyper_dmabuf_xen_inject_write(struct file *file,
+					     const char __user *ubuf,
+					     size_t count, loff_t *ppos)
 {
-	char head[HDX_INJECT_HEAD], arg[16];
+	char head[HYPER_DMABUF_XEN_INJECT_HEAD], arg[16];
 	unsigned int domid, n = 1;
+	size_t hlen, dlen;
 	const char *data;
-	size_t hlen;
 	char *buf, *nl;
 	int ret;
 
-	if (!count || count > HDX_INJECT_HEAD + PAGE_SIZE)
+	if (!count || count > HYPER_DMABUF_XEN_INJECT_HEAD + PAGE_SIZE)
 		return -EINVAL;
 	buf = memdup_user(ubuf, count);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	nl = memchr(buf, '\n', min_t(size_t, count, HDX_INJECT_HEAD));
+	nl = memchr(buf, '\n',
+		    min_t(size_t, count, HYPER_DMABUF_XEN_INJECT_HEAD));
 	hlen = nl ? nl - buf : count;
 	data = nl ? nl + 1 : buf + count;
+	dlen = buf + count - data;
 	ret = -EINVAL;
-	if (hlen >= HDX_INJECT_HEAD)
+	if (hlen >= HYPER_DMABUF_XEN_INJECT_HEAD)
 		goto out_free;
 	memcpy(head, buf, hlen);
 	head[hlen] = 0;
 	ret = 0;
 	if (!strcmp(head, "dirfree"))
-		hdx_forge_free();
+		hyper_dmabuf_xen_forge_free();
 	else if (sscanf(head, "slot %u %u", &domid, &n) >= 1)
-		ret = hdx_inject_slots(domid, n, data, buf + count - data);
+		ret = hyper_dmabuf_xen_inject_slots(domid, n, data, dlen);
 	else if (sscanf(head, "prod %u %15s", &domid, arg) == 2)
-		ret = hdx_inject_index(domid, true, arg);
+		ret = hyper_dmabuf_xen_inject_index(domid, true, arg);
 	else if (sscanf(head, "cons %u %15s", &domid, arg) == 2)
-		ret = hdx_inject_index(domid, false, arg);
+		ret = hyper_dmabuf_xen_inject_index(domid, false, arg);
 	else if (sscanf(head, "dir %u", &domid) == 1)
-		ret = hdx_forge_dir(domid, data, buf + count - data);
+		ret = hyper_dmabuf_xen_forge_dir(domid, data, dlen);
 	else if (sscanf(head, "fill %u", &n) == 1)
-		ret = hdx_forge_fill(n, data, buf + count - data);
+		ret = hyper_dmabuf_xen_forge_fill(n, data, dlen);
 	else
 		ret = -EINVAL;
 out_free:
@@ -1277,36 +1335,38 @@ out_free:
 	return ret ?: count;
 }
 
-static ssize_t hdx_inject_read(struct file *file, char __user *ubuf,
-			       size_t count, loff_t *ppos)
+static ssize_t hyper_dmabuf_xen_inject_read(struct file *file,
+					    char __user *ubuf,
+					    size_t count, loff_t *ppos)
 {
 	char text[24];
 	int len;
 
-	len = scnprintf(text, sizeof(text), "ref %u\n", hdx_forge_last());
+	len = scnprintf(text, sizeof(text), "ref %u\n",
+			hyper_dmabuf_xen_forge_last());
 	return simple_read_from_buffer(ubuf, count, ppos, text, len);
 }
 
-static const struct file_operations hdx_inject_fops = {
+static const struct file_operations hyper_dmabuf_xen_inject_fops = {
 	.owner = THIS_MODULE,
-	.write = hdx_inject_write,
-	.read = hdx_inject_read,
+	.write = hyper_dmabuf_xen_inject_write,
+	.read = hyper_dmabuf_xen_inject_read,
 	.llseek = default_llseek,
 };
 #endif
 
-static int hdx_channels_show(struct seq_file *s, void *unused)
+static int hyper_dmabuf_xen_channels_show(struct seq_file *s, void *unused)
 {
 	static const char *const names[] = {
-		[HDX_IDLE] = "idle",
-		[HDX_OFFERED] = "offered",
-		[HDX_CONNECTED] = "connected",
+		[HYPER_DMABUF_XEN_IDLE] = "idle",
+		[HYPER_DMABUF_XEN_OFFERED] = "offered",
+		[HYPER_DMABUF_XEN_CONNECTED] = "connected",
 	};
-	struct hdx_chan *chan;
+	struct hyper_dmabuf_xen_chan *chan;
 
-	seq_printf(s, "self %u\n", hdx.self);
-	mutex_lock(&hdx.lock);
-	list_for_each_entry(chan, &hdx.chans, link)
+	seq_printf(s, "self %u\n", hyper_dmabuf_xen.self);
+	mutex_lock(&hyper_dmabuf_xen.lock);
+	list_for_each_entry(chan, &hyper_dmabuf_xen.chans, link)
 		seq_printf(s, "peer %u %s tx_prod %u rx_cons %u offer %s events rx %lu/%lu tx %lu/%lu\n",
 			   chan->peer, names[READ_ONCE(chan->state)],
 			   READ_ONCE(chan->tx_prod), READ_ONCE(chan->rx_cons),
@@ -1314,13 +1374,13 @@ static int hdx_channels_show(struct seq_file *s, void *unused)
 			   READ_ONCE(chan->rx_spurious),
 			   READ_ONCE(chan->tx_events),
 			   READ_ONCE(chan->tx_spurious));
-	mutex_unlock(&hdx.lock);
+	mutex_unlock(&hyper_dmabuf_xen.lock);
 	return 0;
 }
-DEFINE_SHOW_ATTRIBUTE(hdx_channels);
+DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_xen_channels);
 
 /* Channels to peers that offered or were allowed before the module loaded. */
-static void hdx_scan(const char *dir, const char *node)
+static void hyper_dmabuf_xen_scan(const char *dir, const char *node)
 {
 	unsigned int n, i;
 	char **peers;
@@ -1331,13 +1391,13 @@ static void hdx_scan(const char *dir, const char *node)
 		return;
 	for (i = 0; i < n; i++)
 		if (!kstrtou32(peers[i], 10, &peer))
-			hdx_chan_lookup(peer, true);
+			hyper_dmabuf_xen_chan_lookup(peer, true);
 	kfree(peers);
 }
 
-static void hdx_dom0_scan(void)
+static void hyper_dmabuf_xen_dom0_scan(void)
 {
-	char dir[HDX_PATH_LEN];
+	char dir[HYPER_DMABUF_XEN_PATH_LEN];
 	unsigned int n, i;
 	char **doms;
 	u32 domid;
@@ -1351,82 +1411,85 @@ static void hdx_dom0_scan(void)
 		snprintf(dir, sizeof(dir),
 			 "/local/domain/%u/data/hyper_dmabuf/pair/0", domid);
 		if (xenbus_exists(XBT_NIL, dir, doms[i]))
-			hdx_chan_lookup(domid, true);
+			hyper_dmabuf_xen_chan_lookup(domid, true);
 	}
 	kfree(doms);
 }
 
 /**
- * hdx_chan_start() - start watching xenstore for peers
+ * hyper_dmabuf_xen_chan_start() - start watching xenstore for peers
  *
  * Return: 0 or a negative error code.
  */
-int hdx_chan_start(void)
+int hyper_dmabuf_xen_chan_start(void)
 {
+	struct xenbus_watch *watch = &hyper_dmabuf_xen.watch;
+	struct dentry *dir;
 	int ret;
 
-	if (hdx.privileged) {
-		hdx.watch.node = "/local/domain";
-		hdx.watch.callback = hdx_dom0_watch_cb;
+	if (hyper_dmabuf_xen.privileged) {
+		watch->node = "/local/domain";
+		watch->callback = hyper_dmabuf_xen_dom0_watch_cb;
 	} else {
-		hdx.watch.node = hdx.home;
-		hdx.watch.callback = hdx_domu_watch_cb;
+		watch->node = hyper_dmabuf_xen.home;
+		watch->callback = hyper_dmabuf_xen_domu_watch_cb;
 	}
-	hdx.debugfs = debugfs_create_dir("hyper_dmabuf_xen", NULL);
-	debugfs_create_file("channels", 0400, hdx.debugfs, NULL,
-			    &hdx_channels_fops);
+	dir = debugfs_create_dir("hyper_dmabuf_xen", NULL);
+	hyper_dmabuf_xen.debugfs = dir;
+	debugfs_create_file("channels", 0400, dir, NULL,
+			    &hyper_dmabuf_xen_channels_fops);
 #if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
-	debugfs_create_file("evflood", 0200, hdx.debugfs, NULL,
-			    &hdx_evflood_fops);
-	debugfs_create_file("inject", 0600, hdx.debugfs, NULL,
-			    &hdx_inject_fops);
+	debugfs_create_file("evflood", 0200, dir, NULL,
+			    &hyper_dmabuf_xen_evflood_fops);
+	debugfs_create_file("inject", 0600, dir, NULL,
+			    &hyper_dmabuf_xen_inject_fops);
 #endif
-	debugfs_create_atomic_t("ring_errors", 0400, hdx.debugfs,
-				&hdx.ring_errors);
-	hdx_shm_debugfs(hdx.debugfs);
-	ret = register_xenbus_watch(&hdx.watch);
-	hdx.watching = !ret;
+	debugfs_create_atomic_t("ring_errors", 0400, dir,
+				&hyper_dmabuf_xen.ring_errors);
+	hyper_dmabuf_xen_shm_debugfs(dir);
+	ret = register_xenbus_watch(watch);
+	hyper_dmabuf_xen.watching = !ret;
 	if (ret)
 		return ret;
-	if (hdx.privileged) {
-		hdx_dom0_scan();
+	if (hyper_dmabuf_xen.privileged) {
+		hyper_dmabuf_xen_dom0_scan();
 	} else {
-		hdx_scan(hdx.home, "allow");
-		hdx_scan(hdx.home, "pair");
+		hyper_dmabuf_xen_scan(hyper_dmabuf_xen.home, "allow");
+		hyper_dmabuf_xen_scan(hyper_dmabuf_xen.home, "pair");
 	}
 	return 0;
 }
 
 /**
- * hdx_chan_exit() - withdraw every offer and free the channels
+ * hyper_dmabuf_xen_chan_exit() - withdraw every offer and free the channels
  */
-void hdx_chan_exit(void)
+void hyper_dmabuf_xen_chan_exit(void)
 {
-	struct hdx_chan *chan, *tmp;
+	struct hyper_dmabuf_xen_chan *chan, *tmp;
 
-	debugfs_remove_recursive(hdx.debugfs);
-	hdx_forge_free();
-	mutex_lock(&hdx.lock);
-	WRITE_ONCE(hdx.stopping, true);
-	mutex_unlock(&hdx.lock);
-	if (hdx.watching)
-		unregister_xenbus_watch(&hdx.watch);
+	debugfs_remove_recursive(hyper_dmabuf_xen.debugfs);
+	hyper_dmabuf_xen_forge_free();
+	mutex_lock(&hyper_dmabuf_xen.lock);
+	WRITE_ONCE(hyper_dmabuf_xen.stopping, true);
+	mutex_unlock(&hyper_dmabuf_xen.lock);
+	if (hyper_dmabuf_xen.watching)
+		unregister_xenbus_watch(&hyper_dmabuf_xen.watch);
 	/*
 	 * Checks that began before stopping may still register a watch; a
 	 * reaper that began may still be freeing channels it took.
 	 */
-	flush_workqueue(hdx.ctl_wq);
-	cancel_work_sync(&hdx.reap_work);
-	list_for_each_entry(chan, &hdx.chans, link)
+	flush_workqueue(hyper_dmabuf_xen.ctl_wq);
+	cancel_work_sync(&hyper_dmabuf_xen.reap_work);
+	list_for_each_entry(chan, &hyper_dmabuf_xen.chans, link)
 		if (chan->watching)
 			unregister_xenbus_watch(&chan->watch);
 
-	list_for_each_entry_safe(chan, tmp, &hdx.chans, link) {
+	list_for_each_entry_safe(chan, tmp, &hyper_dmabuf_xen.chans, link) {
 		bool connected;
 
 		mutex_lock(&chan->lock);
-		connected = chan->state == HDX_CONNECTED;
-		hdx_chan_reset(chan);
+		connected = chan->state == HYPER_DMABUF_XEN_CONNECTED;
+		hyper_dmabuf_xen_chan_reset(chan);
 		mutex_unlock(&chan->lock);
 		/* They queue each other: disable both before freeing. */
 		disable_work_sync(&chan->drain_work);
@@ -1437,6 +1500,6 @@ void hdx_chan_exit(void)
 		list_del(&chan->link);
 		kfree(chan);
 	}
-	destroy_workqueue(hdx.rx_wq);
-	destroy_workqueue(hdx.ctl_wq);
+	destroy_workqueue(hyper_dmabuf_xen.rx_wq);
+	destroy_workqueue(hyper_dmabuf_xen.ctl_wq);
 }

@@ -19,40 +19,41 @@
 #include "hyper_dmabuf_xen.h"
 
 /* Forged pages alive at once. */
-#define HDX_FORGE_MAX	64
+#define HYPER_DMABUF_XEN_FORGE_MAX	64
 
 /**
- * struct hdx_forged - a forged page granted to another domain
- * @link: entry in hdx_forged_list
+ * struct hyper_dmabuf_xen_forged - a forged page granted to another domain
+ * @link: entry in hyper_dmabuf_xen_forged_list
  * @page: the page
  * @ref: its grant reference
  */
-struct hdx_forged {
+struct hyper_dmabuf_xen_forged {
 	struct list_head link;
 	struct page *page;
 	grant_ref_t ref;
 };
 
-static LIST_HEAD(hdx_forged_list);
-static DEFINE_MUTEX(hdx_forged_lock); /* list, count and last reference */
-static unsigned int hdx_forged_nr;
-static grant_ref_t hdx_forged_last;
+static LIST_HEAD(hyper_dmabuf_xen_forged_list);
+/* Protects the list, the count and the last reference. */
+static DEFINE_MUTEX(hyper_dmabuf_xen_forged_lock);
+static unsigned int hyper_dmabuf_xen_forged_nr;
+static grant_ref_t hyper_dmabuf_xen_forged_last;
 
 /**
- * hdx_forge_dir() - grant a page of arbitrary content to a domain
+ * hyper_dmabuf_xen_forge_dir() - grant a page of arbitrary content to a domain
  * @domid: domain the page is granted to, read-only
  * @data: content; the rest of the page is zero
  * @len: bytes of @data, at most a page
  *
- * The page and its grant are kept until hdx_forge_free(); its reference
- * is then returned by hdx_forge_last().
+ * The page and its grant are kept until hyper_dmabuf_xen_forge_free(); its
+ * reference is then returned by hyper_dmabuf_xen_forge_last().
  *
- * Return: 0, -EINVAL, -ENOSPC (%HDX_FORGE_MAX pages already), -ENOMEM, or
- * an error of the grant table.
+ * Return: 0, -EINVAL, -ENOSPC (%HYPER_DMABUF_XEN_FORGE_MAX pages already),
+ * -ENOMEM, or an error of the grant table.
  */
-int hdx_forge_dir(u32 domid, const void *data, size_t len)
+int hyper_dmabuf_xen_forge_dir(u32 domid, const void *data, size_t len)
 {
-	struct hdx_forged *f;
+	struct hyper_dmabuf_xen_forged *f;
 	int ret;
 
 	if (len > PAGE_SIZE || domid >= DOMID_FIRST_RESERVED)
@@ -67,45 +68,45 @@ int hdx_forge_dir(u32 domid, const void *data, size_t len)
 	}
 	memcpy(page_address(f->page), data, len);
 
-	mutex_lock(&hdx_forged_lock);
+	mutex_lock(&hyper_dmabuf_xen_forged_lock);
 	ret = -ENOSPC;
-	if (hdx_forged_nr >= HDX_FORGE_MAX)
+	if (hyper_dmabuf_xen_forged_nr >= HYPER_DMABUF_XEN_FORGE_MAX)
 		goto err_unlock;
 	ret = gnttab_grant_foreign_access(domid, xen_page_to_gfn(f->page), 1);
 	if (ret < 0)
 		goto err_unlock;
 	f->ref = ret;
-	list_add_tail(&f->link, &hdx_forged_list);
-	hdx_forged_nr++;
-	hdx_forged_last = f->ref;
-	mutex_unlock(&hdx_forged_lock);
+	list_add_tail(&f->link, &hyper_dmabuf_xen_forged_list);
+	hyper_dmabuf_xen_forged_nr++;
+	hyper_dmabuf_xen_forged_last = f->ref;
+	mutex_unlock(&hyper_dmabuf_xen_forged_lock);
 	return 0;
 
 err_unlock:
-	mutex_unlock(&hdx_forged_lock);
+	mutex_unlock(&hyper_dmabuf_xen_forged_lock);
 	__free_page(f->page);
 	kfree(f);
 	return ret;
 }
 
 /**
- * hdx_forge_fill() - replace the content of a forged page
- * @ref: grant reference of the page, from hdx_forge_last()
+ * hyper_dmabuf_xen_forge_fill() - replace the content of a forged page
+ * @ref: grant reference of the page, from hyper_dmabuf_xen_forge_last()
  * @data: new content; the rest of the page is zero
  * @len: bytes of @data, at most a page
  *
  * Return: 0, -EINVAL, or -ENOENT if no forged page has grant @ref.
  */
-int hdx_forge_fill(u32 ref, const void *data, size_t len)
+int hyper_dmabuf_xen_forge_fill(u32 ref, const void *data, size_t len)
 {
-	struct hdx_forged *f;
+	struct hyper_dmabuf_xen_forged *f;
 	int ret = -ENOENT;
 	u8 *p;
 
 	if (len > PAGE_SIZE)
 		return -EINVAL;
-	mutex_lock(&hdx_forged_lock);
-	list_for_each_entry(f, &hdx_forged_list, link) {
+	mutex_lock(&hyper_dmabuf_xen_forged_lock);
+	list_for_each_entry(f, &hyper_dmabuf_xen_forged_list, link) {
 		if (f->ref != ref)
 			continue;
 		p = page_address(f->page);
@@ -114,42 +115,42 @@ int hdx_forge_fill(u32 ref, const void *data, size_t len)
 		ret = 0;
 		break;
 	}
-	mutex_unlock(&hdx_forged_lock);
+	mutex_unlock(&hyper_dmabuf_xen_forged_lock);
 	return ret;
 }
 
 /**
- * hdx_forge_last() - grant reference of the forged page made last
+ * hyper_dmabuf_xen_forge_last() - grant reference of the forged page made last
  *
  * Return: the reference, or 0 if there is no forged page.
  */
-u32 hdx_forge_last(void)
+u32 hyper_dmabuf_xen_forge_last(void)
 {
 	u32 ref;
 
-	mutex_lock(&hdx_forged_lock);
-	ref = hdx_forged_last;
-	mutex_unlock(&hdx_forged_lock);
+	mutex_lock(&hyper_dmabuf_xen_forged_lock);
+	ref = hyper_dmabuf_xen_forged_last;
+	mutex_unlock(&hyper_dmabuf_xen_forged_lock);
 	return ref;
 }
 
 /**
- * hdx_forge_free() - end the grants of the forged pages and free them
+ * hyper_dmabuf_xen_forge_free() - end the grants of the forged pages, free them
  *
  * A page that the other domain still maps is freed by the grant table
  * once it has let go.
  */
-void hdx_forge_free(void)
+void hyper_dmabuf_xen_forge_free(void)
 {
-	struct hdx_forged *f, *tmp;
+	struct hyper_dmabuf_xen_forged *f, *tmp;
 
-	mutex_lock(&hdx_forged_lock);
-	list_for_each_entry_safe(f, tmp, &hdx_forged_list, link) {
+	mutex_lock(&hyper_dmabuf_xen_forged_lock);
+	list_for_each_entry_safe(f, tmp, &hyper_dmabuf_xen_forged_list, link) {
 		list_del(&f->link);
 		gnttab_end_foreign_access(f->ref, f->page);
 		kfree(f);
 	}
-	hdx_forged_nr = 0;
-	hdx_forged_last = 0;
-	mutex_unlock(&hdx_forged_lock);
+	hyper_dmabuf_xen_forged_nr = 0;
+	hyper_dmabuf_xen_forged_last = 0;
+	mutex_unlock(&hyper_dmabuf_xen_forged_lock);
 }

@@ -10,23 +10,23 @@
 
 #include "hyper_dmabuf_xen.h"
 
-static const struct hyper_dmabuf_backend_ops hdx_ops = {
+static const struct hyper_dmabuf_backend_ops hyper_dmabuf_xen_ops = {
 	.owner = THIS_MODULE,
-	.get_domid = hdx_get_domid,
-	.init_channel = hdx_init_channel,
-	.fini_channel = hdx_fini_channel,
-	.wait_channel = hdx_wait_channel,
-	.share = hdx_share,
-	.unshare = hdx_unshare,
-	.map = hdx_map,
-	.unmap = hdx_unmap,
-	.send = hdx_send,
-	.mmap = hdx_mmap,
-	.vmap = hdx_vmap,
-	.vunmap = hdx_vunmap,
+	.get_domid = hyper_dmabuf_xen_get_domid,
+	.init_channel = hyper_dmabuf_xen_init_channel,
+	.fini_channel = hyper_dmabuf_xen_fini_channel,
+	.wait_channel = hyper_dmabuf_xen_wait_channel,
+	.share = hyper_dmabuf_xen_share,
+	.unshare = hyper_dmabuf_xen_unshare,
+	.map = hyper_dmabuf_xen_map,
+	.unmap = hyper_dmabuf_xen_unmap,
+	.send = hyper_dmabuf_xen_send,
+	.mmap = hyper_dmabuf_xen_mmap,
+	.vmap = hyper_dmabuf_xen_vmap,
+	.vunmap = hyper_dmabuf_xen_vunmap,
 };
 
-static int __init hdx_init(void)
+static int __init hyper_dmabuf_xen_init(void)
 {
 	int ret;
 
@@ -34,38 +34,38 @@ static int __init hdx_init(void)
 	BUILD_BUG_ON(PAGE_SIZE != XEN_PAGE_SIZE);
 	if (!xen_domain())
 		return -ENODEV;
-	ret = hdx_shm_init();
+	ret = hyper_dmabuf_xen_shm_init();
 	if (ret)
 		return ret;
-	ret = hdx_chan_init();
+	ret = hyper_dmabuf_xen_chan_init();
 	if (ret)
 		goto err_shm;
-	ret = hyper_dmabuf_register_backend(&hdx_ops);
+	ret = hyper_dmabuf_register_backend(&hyper_dmabuf_xen_ops);
 	if (ret)
 		goto err_chan;
-	ret = hdx_chan_start();
+	ret = hyper_dmabuf_xen_chan_start();
 	if (ret)
 		goto err_unregister;
 	return 0;
 
 err_unregister:
-	hyper_dmabuf_unregister_backend(&hdx_ops);
+	hyper_dmabuf_unregister_backend(&hyper_dmabuf_xen_ops);
 err_chan:
-	hdx_chan_exit();
+	hyper_dmabuf_xen_chan_exit();
 err_shm:
-	hdx_shm_exit();
+	hyper_dmabuf_xen_shm_exit();
 	return ret;
 }
-module_init(hdx_init);
+module_init(hyper_dmabuf_xen_init);
 
-static void __exit hdx_exit(void)
+static void __exit hyper_dmabuf_xen_exit(void)
 {
 	/* The core's send works end before the channels go. */
-	hyper_dmabuf_unregister_backend(&hdx_ops);
-	hdx_chan_exit();
-	hdx_shm_exit();
+	hyper_dmabuf_unregister_backend(&hyper_dmabuf_xen_ops);
+	hyper_dmabuf_xen_chan_exit();
+	hyper_dmabuf_xen_shm_exit();
 }
-module_exit(hdx_exit);
+module_exit(hyper_dmabuf_xen_exit);
 
 MODULE_DESCRIPTION("hyper_dmabuf Xen backend: share dma-bufs between Xen domains");
 MODULE_LICENSE("GPL");

@@ -79,9 +79,9 @@
 #include "hyper_dmabuf_xen.h"
 
 /* Unmap batches live on the stack: unmapping must not need memory. */
-#define HDX_UNMAP_BATCH	16
+#define HYPER_DMABUF_XEN_UNMAP_BATCH	16
 
-struct hdx_share {
+struct hyper_dmabuf_xen_share {
 	struct dma_buf *dmabuf;
 	/* what keeps the frames: a mapped attachment, or a kernel mapping */
 	struct dma_buf_attachment *attach;
@@ -90,7 +90,10 @@ struct hdx_share {
 	struct dma_buf_attachment *pin;
 	unsigned int nr_pages;
 	unsigned int nr_dir;
-	/* grants still in use after hdx_unshare(), retried by hdx_reap_fn() */
+	/*
+	 * grants still in use after hyper_dmabuf_xen_unshare(), retried by
+	 * hyper_dmabuf_xen_reap_fn()
+	 */
 	unsigned int nr_live;
 	unsigned int reap_tries;
 	struct list_head reap_link;
@@ -100,18 +103,18 @@ struct hdx_share {
 	grant_ref_t *dir_refs;
 };
 
-struct hdx_mapping {
+struct hyper_dmabuf_xen_mapping {
 	u32 domid;
 	bool rw;
 	unsigned int nr;
 	grant_ref_t *refs;
 	struct page **pages;
 	grant_handle_t *handles;
-	/* hdx_unmap(): unmapped once no one else holds a page */
+	/* hyper_dmabuf_xen_unmap(): unmapped once no one else holds a page */
 	struct gnttab_unmap_grant_ref *unmap_ops;
 	struct gntab_unmap_queue_data unmap;
-	struct list_head unmapped_link;	/* in hdx_unmapped */
-	/* kernel mapping made by hdx_vmap(), shared by its users */
+	struct list_head unmapped_link;	/* in hyper_dmabuf_xen_unmapped */
+	/* kernel mapping made by hyper_dmabuf_xen_vmap(), shared by users */
 	struct mutex vmap_lock; /* protects the members below */
 	unsigned int vmap_count;
 	void *vaddr;
@@ -119,8 +122,8 @@ struct hdx_mapping {
 	grant_handle_t *vmap_handles;
 };
 
-/* A PV user mapping of a struct hdx_mapping. */
-struct hdx_vma {
+/* A PV user mapping of a struct hyper_dmabuf_xen_mapping. */
+struct hyper_dmabuf_xen_vma {
 	struct mmu_interval_notifier notifier;
 	struct kref kref;
 	struct mutex lock; /* protects mapped, handles */
@@ -130,7 +133,7 @@ struct hdx_vma {
 	grant_handle_t *handles;
 };
 
-struct hdx_pte_list {
+struct hyper_dmabuf_xen_pte_list {
 	u64 *ptes;
 	unsigned int n;
 	unsigned int max;
@@ -138,66 +141,79 @@ struct hdx_pte_list {
 
 /* ---- exporter ----------------------------------------------------------- */
 
-static struct platform_device *hdx_pdev;
-/* DMA addresses of hdx_pdev are machine addresses (PV with swiotlb-xen). */
-static bool hdx_dma_is_bus;
+static struct platform_device *hyper_dmabuf_xen_pdev;
+/*
+ * DMA addresses of hyper_dmabuf_xen_pdev are machine addresses (PV with
+ * swiotlb-xen).
+ */
+static bool hyper_dmabuf_xen_dma_is_bus;
 
 /*
- * Shares whose grants the peer still maps, retried by hdx_reap_work; each
- * holds a reference on this module.
+ * Mappings whose grants are unmapped, freed by
+ * hyper_dmabuf_xen_unmapped_fn().
  */
-/* Mappings whose grants are unmapped, freed by hdx_unmapped_fn(). */
-static LIST_HEAD(hdx_unmapped);
-static DEFINE_SPINLOCK(hdx_unmapped_lock); /* protects hdx_unmapped */
-static void hdx_unmapped_fn(struct work_struct *work);
-static DECLARE_WORK(hdx_unmapped_work, hdx_unmapped_fn);
+static LIST_HEAD(hyper_dmabuf_xen_unmapped);
+/* Protects hyper_dmabuf_xen_unmapped. */
+static DEFINE_SPINLOCK(hyper_dmabuf_xen_unmapped_lock);
+static void hyper_dmabuf_xen_unmapped_fn(struct work_struct *work);
+static DECLARE_WORK(hyper_dmabuf_xen_unmapped_work,
+		    hyper_dmabuf_xen_unmapped_fn);
 
 /*
- * Grant budget: hyper_dmabuf keeps at most hdx_grant_budget grant
- * references of this domain, three quarters of its grant table (counted
- * in version 1 entries, the layout Linux uses short of 16 TiB of memory),
- * so that the domain's block and network frontends, gntalloc and the
- * other users of grants always find the rest.  A reference counts from
- * hdx_share() until it has really ended, that is until the peer has
- * unmapped it, however long that takes; an export that would go beyond
- * the budget fails with -ENOSPC.  The grant_budget parameter sets another
- * budget at load, and shows the one in force.  (With version 2 grant
- * tables, which have half as many entries per frame, the default is too
- * large: set the parameter.)  The budget is the domain's, not a peer's: a
- * peer that keeps mapped what it was given keeps its part of it.
+ * Grant budget: hyper_dmabuf keeps at most hyper_dmabuf_xen_grant_budget
+ * grant references of this domain, three quarters of its grant table
+ * (counted in version 1 entries, the layout Linux uses short of 16 TiB of
+ * memory), so that the domain's block and network frontends, gntalloc and
+ * the other users of grants always find the rest.  A reference counts from
+ * hyper_dmabuf_xen_share() until it has really ended, that is until the
+ * peer has unmapped it, however long that takes; an export that would go
+ * beyond the budget fails with -ENOSPC.  The grant_budget parameter sets
+ * another budget at load, and shows the one in force.  (With version 2
+ * grant tables, which have half as many entries per frame, the default is
+ * too large: set the parameter.)  The budget is the domain's, not a
+ * peer's: a peer that keeps mapped what it was given keeps its part of it.
  */
-static unsigned int hdx_grant_budget;
-module_param_named(grant_budget, hdx_grant_budget, uint, 0444);
+static unsigned int hyper_dmabuf_xen_grant_budget;
+module_param_named(grant_budget, hyper_dmabuf_xen_grant_budget, uint, 0444);
 MODULE_PARM_DESC(grant_budget,
 		 "Grant references hyper_dmabuf may hold (default: 3/4 of the grant table)");
-static atomic_t hdx_grants = ATOMIC_INIT(0); /* references held or reserved */
+/* References held or reserved. */
+static atomic_t hyper_dmabuf_xen_grants = ATOMIC_INIT(0);
 
-static bool hdx_grants_reserve(unsigned int n)
+static bool hyper_dmabuf_xen_grants_reserve(unsigned int n)
 {
-	if (atomic_add_return(n, &hdx_grants) <= hdx_grant_budget)
+	if (atomic_add_return(n, &hyper_dmabuf_xen_grants) <=
+	    hyper_dmabuf_xen_grant_budget)
 		return true;
-	atomic_sub(n, &hdx_grants);
+	atomic_sub(n, &hyper_dmabuf_xen_grants);
 	return false;
 }
 
-static void hdx_grants_unreserve(unsigned int n)
+static void hyper_dmabuf_xen_grants_unreserve(unsigned int n)
 {
-	atomic_sub(n, &hdx_grants);
+	atomic_sub(n, &hyper_dmabuf_xen_grants);
 }
 
-static LIST_HEAD(hdx_reap_list);
-static DEFINE_SPINLOCK(hdx_reap_lock); /* protects hdx_reap_list */
-static void hdx_reap_fn(struct work_struct *work);
-static DECLARE_DELAYED_WORK(hdx_reap_work, hdx_reap_fn);
-struct hdx_share;
-static void hdx_share_end(struct hdx_share *sh, unsigned int nr_live);
+/*
+ * Shares whose grants the peer still maps, retried by
+ * hyper_dmabuf_xen_reap_work; each holds a reference on this module.
+ */
+static LIST_HEAD(hyper_dmabuf_xen_reap_list);
+/* Protects hyper_dmabuf_xen_reap_list. */
+static DEFINE_SPINLOCK(hyper_dmabuf_xen_reap_lock);
+static void hyper_dmabuf_xen_reap_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(hyper_dmabuf_xen_reap_work,
+			    hyper_dmabuf_xen_reap_fn);
+struct hyper_dmabuf_xen_share;
+static void hyper_dmabuf_xen_share_end(struct hyper_dmabuf_xen_share *sh,
+				       unsigned int nr_live);
 
 /*
- * Find out once what a DMA address of hdx_pdev means, with a page of ours
- * whose machine frame differs from its pfn: its DMA address must be one or
- * the other, or the backend refuses to load.
+ * Find out once what a DMA address of hyper_dmabuf_xen_pdev means, with a
+ * page of ours whose machine frame differs from its pfn: its DMA address
+ * must be one or the other, or the backend refuses to load.
  */
-static int hdx_dma_probe(void)
+static int hyper_dmabuf_xen_dma_probe(void)
 {
 	struct page *probe[8] = {};
 	unsigned long pfn = 0;
@@ -220,18 +236,19 @@ static int hdx_dma_probe(void)
 		ret = -ENODEV;
 		goto free_pages;
 	}
-	addr = dma_map_page(&hdx_pdev->dev, probe[i], 0, PAGE_SIZE,
+	addr = dma_map_page(&hyper_dmabuf_xen_pdev->dev, probe[i], 0, PAGE_SIZE,
 			    DMA_TO_DEVICE);
-	if (dma_mapping_error(&hdx_pdev->dev, addr)) {
+	if (dma_mapping_error(&hyper_dmabuf_xen_pdev->dev, addr)) {
 		ret = -EIO;
 		goto free_pages;
 	}
 	ret = 0;
 	if (PHYS_PFN(addr) == pfn_to_bfn(pfn))
-		hdx_dma_is_bus = true;
+		hyper_dmabuf_xen_dma_is_bus = true;
 	else if (PHYS_PFN(addr) != pfn)
 		ret = -ENODEV;
-	dma_unmap_page(&hdx_pdev->dev, addr, PAGE_SIZE, DMA_TO_DEVICE);
+	dma_unmap_page(&hyper_dmabuf_xen_pdev->dev, addr, PAGE_SIZE,
+		       DMA_TO_DEVICE);
 free_pages:
 	for (i = 0; i < ARRAY_SIZE(probe); i++)
 		if (probe[i])
@@ -243,46 +260,49 @@ free_pages:
 }
 
 /**
- * hdx_shm_init() - create the device exporters map their buffers for
+ * hyper_dmabuf_xen_shm_init() - create the device buffers are mapped for
  *
  * Return: 0 or a negative error code.
  */
-int hdx_shm_init(void)
+int hyper_dmabuf_xen_shm_init(void)
 {
 	int ret;
 
-	if (!hdx_grant_budget)
-		hdx_grant_budget = gnttab_max_grant_frames() *
-				   (XEN_PAGE_SIZE /
-				    sizeof(struct grant_entry_v1)) / 4 * 3;
-	hdx_grant_budget = min_t(unsigned int, hdx_grant_budget, INT_MAX);
-	hdx_pdev = platform_device_register_simple("hyper_dmabuf_xen",
-						   PLATFORM_DEVID_NONE, NULL, 0);
-	if (IS_ERR(hdx_pdev))
-		return PTR_ERR(hdx_pdev);
-	ret = dma_coerce_mask_and_coherent(&hdx_pdev->dev, DMA_BIT_MASK(64));
+	if (!hyper_dmabuf_xen_grant_budget)
+		hyper_dmabuf_xen_grant_budget =
+			gnttab_max_grant_frames() *
+			(XEN_PAGE_SIZE / sizeof(struct grant_entry_v1)) / 4 * 3;
+	hyper_dmabuf_xen_grant_budget =
+		min_t(unsigned int, hyper_dmabuf_xen_grant_budget, INT_MAX);
+	hyper_dmabuf_xen_pdev =
+		platform_device_register_simple("hyper_dmabuf_xen",
+						PLATFORM_DEVID_NONE, NULL, 0);
+	if (IS_ERR(hyper_dmabuf_xen_pdev))
+		return PTR_ERR(hyper_dmabuf_xen_pdev);
+	ret = dma_coerce_mask_and_coherent(&hyper_dmabuf_xen_pdev->dev,
+					   DMA_BIT_MASK(64));
 	if (!ret)
-		ret = hdx_dma_probe();
+		ret = hyper_dmabuf_xen_dma_probe();
 	if (ret) {
-		platform_device_unregister(hdx_pdev);
+		platform_device_unregister(hyper_dmabuf_xen_pdev);
 		return ret;
 	}
 	return 0;
 }
 
 /**
- * hdx_shm_exit() - undo hdx_shm_init()
+ * hyper_dmabuf_xen_shm_exit() - undo hyper_dmabuf_xen_shm_init()
  *
  * Called only once every share has ended: a share whose grants are still
  * in use holds a reference on the module.
  */
-void hdx_shm_exit(void)
+void hyper_dmabuf_xen_shm_exit(void)
 {
-	flush_work(&hdx_unmapped_work);
-	WARN_ON(!list_empty(&hdx_unmapped));
-	cancel_delayed_work_sync(&hdx_reap_work);
-	WARN_ON(!list_empty(&hdx_reap_list));
-	platform_device_unregister(hdx_pdev);
+	flush_work(&hyper_dmabuf_xen_unmapped_work);
+	WARN_ON(!list_empty(&hyper_dmabuf_xen_unmapped));
+	cancel_delayed_work_sync(&hyper_dmabuf_xen_reap_work);
+	WARN_ON(!list_empty(&hyper_dmabuf_xen_reap_list));
+	platform_device_unregister(hyper_dmabuf_xen_pdev);
 }
 
 #if IS_ENABLED(CONFIG_HYPER_DMABUF_DEBUG)
@@ -294,26 +314,28 @@ void hdx_shm_exit(void)
  * it on imports, whose vmap and device mapping have no other user here.
  * Built only into test kernels (CONFIG_HYPER_DMABUF_DEBUG).
  */
-struct hdx_check {
+struct hyper_dmabuf_xen_check {
 	char text[96];
 	size_t len;
 };
 
-static int hdx_check_open(struct inode *inode, struct file *file)
+static int hyper_dmabuf_xen_check_open(struct inode *inode, struct file *file)
 {
-	struct hdx_check *c = kzalloc_obj(*c, GFP_KERNEL);
+	struct hyper_dmabuf_xen_check *c = kzalloc_obj(*c, GFP_KERNEL);
 
 	file->private_data = c;
 	return c ? 0 : -ENOMEM;
 }
 
-static int hdx_check_release(struct inode *inode, struct file *file)
+static int hyper_dmabuf_xen_check_release(struct inode *inode,
+					  struct file *file)
 {
 	kfree(file->private_data);
 	return 0;
 }
 
-static int hdx_check_buf(struct dma_buf *dmabuf, struct hdx_check *c)
+static int hyper_dmabuf_xen_check_buf(struct dma_buf *dmabuf,
+				      struct hyper_dmabuf_xen_check *c)
 {
 	struct dma_buf_attachment *attach;
 	u64 hash = 0xcbf29ce484222325ULL;
@@ -335,7 +357,7 @@ static int hdx_check_buf(struct dma_buf *dmabuf, struct hdx_check *c)
 		hash = (hash ^ p[i]) * 0x100000001b3ULL;
 	dma_buf_vunmap_unlocked(dmabuf, &map);
 
-	attach = dma_buf_attach(dmabuf, &hdx_pdev->dev);
+	attach = dma_buf_attach(dmabuf, &hyper_dmabuf_xen_pdev->dev);
 	if (IS_ERR(attach))
 		return PTR_ERR(attach);
 	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
@@ -354,10 +376,11 @@ static int hdx_check_buf(struct dma_buf *dmabuf, struct hdx_check *c)
 	return 0;
 }
 
-static ssize_t hdx_check_write(struct file *file, const char __user *ubuf,
-			       size_t count, loff_t *ppos)
+static ssize_t hyper_dmabuf_xen_check_write(struct file *file,
+					    const char __user *ubuf,
+					    size_t count, loff_t *ppos)
 {
-	struct hdx_check *c = file->private_data;
+	struct hyper_dmabuf_xen_check *c = file->private_data;
 	struct dma_buf *dmabuf;
 	int fd, ret;
 
@@ -368,39 +391,41 @@ static ssize_t hdx_check_write(struct file *file, const char __user *ubuf,
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);
 	c->len = 0;
-	ret = hdx_check_buf(dmabuf, c);
+	ret = hyper_dmabuf_xen_check_buf(dmabuf, c);
 	dma_buf_put(dmabuf);
 	return ret ? ret : count;
 }
 
-static ssize_t hdx_check_read(struct file *file, char __user *ubuf,
-			      size_t count, loff_t *ppos)
+static ssize_t hyper_dmabuf_xen_check_read(struct file *file, char __user *ubuf,
+					   size_t count, loff_t *ppos)
 {
-	struct hdx_check *c = file->private_data;
+	struct hyper_dmabuf_xen_check *c = file->private_data;
 
 	return simple_read_from_buffer(ubuf, count, ppos, c->text, c->len);
 }
 
-static const struct file_operations hdx_check_fops = {
+static const struct file_operations hyper_dmabuf_xen_check_fops = {
 	.owner = THIS_MODULE,
-	.open = hdx_check_open,
-	.release = hdx_check_release,
-	.write = hdx_check_write,
-	.read = hdx_check_read,
+	.open = hyper_dmabuf_xen_check_open,
+	.release = hyper_dmabuf_xen_check_release,
+	.write = hyper_dmabuf_xen_check_write,
+	.read = hyper_dmabuf_xen_check_read,
 	.llseek = default_llseek,
 };
 
 /**
- * hdx_shm_debugfs() - add the test hook to the backend's debugfs directory
+ * hyper_dmabuf_xen_shm_debugfs() - add the test hook to the backend's
+ * debugfs directory
  * @dir: the directory
  */
-void hdx_shm_debugfs(struct dentry *dir)
+void hyper_dmabuf_xen_shm_debugfs(struct dentry *dir)
 {
-	debugfs_create_file("check", 0600, dir, NULL, &hdx_check_fops);
+	debugfs_create_file("check", 0600, dir, NULL,
+			    &hyper_dmabuf_xen_check_fops);
 }
 #endif /* CONFIG_HYPER_DMABUF_DEBUG */
 
-static void hdx_share_free(struct hdx_share *sh)
+static void hyper_dmabuf_xen_share_free(struct hyper_dmabuf_xen_share *sh)
 {
 	kvfree(sh->refs);
 	kfree(sh->dir);
@@ -408,7 +433,7 @@ static void hdx_share_free(struct hdx_share *sh)
 	kfree(sh);
 }
 
-static void hdx_fill_dir(struct hdx_share *sh)
+static void hyper_dmabuf_xen_fill_dir(struct hyper_dmabuf_xen_share *sh)
 {
 	unsigned int d, k, first, count;
 
@@ -431,7 +456,8 @@ static void hdx_fill_dir(struct hdx_share *sh)
  * otherwise, or 0 if it is not RAM of this domain: device memory, an
  * identity-mapped or foreign frame, a ballooned-out pfn.
  */
-static unsigned long hdx_frame_to_gfn(unsigned long frame, bool bus)
+static unsigned long hyper_dmabuf_xen_frame_to_gfn(unsigned long frame,
+						   bool bus)
 {
 	unsigned long pfn = bus ? bfn_to_local_pfn(frame) : frame;
 
@@ -451,14 +477,14 @@ static unsigned long hdx_frame_to_gfn(unsigned long frame, bool bus)
  * A second mapping of the buffer for the same device must give the same
  * addresses: a bounce buffer slot is never given out twice at once.
  */
-static int hdx_check_not_bounced(struct hdx_share *sh)
+static int hyper_dmabuf_xen_check_not_bounced(struct hyper_dmabuf_xen_share *sh)
 {
 	struct dma_buf_attachment *attach;
 	struct scatterlist *a, *b;
 	struct sg_table *sgt;
 	int ret = 0, i;
 
-	attach = dma_buf_attach(sh->dmabuf, &hdx_pdev->dev);
+	attach = dma_buf_attach(sh->dmabuf, &hyper_dmabuf_xen_pdev->dev);
 	if (IS_ERR(attach))
 		return PTR_ERR(attach);
 	sgt = dma_buf_map_attachment_unlocked(attach, DMA_TO_DEVICE);
@@ -487,25 +513,29 @@ detach:
 }
 
 /* The grant frame of page @i of the buffer, or 0. */
-static unsigned long hdx_page_gfn(struct hdx_share *sh, unsigned int i,
-				  struct sg_dma_page_iter *it)
+static unsigned long
+hyper_dmabuf_xen_page_gfn(struct hyper_dmabuf_xen_share *sh, unsigned int i,
+			  struct sg_dma_page_iter *it)
 {
+	phys_addr_t addr;
+
 	if (!sh->attach) {
 		void *va = sh->vmap.vaddr + (size_t)i * PAGE_SIZE;
 
-		return hdx_frame_to_gfn(XEN_PFN_DOWN(arbitrary_virt_to_machine(va).maddr),
-					true);
+		addr = arbitrary_virt_to_machine(va).maddr;
+		return hyper_dmabuf_xen_frame_to_gfn(XEN_PFN_DOWN(addr), true);
 	}
 	if (!__sg_page_iter_dma_next(it))
 		return 0;
-	return hdx_frame_to_gfn(PHYS_PFN(dma_to_phys(&hdx_pdev->dev,
-					 sg_page_iter_dma_address(it))),
-				false);
+	addr = dma_to_phys(&hyper_dmabuf_xen_pdev->dev,
+			   sg_page_iter_dma_address(it));
+	return hyper_dmabuf_xen_frame_to_gfn(PHYS_PFN(addr), false);
 }
 
 /* Grant every page of the buffer, in order. */
-static int hdx_grant_pages(struct hdx_share *sh, u32 domid, bool rw,
-			   unsigned int *granted)
+static int hyper_dmabuf_xen_grant_pages(struct hyper_dmabuf_xen_share *sh,
+					u32 domid, bool rw,
+					unsigned int *granted)
 {
 	struct sg_dma_page_iter it;
 	unsigned long gfn;
@@ -514,7 +544,7 @@ static int hdx_grant_pages(struct hdx_share *sh, u32 domid, bool rw,
 	if (sh->attach)
 		__sg_page_iter_start(&it.base, sh->sgt->sgl, sh->sgt->nents, 0);
 	for (*granted = 0; *granted < sh->nr_pages; (*granted)++) {
-		gfn = hdx_page_gfn(sh, *granted, &it);
+		gfn = hyper_dmabuf_xen_page_gfn(sh, *granted, &it);
 		if (!gfn)
 			return -EOPNOTSUPP;
 		ret = gnttab_grant_foreign_access(domid, gfn, !rw);
@@ -529,11 +559,11 @@ static int hdx_grant_pages(struct hdx_share *sh, u32 domid, bool rw,
  * Hold the buffer's frames where DMA addresses are guest frames: map an
  * attachment, which must cover the buffer in whole pages, unbounced.
  */
-static int hdx_hold_dma(struct hdx_share *sh)
+static int hyper_dmabuf_xen_hold_dma(struct hyper_dmabuf_xen_share *sh)
 {
 	int ret;
 
-	sh->attach = dma_buf_attach(sh->dmabuf, &hdx_pdev->dev);
+	sh->attach = dma_buf_attach(sh->dmabuf, &hyper_dmabuf_xen_pdev->dev);
 	if (IS_ERR(sh->attach)) {
 		ret = PTR_ERR(sh->attach);
 		goto clear;
@@ -545,7 +575,7 @@ static int hdx_hold_dma(struct hdx_share *sh)
 	}
 	ret = hyper_dmabuf_sgt_check(sh->sgt, sh->nr_pages);
 	if (!ret)
-		ret = hdx_check_not_bounced(sh);
+		ret = hyper_dmabuf_xen_check_not_bounced(sh);
 	if (!ret)
 		return 0;
 	dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt, DMA_TO_DEVICE);
@@ -561,7 +591,7 @@ clear:
  * so it has no mappings to invalidate; it is dynamic only so that it can
  * be pinned.
  */
-static const struct dma_buf_attach_ops hdx_pin_ops = {
+static const struct dma_buf_attach_ops hyper_dmabuf_xen_pin_ops = {
 	.allow_peer2peer = false,
 };
 
@@ -572,15 +602,16 @@ static const struct dma_buf_attach_ops hdx_pin_ops = {
  * pinned attachment keeps exporters that could move the buffer (TTM) from
  * doing so; a kernel mapping alone does not.
  */
-static int hdx_hold_vmap(struct hdx_share *sh)
+static int hyper_dmabuf_xen_hold_vmap(struct hyper_dmabuf_xen_share *sh)
 {
 	int ret;
 
 	/* dma_buf_vmap() warns about any failure of the exporter's vmap. */
 	if (!sh->dmabuf->ops->vmap)
 		return -EOPNOTSUPP;
-	sh->pin = dma_buf_dynamic_attach(sh->dmabuf, &hdx_pdev->dev,
-					 &hdx_pin_ops, sh);
+	sh->pin = dma_buf_dynamic_attach(sh->dmabuf,
+					 &hyper_dmabuf_xen_pdev->dev,
+					 &hyper_dmabuf_xen_pin_ops, sh);
 	if (IS_ERR(sh->pin)) {
 		ret = PTR_ERR(sh->pin);
 		goto clear;
@@ -612,7 +643,7 @@ clear:
 	return ret;
 }
 
-static void hdx_hold_release(struct hdx_share *sh)
+static void hyper_dmabuf_xen_hold_release(struct hyper_dmabuf_xen_share *sh)
 {
 	if (sh->attach) {
 		dma_buf_unmap_attachment_unlocked(sh->attach, sh->sgt,
@@ -628,7 +659,7 @@ static void hdx_hold_release(struct hdx_share *sh)
 }
 
 /**
- * hdx_share() - grant the pages of a dma-buf to a domain
+ * hyper_dmabuf_xen_share() - grant the pages of a dma-buf to a domain
  * @domid: importing domain
  * @dmabuf: buffer to share; the share takes a reference of its own
  * @rw: grant write access too
@@ -640,11 +671,12 @@ static void hdx_hold_release(struct hdx_share *sh)
  * exporter, -ENOMEM, or -ENOSPC when the grant budget (three quarters
  * of the domain's grant table) or the grant table itself is full.
  */
-int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
-	      struct hyper_dmabuf_share *out)
+int hyper_dmabuf_xen_share(u32 domid, struct dma_buf *dmabuf, bool rw,
+			   struct hyper_dmabuf_share *out)
 {
 	unsigned int granted = 0, d, dir_alloc = 0, dir_granted = 0;
-	struct hdx_share *sh;
+	struct hyper_dmabuf_xen_share *sh;
+	unsigned long gfn;
 	int ret;
 
 	if (!PAGE_ALIGNED(dmabuf->size) || !dmabuf->size)
@@ -658,7 +690,7 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	sh->domid = domid;
 	sh->nr_pages = dmabuf->size >> PAGE_SHIFT;
 	sh->nr_dir = DIV_ROUND_UP(sh->nr_pages, HYPER_DMABUF_DIR_REFS);
-	if (!hdx_grants_reserve(sh->nr_pages + sh->nr_dir)) {
+	if (!hyper_dmabuf_xen_grants_reserve(sh->nr_pages + sh->nr_dir)) {
 		kfree(sh);
 		return -ENOSPC;
 	}
@@ -672,11 +704,14 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 
 	get_dma_buf(dmabuf);
 	sh->dmabuf = dmabuf;
-	ret = hdx_dma_is_bus ? hdx_hold_vmap(sh) : hdx_hold_dma(sh);
+	if (hyper_dmabuf_xen_dma_is_bus)
+		ret = hyper_dmabuf_xen_hold_vmap(sh);
+	else
+		ret = hyper_dmabuf_xen_hold_dma(sh);
 	if (ret)
 		goto put_buf;
 
-	ret = hdx_grant_pages(sh, domid, rw, &granted);
+	ret = hyper_dmabuf_xen_grant_pages(sh, domid, rw, &granted);
 	if (ret)
 		goto end_access;
 	for (dir_alloc = 0; dir_alloc < sh->nr_dir; dir_alloc++) {
@@ -687,14 +722,13 @@ int hdx_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 		}
 	}
 	for (dir_granted = 0; dir_granted < sh->nr_dir; dir_granted++) {
-		ret = gnttab_grant_foreign_access(domid,
-						  xen_page_to_gfn(sh->dir[dir_granted]),
-						  1);
+		gfn = xen_page_to_gfn(sh->dir[dir_granted]);
+		ret = gnttab_grant_foreign_access(domid, gfn, 1);
 		if (ret < 0)
 			goto end_access;
 		sh->dir_refs[dir_granted] = ret;
 	}
-	hdx_fill_dir(sh);
+	hyper_dmabuf_xen_fill_dir(sh);
 
 	hyper_dmabuf_backend_count_grants(sh->nr_pages + sh->nr_dir);
 	out->handle = sh;
@@ -713,18 +747,18 @@ end_access:
 	}
 	if (granted + dir_granted) {
 		/* What was not granted goes back now, the rest as it ends. */
-		hdx_grants_unreserve(sh->nr_pages + sh->nr_dir - granted -
-				     dir_granted);
+		hyper_dmabuf_xen_grants_unreserve(sh->nr_pages + sh->nr_dir -
+						  granted - dir_granted);
 		hyper_dmabuf_backend_count_grants(granted + dir_granted);
-		hdx_share_end(sh, granted + dir_granted);
+		hyper_dmabuf_xen_share_end(sh, granted + dir_granted);
 		return ret;
 	}
-	hdx_hold_release(sh);
+	hyper_dmabuf_xen_hold_release(sh);
 put_buf:
 	dma_buf_put(dmabuf);
 free_share:
-	hdx_grants_unreserve(sh->nr_pages + sh->nr_dir);
-	hdx_share_free(sh);
+	hyper_dmabuf_xen_grants_unreserve(sh->nr_pages + sh->nr_dir);
+	hyper_dmabuf_xen_share_free(sh);
 	return ret;
 }
 
@@ -732,7 +766,7 @@ free_share:
  * End every grant of @sh that the peer no longer maps.  Return: true once
  * all of them have ended; the buffer may then be let go.
  */
-static bool hdx_share_try_end(struct hdx_share *sh)
+static bool hyper_dmabuf_xen_share_try_end(struct hyper_dmabuf_xen_share *sh)
 {
 	unsigned int i, ended = 0;
 
@@ -754,33 +788,33 @@ static bool hdx_share_try_end(struct hdx_share *sh)
 		}
 	}
 	sh->nr_live -= ended;
-	hdx_grants_unreserve(ended);
+	hyper_dmabuf_xen_grants_unreserve(ended);
 	hyper_dmabuf_backend_count_grants(-(int)ended);
 	return !sh->nr_live;
 }
 
 /* Let go of the buffer: its grants have all ended. */
-static void hdx_share_release(struct hdx_share *sh)
+static void hyper_dmabuf_xen_share_release(struct hyper_dmabuf_xen_share *sh)
 {
-	hdx_hold_release(sh);
+	hyper_dmabuf_xen_hold_release(sh);
 	dma_buf_put(sh->dmabuf);
-	hdx_share_free(sh);
+	hyper_dmabuf_xen_share_free(sh);
 }
 
-static void hdx_reap_fn(struct work_struct *work)
+static void hyper_dmabuf_xen_reap_fn(struct work_struct *work)
 {
 	unsigned long delay = ULONG_MAX;
-	struct hdx_share *sh, *tmp;
+	struct hyper_dmabuf_xen_share *sh, *tmp;
 	LIST_HEAD(busy);
 
-	spin_lock(&hdx_reap_lock);
-	list_splice_init(&hdx_reap_list, &busy);
-	spin_unlock(&hdx_reap_lock);
+	spin_lock(&hyper_dmabuf_xen_reap_lock);
+	list_splice_init(&hyper_dmabuf_xen_reap_list, &busy);
+	spin_unlock(&hyper_dmabuf_xen_reap_lock);
 
 	list_for_each_entry_safe(sh, tmp, &busy, reap_link) {
-		if (hdx_share_try_end(sh)) {
+		if (hyper_dmabuf_xen_share_try_end(sh)) {
 			list_del(&sh->reap_link);
-			hdx_share_release(sh);
+			hyper_dmabuf_xen_share_release(sh);
 			module_put(THIS_MODULE);
 			continue;
 		}
@@ -792,11 +826,11 @@ static void hdx_reap_fn(struct work_struct *work)
 	}
 	if (list_empty(&busy))
 		return;
-	spin_lock(&hdx_reap_lock);
-	list_splice(&busy, &hdx_reap_list);
-	spin_unlock(&hdx_reap_lock);
+	spin_lock(&hyper_dmabuf_xen_reap_lock);
+	list_splice(&busy, &hyper_dmabuf_xen_reap_list);
+	spin_unlock(&hyper_dmabuf_xen_reap_lock);
 	/* A share queued meanwhile has asked for an earlier run: keep it. */
-	queue_delayed_work(system_dfl_wq, &hdx_reap_work, delay);
+	queue_delayed_work(system_dfl_wq, &hyper_dmabuf_xen_reap_work, delay);
 }
 
 /*
@@ -804,18 +838,19 @@ static void hdx_reap_fn(struct work_struct *work)
  * lets the buffer go once the peer has unmapped every one.  It runs at
  * once, so the buffer is let go outside the caller's locks.
  */
-static void hdx_share_end(struct hdx_share *sh, unsigned int nr_live)
+static void hyper_dmabuf_xen_share_end(struct hyper_dmabuf_xen_share *sh,
+				       unsigned int nr_live)
 {
 	sh->nr_live = nr_live;
 	__module_get(THIS_MODULE);
-	spin_lock(&hdx_reap_lock);
-	list_add_tail(&sh->reap_link, &hdx_reap_list);
-	spin_unlock(&hdx_reap_lock);
-	mod_delayed_work(system_dfl_wq, &hdx_reap_work, 0);
+	spin_lock(&hyper_dmabuf_xen_reap_lock);
+	list_add_tail(&sh->reap_link, &hyper_dmabuf_xen_reap_list);
+	spin_unlock(&hyper_dmabuf_xen_reap_lock);
+	mod_delayed_work(system_dfl_wq, &hyper_dmabuf_xen_reap_work, 0);
 }
 
 /**
- * hdx_unshare() - end a sharing made by hdx_share()
+ * hyper_dmabuf_xen_unshare() - end a sharing made by hyper_dmabuf_xen_share()
  * @domid: importing domain
  * @handle: &hyper_dmabuf_share.handle
  *
@@ -824,22 +859,22 @@ static void hdx_share_end(struct hdx_share *sh, unsigned int nr_live)
  * grants the peer no longer maps, and only after it has unmapped them for
  * the others.  The grant counter counts them until then.
  */
-void hdx_unshare(u32 domid, void *handle)
+void hyper_dmabuf_xen_unshare(u32 domid, void *handle)
 {
-	struct hdx_share *sh = handle;
+	struct hyper_dmabuf_xen_share *sh = handle;
 
-	hdx_share_end(sh, sh->nr_pages + sh->nr_dir);
+	hyper_dmabuf_xen_share_end(sh, sh->nr_pages + sh->nr_dir);
 }
 
 /* ---- importer: kernel mapping --------------------------------------------- */
 
-static unsigned long hdx_kaddr(struct page *page)
+static unsigned long hyper_dmabuf_xen_kaddr(struct page *page)
 {
 	return (unsigned long)pfn_to_kaddr(page_to_xen_pfn(page));
 }
 
 /**
- * hdx_map_pages() - map grants into ballooned pages
+ * hyper_dmabuf_xen_map_pages() - map grants into ballooned pages
  * @domid: granting domain
  * @refs: @n grant references
  * @n: number of pages
@@ -849,25 +884,29 @@ static unsigned long hdx_kaddr(struct page *page)
  *
  * Return: 0, or -EIO if Xen refused a grant (nothing stays mapped then).
  */
-int hdx_map_pages(u32 domid, const grant_ref_t *refs, unsigned int n,
-		  bool rw, struct page **pages, grant_handle_t *handles)
+int hyper_dmabuf_xen_map_pages(u32 domid, const grant_ref_t *refs,
+			       unsigned int n, bool rw, struct page **pages,
+			       grant_handle_t *handles)
 {
 	u32 flags = GNTMAP_host_map | (rw ? 0 : GNTMAP_readonly);
 	struct gnttab_map_grant_ref *ops;
 	unsigned int off, cnt, i;
+	unsigned long addr;
 	int ret = 0;
 
 	for (i = 0; i < n; i++)
 		handles[i] = INVALID_GRANT_HANDLE;
-	ops = kcalloc(min_t(unsigned int, n, HDX_BATCH), sizeof(*ops),
-		      GFP_KERNEL);
+	ops = kcalloc(min_t(unsigned int, n, HYPER_DMABUF_XEN_BATCH),
+		      sizeof(*ops), GFP_KERNEL);
 	if (!ops)
 		return -ENOMEM;
 	for (off = 0; off < n && !ret; off += cnt) {
-		cnt = min_t(unsigned int, n - off, HDX_BATCH);
-		for (i = 0; i < cnt; i++)
-			gnttab_set_map_op(&ops[i], hdx_kaddr(pages[off + i]),
-					  flags, refs[off + i], domid);
+		cnt = min_t(unsigned int, n - off, HYPER_DMABUF_XEN_BATCH);
+		for (i = 0; i < cnt; i++) {
+			addr = hyper_dmabuf_xen_kaddr(pages[off + i]);
+			gnttab_set_map_op(&ops[i], addr, flags, refs[off + i],
+					  domid);
+		}
 		ret = gnttab_map_refs(ops, NULL, pages + off, cnt);
 		for (i = 0; i < cnt; i++) {
 			if (ops[i].status == GNTST_okay)
@@ -878,35 +917,36 @@ int hdx_map_pages(u32 domid, const grant_ref_t *refs, unsigned int n,
 	}
 	kfree(ops);
 	if (ret) {
-		hdx_unmap_pages(n, rw, pages, handles);
+		hyper_dmabuf_xen_unmap_pages(n, rw, pages, handles);
 		return -EIO;
 	}
 	return 0;
 }
 
 /**
- * hdx_unmap_pages() - undo hdx_map_pages()
+ * hyper_dmabuf_xen_unmap_pages() - undo hyper_dmabuf_xen_map_pages()
  * @n: number of pages
- * @rw: as passed to hdx_map_pages()
+ * @rw: as passed to hyper_dmabuf_xen_map_pages()
  * @pages: the pages
  * @handles: their handles; unmapped ones are set to %INVALID_GRANT_HANDLE
  */
-void hdx_unmap_pages(unsigned int n, bool rw, struct page **pages,
-		     grant_handle_t *handles)
+void hyper_dmabuf_xen_unmap_pages(unsigned int n, bool rw, struct page **pages,
+				  grant_handle_t *handles)
 {
 	u32 flags = GNTMAP_host_map | (rw ? 0 : GNTMAP_readonly);
-	struct gnttab_unmap_grant_ref ops[HDX_UNMAP_BATCH];
-	struct page *batch[HDX_UNMAP_BATCH];
+	struct gnttab_unmap_grant_ref ops[HYPER_DMABUF_XEN_UNMAP_BATCH];
+	struct page *batch[HYPER_DMABUF_XEN_UNMAP_BATCH];
 	unsigned int i, k = 0;
 
 	for (i = 0; i < n; i++) {
 		if (handles[i] != INVALID_GRANT_HANDLE) {
-			gnttab_set_unmap_op(&ops[k], hdx_kaddr(pages[i]), flags,
-					    handles[i]);
+			gnttab_set_unmap_op(&ops[k],
+					    hyper_dmabuf_xen_kaddr(pages[i]),
+					    flags, handles[i]);
 			batch[k++] = pages[i];
 			handles[i] = INVALID_GRANT_HANDLE;
 		}
-		if (k == HDX_UNMAP_BATCH || (k && i + 1 == n)) {
+		if (k == HYPER_DMABUF_XEN_UNMAP_BATCH || (k && i + 1 == n)) {
 			if (gnttab_unmap_refs(ops, NULL, batch, k))
 				pr_warn_ratelimited("hyper_dmabuf_xen: grant unmap failed\n");
 			k = 0;
@@ -914,7 +954,8 @@ void hdx_unmap_pages(unsigned int n, bool rw, struct page **pages,
 	}
 }
 
-static int hdx_read_dir(u32 domid, u64 ref, unsigned int n, grant_ref_t *refs)
+static int hyper_dmabuf_xen_read_dir(u32 domid, u64 ref, unsigned int n,
+				     grant_ref_t *refs)
 {
 	unsigned int nr_dir = DIV_ROUND_UP(n, HYPER_DMABUF_DIR_REFS);
 	unsigned int d, k, count, got = 0;
@@ -933,7 +974,8 @@ static int hdx_read_dir(u32 domid, u64 ref, unsigned int n, grant_ref_t *refs)
 	dp = page_address(page);
 	for (d = 0; d < nr_dir; d++) {
 		gref = ref;
-		ret = hdx_map_pages(domid, &gref, 1, false, &page, &handle);
+		ret = hyper_dmabuf_xen_map_pages(domid, &gref, 1, false, &page,
+						 &handle);
 		if (ret)
 			break;
 		magic = le32_to_cpu(READ_ONCE(dp->magic));
@@ -950,7 +992,7 @@ static int hdx_read_dir(u32 domid, u64 ref, unsigned int n, grant_ref_t *refs)
 			got += count;
 			ref = next;
 		}
-		hdx_unmap_pages(1, false, &page, &handle);
+		hyper_dmabuf_xen_unmap_pages(1, false, &page, &handle);
 		if (ret)
 			break;
 	}
@@ -958,7 +1000,7 @@ static int hdx_read_dir(u32 domid, u64 ref, unsigned int n, grant_ref_t *refs)
 	return ret;
 }
 
-static void hdx_mapping_free(struct hdx_mapping *m)
+static void hyper_dmabuf_xen_mapping_free(struct hyper_dmabuf_xen_mapping *m)
 {
 	kvfree(m->unmap_ops);
 	kvfree(m->refs);
@@ -968,7 +1010,7 @@ static void hdx_mapping_free(struct hdx_mapping *m)
 }
 
 /**
- * hdx_map() - map a buffer another domain shared
+ * hyper_dmabuf_xen_map() - map a buffer another domain shared
  * @domid: exporting domain
  * @ref: grant reference of the first page-directory page
  * @nr_pages: buffer size in pages
@@ -978,10 +1020,10 @@ static void hdx_mapping_free(struct hdx_mapping *m)
  * Return: 0, -EBADMSG for a malformed page directory, -EIO if Xen refused
  * a grant, or -ENOMEM.
  */
-int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
-	    struct hyper_dmabuf_mapping *out)
+int hyper_dmabuf_xen_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
+			 struct hyper_dmabuf_mapping *out)
 {
-	struct hdx_mapping *m;
+	struct hyper_dmabuf_xen_mapping *m;
 	int ret;
 
 	if (!nr_pages || (u64)nr_pages << PAGE_SHIFT > HYPER_DMABUF_MAX_BUF_SIZE)
@@ -1001,14 +1043,14 @@ int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
 		ret = -ENOMEM;
 		goto err_free;
 	}
-	ret = hdx_read_dir(domid, ref, nr_pages, m->refs);
+	ret = hyper_dmabuf_xen_read_dir(domid, ref, nr_pages, m->refs);
 	if (ret)
 		goto err_free;
 	ret = gnttab_alloc_pages(nr_pages, m->pages);
 	if (ret)
 		goto err_free;
-	ret = hdx_map_pages(domid, m->refs, nr_pages, rw, m->pages,
-			    m->handles);
+	ret = hyper_dmabuf_xen_map_pages(domid, m->refs, nr_pages, rw, m->pages,
+					 m->handles);
 	if (ret)
 		goto err_free_pages;
 
@@ -1027,46 +1069,48 @@ int hdx_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
 err_free_pages:
 	gnttab_free_pages(nr_pages, m->pages);
 err_free:
-	hdx_mapping_free(m);
+	hyper_dmabuf_xen_mapping_free(m);
 	return ret;
 }
 
 /*
- * Free what hdx_unmap() left to the grant table's work, and drop the
- * module reference it held: from a work of this module, which
- * hdx_shm_exit() waits for, never from the grant table's own work.
+ * Free what hyper_dmabuf_xen_unmap() left to the grant table's work, and
+ * drop the module reference it held: from a work of this module, which
+ * hyper_dmabuf_xen_shm_exit() waits for, never from the grant table's own
+ * work.
  */
-static void hdx_unmapped_fn(struct work_struct *work)
+static void hyper_dmabuf_xen_unmapped_fn(struct work_struct *work)
 {
-	struct hdx_mapping *m, *tmp;
+	struct hyper_dmabuf_xen_mapping *m, *tmp;
 	LIST_HEAD(done);
 
-	spin_lock(&hdx_unmapped_lock);
-	list_splice_init(&hdx_unmapped, &done);
-	spin_unlock(&hdx_unmapped_lock);
+	spin_lock(&hyper_dmabuf_xen_unmapped_lock);
+	list_splice_init(&hyper_dmabuf_xen_unmapped, &done);
+	spin_unlock(&hyper_dmabuf_xen_unmapped_lock);
 	list_for_each_entry_safe(m, tmp, &done, unmapped_link) {
 		gnttab_free_pages(m->nr, m->pages);
 		hyper_dmabuf_backend_count_mapped_pages(-(int)m->nr);
-		hdx_mapping_free(m);
+		hyper_dmabuf_xen_mapping_free(m);
 		module_put(THIS_MODULE);
 	}
 }
 
-static void hdx_unmap_done(int result, struct gntab_unmap_queue_data *data)
+static void hyper_dmabuf_xen_unmap_done(int result,
+					struct gntab_unmap_queue_data *data)
 {
-	struct hdx_mapping *m = data->data;
+	struct hyper_dmabuf_xen_mapping *m = data->data;
 
 	if (result)
 		pr_warn_ratelimited("hyper_dmabuf_xen: grant unmap failed: %d\n",
 				    result);
-	spin_lock(&hdx_unmapped_lock);
-	list_add_tail(&m->unmapped_link, &hdx_unmapped);
-	spin_unlock(&hdx_unmapped_lock);
-	schedule_work(&hdx_unmapped_work);
+	spin_lock(&hyper_dmabuf_xen_unmapped_lock);
+	list_add_tail(&m->unmapped_link, &hyper_dmabuf_xen_unmapped);
+	spin_unlock(&hyper_dmabuf_xen_unmapped_lock);
+	schedule_work(&hyper_dmabuf_xen_unmapped_work);
 }
 
 /**
- * hdx_unmap() - undo hdx_map()
+ * hyper_dmabuf_xen_unmap() - undo hyper_dmabuf_xen_map()
  * @domid: exporting domain
  * @handle: &hyper_dmabuf_mapping.handle
  *
@@ -1077,23 +1121,24 @@ static void hdx_unmap_done(int result, struct gntab_unmap_queue_data *data)
  * checks, and tries again later); until then the pages count as mapped,
  * and the mapping holds a reference on this module.  Never waits.
  */
-void hdx_unmap(u32 domid, void *handle)
+void hyper_dmabuf_xen_unmap(u32 domid, void *handle)
 {
 	u32 flags;
-	struct hdx_mapping *m = handle;
+	struct hyper_dmabuf_xen_mapping *m = handle;
 	unsigned int i;
 
 	WARN_ON_ONCE(m->vaddr);
 	flags = GNTMAP_host_map | (m->rw ? 0 : GNTMAP_readonly);
-	/* hdx_map() succeeded: every page has its handle. */
+	/* hyper_dmabuf_xen_map() succeeded: every page has its handle. */
 	for (i = 0; i < m->nr; i++)
-		gnttab_set_unmap_op(&m->unmap_ops[i], hdx_kaddr(m->pages[i]),
+		gnttab_set_unmap_op(&m->unmap_ops[i],
+				    hyper_dmabuf_xen_kaddr(m->pages[i]),
 				    flags, m->handles[i]);
 	m->unmap.unmap_ops = m->unmap_ops;
 	m->unmap.kunmap_ops = NULL;
 	m->unmap.pages = m->pages;
 	m->unmap.count = m->nr;
-	m->unmap.done = hdx_unmap_done;
+	m->unmap.done = hyper_dmabuf_xen_unmap_done;
 	m->unmap.data = m;
 	__module_get(THIS_MODULE);
 	gnttab_unmap_refs_async(&m->unmap);
@@ -1101,9 +1146,10 @@ void hdx_unmap(u32 domid, void *handle)
 
 /* ---- importer: PV mappings through page-table entries --------------------- */
 
-static int hdx_collect_pte(pte_t *pte, unsigned long addr, void *data)
+static int hyper_dmabuf_xen_collect_pte(pte_t *pte, unsigned long addr,
+					void *data)
 {
-	struct hdx_pte_list *l = data;
+	struct hyper_dmabuf_xen_pte_list *l = data;
 
 	if (l->n == l->max)
 		return -EINVAL;
@@ -1111,20 +1157,21 @@ static int hdx_collect_pte(pte_t *pte, unsigned long addr, void *data)
 	return 0;
 }
 
-static void hdx_unmap_ptes(unsigned int n, const u64 *ptes,
-			   grant_handle_t *handles)
+static void hyper_dmabuf_xen_unmap_ptes(unsigned int n, const u64 *ptes,
+					grant_handle_t *handles)
 {
-	struct gnttab_unmap_grant_ref ops[HDX_UNMAP_BATCH];
+	struct gnttab_unmap_grant_ref ops[HYPER_DMABUF_XEN_UNMAP_BATCH];
 	unsigned int i, j, k = 0;
 
 	for (i = 0; i < n; i++) {
 		if (handles[i] != INVALID_GRANT_HANDLE) {
 			gnttab_set_unmap_op(&ops[k++], ptes[i],
-					    GNTMAP_host_map | GNTMAP_contains_pte,
+					    GNTMAP_host_map |
+					    GNTMAP_contains_pte,
 					    handles[i]);
 			handles[i] = INVALID_GRANT_HANDLE;
 		}
-		if (k == HDX_UNMAP_BATCH || (k && i + 1 == n)) {
+		if (k == HYPER_DMABUF_XEN_UNMAP_BATCH || (k && i + 1 == n)) {
 			if (HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref,
 						      ops, k))
 				pr_warn_ratelimited("hyper_dmabuf_xen: PTE unmap hypercall failed\n");
@@ -1137,8 +1184,9 @@ static void hdx_unmap_ptes(unsigned int n, const u64 *ptes,
 	}
 }
 
-static int hdx_map_ptes(u32 domid, const grant_ref_t *refs, unsigned int n,
-			u32 flags, const u64 *ptes, grant_handle_t *handles)
+static int hyper_dmabuf_xen_map_ptes(u32 domid, const grant_ref_t *refs,
+				     unsigned int n, u32 flags, const u64 *ptes,
+				     grant_handle_t *handles)
 {
 	struct gnttab_map_grant_ref *ops;
 	unsigned int off, cnt, i;
@@ -1146,12 +1194,12 @@ static int hdx_map_ptes(u32 domid, const grant_ref_t *refs, unsigned int n,
 
 	for (i = 0; i < n; i++)
 		handles[i] = INVALID_GRANT_HANDLE;
-	ops = kcalloc(min_t(unsigned int, n, HDX_BATCH), sizeof(*ops),
-		      GFP_KERNEL);
+	ops = kcalloc(min_t(unsigned int, n, HYPER_DMABUF_XEN_BATCH),
+		      sizeof(*ops), GFP_KERNEL);
 	if (!ops)
 		return -ENOMEM;
 	for (off = 0; off < n && !ret; off += cnt) {
-		cnt = min_t(unsigned int, n - off, HDX_BATCH);
+		cnt = min_t(unsigned int, n - off, HYPER_DMABUF_XEN_BATCH);
 		for (i = 0; i < cnt; i++)
 			gnttab_set_map_op(&ops[i], ptes[off + i], flags,
 					  refs[off + i], domid);
@@ -1165,28 +1213,31 @@ static int hdx_map_ptes(u32 domid, const grant_ref_t *refs, unsigned int n,
 	}
 	kfree(ops);
 	if (ret)
-		hdx_unmap_ptes(n, ptes, handles);
+		hyper_dmabuf_xen_unmap_ptes(n, ptes, handles);
 	return ret;
 }
 
-static void hdx_vma_free(struct kref *kref)
+static void hyper_dmabuf_xen_vma_free(struct kref *kref)
 {
-	struct hdx_vma *v = container_of(kref, struct hdx_vma, kref);
+	struct hyper_dmabuf_xen_vma *v =
+		container_of(kref, struct hyper_dmabuf_xen_vma, kref);
 
 	mmu_interval_notifier_remove(&v->notifier);
 	/* munmap and exit invalidate the range first; this is a fallback. */
 	if (v->mapped)
-		hdx_unmap_ptes(v->n, v->ptes, v->handles);
+		hyper_dmabuf_xen_unmap_ptes(v->n, v->ptes, v->handles);
 	kvfree(v->ptes);
 	kvfree(v->handles);
 	kfree(v);
 }
 
-static bool hdx_vma_invalidate(struct mmu_interval_notifier *mn,
-			       const struct mmu_notifier_range *range,
-			       unsigned long cur_seq)
+static bool
+hyper_dmabuf_xen_vma_invalidate(struct mmu_interval_notifier *mn,
+				const struct mmu_notifier_range *range,
+				unsigned long cur_seq)
 {
-	struct hdx_vma *v = container_of(mn, struct hdx_vma, notifier);
+	struct hyper_dmabuf_xen_vma *v =
+		container_of(mn, struct hyper_dmabuf_xen_vma, notifier);
 
 	if (!mmu_notifier_range_blockable(range))
 		return false;
@@ -1197,50 +1248,51 @@ static bool hdx_vma_invalidate(struct mmu_interval_notifier *mn,
 	 * them.  The whole mapping goes: it cannot be split (may_split).
 	 */
 	if (v->mapped) {
-		hdx_unmap_ptes(v->n, v->ptes, v->handles);
+		hyper_dmabuf_xen_unmap_ptes(v->n, v->ptes, v->handles);
 		v->mapped = false;
 	}
 	mutex_unlock(&v->lock);
 	return true;
 }
 
-static const struct mmu_interval_notifier_ops hdx_vma_mn_ops = {
-	.invalidate = hdx_vma_invalidate,
+static const struct mmu_interval_notifier_ops hyper_dmabuf_xen_vma_mn_ops = {
+	.invalidate = hyper_dmabuf_xen_vma_invalidate,
 };
 
-static void hdx_vma_open(struct vm_area_struct *vma)
+static void hyper_dmabuf_xen_vma_open(struct vm_area_struct *vma)
 {
-	struct hdx_vma *v = vma->vm_private_data;
+	struct hyper_dmabuf_xen_vma *v = vma->vm_private_data;
 
 	kref_get(&v->kref);
 }
 
-static void hdx_vma_close(struct vm_area_struct *vma)
+static void hyper_dmabuf_xen_vma_close(struct vm_area_struct *vma)
 {
-	struct hdx_vma *v = vma->vm_private_data;
+	struct hyper_dmabuf_xen_vma *v = vma->vm_private_data;
 
-	kref_put(&v->kref, hdx_vma_free);
+	kref_put(&v->kref, hyper_dmabuf_xen_vma_free);
 }
 
-static int hdx_vma_may_split(struct vm_area_struct *vma, unsigned long addr)
-{
-	return -EINVAL;
-}
-
-static int hdx_vma_mremap(struct vm_area_struct *vma)
+static int hyper_dmabuf_xen_vma_may_split(struct vm_area_struct *vma,
+					  unsigned long addr)
 {
 	return -EINVAL;
 }
 
-static const struct vm_operations_struct hdx_vm_ops = {
-	.open = hdx_vma_open,
-	.close = hdx_vma_close,
-	.may_split = hdx_vma_may_split,
-	.mremap = hdx_vma_mremap,
+static int hyper_dmabuf_xen_vma_mremap(struct vm_area_struct *vma)
+{
+	return -EINVAL;
+}
+
+static const struct vm_operations_struct hyper_dmabuf_xen_vm_ops = {
+	.open = hyper_dmabuf_xen_vma_open,
+	.close = hyper_dmabuf_xen_vma_close,
+	.may_split = hyper_dmabuf_xen_vma_may_split,
+	.mremap = hyper_dmabuf_xen_vma_mremap,
 };
 
 /**
- * hdx_mmap() - map an imported buffer into a process
+ * hyper_dmabuf_xen_mmap() - map an imported buffer into a process
  * @handle: &hyper_dmabuf_mapping.handle
  * @vma: the new vma, of the import's dma-buf file
  *
@@ -1249,9 +1301,9 @@ static const struct vm_operations_struct hdx_vm_ops = {
  *
  * Return: 0 or a negative error code.
  */
-int hdx_mmap(void *handle, struct vm_area_struct *vma)
+int hyper_dmabuf_xen_mmap(void *handle, struct vm_area_struct *vma)
 {
-	struct hdx_mapping *m = handle;
+	struct hyper_dmabuf_xen_mapping *m = handle;
 	unsigned long n = vma_pages(vma);
 	/*
 	 * Xen sets guest bit 0 (_PAGE_SPECIAL) in the PTEs it writes, so
@@ -1262,8 +1314,8 @@ int hdx_mmap(void *handle, struct vm_area_struct *vma)
 	 */
 	u32 flags = GNTMAP_host_map | GNTMAP_application_map |
 		    GNTMAP_contains_pte | (1 << _GNTMAP_guest_avail0);
-	struct hdx_pte_list list;
-	struct hdx_vma *v;
+	struct hyper_dmabuf_xen_pte_list list;
+	struct hyper_dmabuf_xen_vma *v;
 	int ret;
 
 	if (vma->vm_pgoff >= m->nr || n > m->nr - vma->vm_pgoff)
@@ -1296,14 +1348,14 @@ int hdx_mmap(void *handle, struct vm_area_struct *vma)
 	ret = mmu_interval_notifier_insert_locked(&v->notifier, vma->vm_mm,
 						  vma->vm_start,
 						  n << PAGE_SHIFT,
-						  &hdx_vma_mn_ops);
+						  &hyper_dmabuf_xen_vma_mn_ops);
 	if (ret)
 		goto err_free;
 	list.ptes = v->ptes;
 	list.n = 0;
 	list.max = n;
 	ret = apply_to_page_range(vma->vm_mm, vma->vm_start, n << PAGE_SHIFT,
-				  hdx_collect_pte, &list);
+				  hyper_dmabuf_xen_collect_pte, &list);
 	if (!ret && list.n != n)
 		ret = -EINVAL;
 	/*
@@ -1311,13 +1363,14 @@ int hdx_mmap(void *handle, struct vm_area_struct *vma)
 	 * is held for writing and the PTEs are not reclaimable.
 	 */
 	if (!ret)
-		ret = hdx_map_ptes(m->domid, m->refs + vma->vm_pgoff, n, flags,
-				   v->ptes, v->handles);
+		ret = hyper_dmabuf_xen_map_ptes(m->domid,
+						m->refs + vma->vm_pgoff, n,
+						flags, v->ptes, v->handles);
 	if (ret)
 		goto err_remove;
 	v->mapped = true;
 	vma->vm_private_data = v;
-	vma->vm_ops = &hdx_vm_ops;
+	vma->vm_ops = &hyper_dmabuf_xen_vm_ops;
 	return 0;
 
 err_remove:
@@ -1330,7 +1383,7 @@ err_free:
 }
 
 /* Map the buffer into the kernel; m->vmap_lock held. */
-static void *hdx_vmap_locked(struct hdx_mapping *m)
+static void *hyper_dmabuf_xen_vmap_locked(struct hyper_dmabuf_xen_mapping *m)
 {
 	u32 flags = GNTMAP_host_map | GNTMAP_contains_pte |
 		    (m->rw ? 0 : GNTMAP_readonly);
@@ -1361,8 +1414,8 @@ static void *hdx_vmap_locked(struct hdx_mapping *m)
 			goto err_vunmap;
 		m->vmap_ptes[i] = arbitrary_virt_to_machine(pte).maddr;
 	}
-	if (hdx_map_ptes(m->domid, m->refs, m->nr, flags, m->vmap_ptes,
-			 m->vmap_handles))
+	if (hyper_dmabuf_xen_map_ptes(m->domid, m->refs, m->nr, flags,
+				      m->vmap_ptes, m->vmap_handles))
 		goto err_vunmap;
 	kvfree(zero);
 	return vaddr;
@@ -1378,7 +1431,7 @@ err_free:
 }
 
 /**
- * hdx_vmap() - map an imported buffer into the kernel
+ * hyper_dmabuf_xen_vmap() - map an imported buffer into the kernel
  * @handle: &hyper_dmabuf_mapping.handle
  * @map: receives the address
  *
@@ -1388,14 +1441,14 @@ err_free:
  *
  * Return: 0 or -ENOMEM.
  */
-int hdx_vmap(void *handle, struct iosys_map *map)
+int hyper_dmabuf_xen_vmap(void *handle, struct iosys_map *map)
 {
-	struct hdx_mapping *m = handle;
+	struct hyper_dmabuf_xen_mapping *m = handle;
 	int ret = 0;
 
 	mutex_lock(&m->vmap_lock);
 	if (!m->vmap_count)
-		m->vaddr = hdx_vmap_locked(m);
+		m->vaddr = hyper_dmabuf_xen_vmap_locked(m);
 	if (m->vaddr) {
 		m->vmap_count++;
 		iosys_map_set_vaddr(map, m->vaddr);
@@ -1407,20 +1460,21 @@ int hdx_vmap(void *handle, struct iosys_map *map)
 }
 
 /**
- * hdx_vunmap() - undo hdx_vmap()
+ * hyper_dmabuf_xen_vunmap() - undo hyper_dmabuf_xen_vmap()
  * @handle: &hyper_dmabuf_mapping.handle
  * @map: the mapping
  */
-void hdx_vunmap(void *handle, struct iosys_map *map)
+void hyper_dmabuf_xen_vunmap(void *handle, struct iosys_map *map)
 {
-	struct hdx_mapping *m = handle;
+	struct hyper_dmabuf_xen_mapping *m = handle;
 
 	mutex_lock(&m->vmap_lock);
 	if (WARN_ON_ONCE(!m->vmap_count) || --m->vmap_count)
 		goto out_unlock;
 	if (xen_pv_domain()) {
 		/* Xen clears the entries; vunmap() then finds them empty. */
-		hdx_unmap_ptes(m->nr, m->vmap_ptes, m->vmap_handles);
+		hyper_dmabuf_xen_unmap_ptes(m->nr, m->vmap_ptes,
+					    m->vmap_handles);
 		kvfree(m->vmap_ptes);
 		kvfree(m->vmap_handles);
 	}
