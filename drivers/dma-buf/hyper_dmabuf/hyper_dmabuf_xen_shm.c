@@ -204,9 +204,6 @@ static DEFINE_SPINLOCK(hyper_dmabuf_xen_reap_lock);
 static void hyper_dmabuf_xen_reap_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(hyper_dmabuf_xen_reap_work,
 			    hyper_dmabuf_xen_reap_fn);
-struct hyper_dmabuf_xen_share;
-static void hyper_dmabuf_xen_share_end(struct hyper_dmabuf_xen_share *sh,
-				       unsigned int nr_live);
 
 /*
  * Find out once what a DMA address of hyper_dmabuf_xen_pdev means, with a
@@ -532,27 +529,117 @@ hyper_dmabuf_xen_page_gfn(struct hyper_dmabuf_xen_share *sh, unsigned int i,
 	return hyper_dmabuf_xen_frame_to_gfn(PHYS_PFN(addr), false);
 }
 
-/* Grant every page of the buffer, in order. */
-static int hyper_dmabuf_xen_grant_pages(struct hyper_dmabuf_xen_share *sh,
-					u32 domid, bool rw,
-					unsigned int *granted)
+/* The grant frame of every page of the buffer, in order, into @gfns. */
+static int hyper_dmabuf_xen_find_frames(struct hyper_dmabuf_xen_share *sh,
+					unsigned long *gfns)
 {
 	struct sg_dma_page_iter it;
-	unsigned long gfn;
-	int ret;
+	unsigned int i;
 
 	if (sh->attach)
 		__sg_page_iter_start(&it.base, sh->sgt->sgl, sh->sgt->nents, 0);
-	for (*granted = 0; *granted < sh->nr_pages; (*granted)++) {
-		gfn = hyper_dmabuf_xen_page_gfn(sh, *granted, &it);
-		if (!gfn)
+	for (i = 0; i < sh->nr_pages; i++) {
+		gfns[i] = hyper_dmabuf_xen_page_gfn(sh, i, &it);
+		if (!gfns[i])
 			return -EOPNOTSUPP;
-		ret = gnttab_grant_foreign_access(domid, gfn, !rw);
-		if (ret < 0)
-			return ret;
-		sh->refs[*granted] = ret;
 	}
 	return 0;
+}
+
+/*
+ * Grant references are claimed for a whole share before any is granted,
+ * as drivers/xen/xen-front-pgdir-shbuf.c does: a share gets all of them,
+ * or fails with nothing granted.  gnttab_alloc_grant_references() claims
+ * at most U16_MAX at a time, so the references of a large buffer come in
+ * a few lists.
+ */
+#define HYPER_DMABUF_XEN_MAX_PAGES	(HYPER_DMABUF_MAX_BUF_SIZE >> PAGE_SHIFT)
+#define HYPER_DMABUF_XEN_MAX_REFS					\
+	(HYPER_DMABUF_XEN_MAX_PAGES +					\
+	 DIV_ROUND_UP(HYPER_DMABUF_XEN_MAX_PAGES, HYPER_DMABUF_DIR_REFS))
+
+/**
+ * struct hyper_dmabuf_xen_refs - grant references claimed, not yet used
+ * @head: the lists gnttab_alloc_grant_references() gave
+ * @nr: lists in @head
+ * @cur: the list the next reference is taken from
+ */
+struct hyper_dmabuf_xen_refs {
+	grant_ref_t head[DIV_ROUND_UP(HYPER_DMABUF_XEN_MAX_REFS, U16_MAX)];
+	unsigned int nr;
+	unsigned int cur;
+};
+
+/* Give back the references of @r that were not taken. */
+static void hyper_dmabuf_xen_refs_free(struct hyper_dmabuf_xen_refs *r)
+{
+	while (r->nr)
+		gnttab_free_grant_references(r->head[--r->nr]);
+}
+
+/*
+ * Claim @n grant references, at most %HYPER_DMABUF_XEN_MAX_REFS.
+ * Return: 0, or -ENOSPC (and none is left claimed) if the grant table
+ * cannot give them all.
+ */
+static int hyper_dmabuf_xen_refs_alloc(struct hyper_dmabuf_xen_refs *r,
+				       unsigned int n)
+{
+	unsigned int cnt;
+
+	r->nr = 0;
+	r->cur = 0;
+	if (WARN_ON_ONCE(n > HYPER_DMABUF_XEN_MAX_REFS))
+		return -EINVAL;
+	for (; n; n -= cnt) {
+		cnt = min_t(unsigned int, n, U16_MAX);
+		if (gnttab_alloc_grant_references(cnt, &r->head[r->nr])) {
+			hyper_dmabuf_xen_refs_free(r);
+			return -ENOSPC;
+		}
+		r->nr++;
+	}
+	return 0;
+}
+
+/*
+ * Take one of the references claimed in @r; the caller takes no more
+ * than it claimed, so one is always left.
+ */
+static grant_ref_t hyper_dmabuf_xen_refs_take(struct hyper_dmabuf_xen_refs *r)
+{
+	int ref;
+
+	/* Lists are never empty: a list used up leaves the next one. */
+	ref = gnttab_claim_grant_reference(&r->head[r->cur]);
+	if (ref < 0)
+		ref = gnttab_claim_grant_reference(&r->head[++r->cur]);
+	return ref;
+}
+
+/*
+ * Grant the pages of the buffer, found at @gfns, and then the page
+ * directory (always read-only) to the peer, with the references claimed
+ * in @r.  Nothing can fail here.
+ */
+static void hyper_dmabuf_xen_grant(struct hyper_dmabuf_xen_share *sh,
+				   struct hyper_dmabuf_xen_refs *r,
+				   const unsigned long *gfns, bool rw)
+{
+	unsigned int i;
+	grant_ref_t ref;
+
+	for (i = 0; i < sh->nr_pages; i++) {
+		ref = hyper_dmabuf_xen_refs_take(r);
+		gnttab_grant_foreign_access_ref(ref, sh->domid, gfns[i], !rw);
+		sh->refs[i] = ref;
+	}
+	for (i = 0; i < sh->nr_dir; i++) {
+		ref = hyper_dmabuf_xen_refs_take(r);
+		gnttab_grant_foreign_access_ref(ref, sh->domid,
+						xen_page_to_gfn(sh->dir[i]), 1);
+		sh->dir_refs[i] = ref;
+	}
 }
 
 /*
@@ -665,6 +752,11 @@ static void hyper_dmabuf_xen_hold_release(struct hyper_dmabuf_xen_share *sh)
  * @rw: grant write access too
  * @out: receives the handle and the page directory's grant reference
  *
+ * Every frame of the buffer is found, and every grant reference the share
+ * needs (one per page of the buffer and of the page directory) is
+ * claimed, before anything is granted: a share that fails has granted
+ * nothing, and leaves nothing behind.
+ *
  * Return: 0, -EINVAL for a size that is not page aligned, -EFBIG above the
  * largest buffer a message can announce, -EOPNOTSUPP for a buffer that is
  * not RAM of this domain or would be bounced, an error of the dma-buf's
@@ -674,9 +766,10 @@ static void hyper_dmabuf_xen_hold_release(struct hyper_dmabuf_xen_share *sh)
 int hyper_dmabuf_xen_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 			   struct hyper_dmabuf_share *out)
 {
-	unsigned int granted = 0, d, dir_alloc = 0, dir_granted = 0;
 	struct hyper_dmabuf_xen_share *sh;
-	unsigned long gfn;
+	struct hyper_dmabuf_xen_refs refs;
+	unsigned long *gfns = NULL;
+	unsigned int d = 0;
 	int ret;
 
 	if (!PAGE_ALIGNED(dmabuf->size) || !dmabuf->size)
@@ -711,23 +804,29 @@ int hyper_dmabuf_xen_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	if (ret)
 		goto put_buf;
 
-	ret = hyper_dmabuf_xen_grant_pages(sh, domid, rw, &granted);
+	gfns = kvmalloc_array(sh->nr_pages, sizeof(*gfns), GFP_KERNEL);
+	if (!gfns) {
+		ret = -ENOMEM;
+		goto release;
+	}
+	ret = hyper_dmabuf_xen_find_frames(sh, gfns);
 	if (ret)
-		goto end_access;
-	for (dir_alloc = 0; dir_alloc < sh->nr_dir; dir_alloc++) {
-		sh->dir[dir_alloc] = alloc_page(GFP_KERNEL | __GFP_ZERO);
-		if (!sh->dir[dir_alloc]) {
+		goto release;
+	for (d = 0; d < sh->nr_dir; d++) {
+		sh->dir[d] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!sh->dir[d]) {
 			ret = -ENOMEM;
-			goto end_access;
+			goto free_dir;
 		}
 	}
-	for (dir_granted = 0; dir_granted < sh->nr_dir; dir_granted++) {
-		gfn = xen_page_to_gfn(sh->dir[dir_granted]);
-		ret = gnttab_grant_foreign_access(domid, gfn, 1);
-		if (ret < 0)
-			goto end_access;
-		sh->dir_refs[dir_granted] = ret;
-	}
+	ret = hyper_dmabuf_xen_refs_alloc(&refs, sh->nr_pages + sh->nr_dir);
+	if (ret)
+		goto free_dir;
+
+	hyper_dmabuf_xen_grant(sh, &refs, gfns, rw);
+	/* Exactly as many were claimed as granted: none is left to free. */
+	hyper_dmabuf_xen_refs_free(&refs);
+	kvfree(gfns);
 	hyper_dmabuf_xen_fill_dir(sh);
 
 	hyper_dmabuf_backend_count_grants(sh->nr_pages + sh->nr_dir);
@@ -735,24 +834,11 @@ int hyper_dmabuf_xen_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	out->ref = sh->dir_refs[0];
 	return 0;
 
-end_access:
-	/*
-	 * The peer has not been told about these grants, but it may map a
-	 * grant made to it all the same: they end like any others, and the
-	 * buffer stays until they have.
-	 */
-	for (d = dir_granted; d < dir_alloc; d++) {
+free_dir:
+	while (d--)
 		__free_page(sh->dir[d]);
-		sh->dir[d] = NULL;
-	}
-	if (granted + dir_granted) {
-		/* What was not granted goes back now, the rest as it ends. */
-		hyper_dmabuf_xen_grants_unreserve(sh->nr_pages + sh->nr_dir -
-						  granted - dir_granted);
-		hyper_dmabuf_backend_count_grants(granted + dir_granted);
-		hyper_dmabuf_xen_share_end(sh, granted + dir_granted);
-		return ret;
-	}
+release:
+	kvfree(gfns);
 	hyper_dmabuf_xen_hold_release(sh);
 put_buf:
 	dma_buf_put(dmabuf);
