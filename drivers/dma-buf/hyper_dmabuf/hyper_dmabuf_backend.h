@@ -19,6 +19,55 @@ struct sg_table;
 struct vm_area_struct;
 
 /**
+ * DOC: Backend operations
+ *
+ * The core never talks to a hypervisor itself.  A backend module fills a
+ * &struct hyper_dmabuf_backend_ops and registers it with
+ * hyper_dmabuf_register_backend(); one backend at most is registered at a
+ * time.  Without a backend a process may export only to its own domain
+ * (loopback), which the selftests use.  The operations fall into three
+ * groups:
+ *
+ * - the local domain id (&hyper_dmabuf_backend_ops.get_domid) and a
+ *   message channel to each peer domain (``init_channel``,
+ *   ``fini_channel``, ``wait_channel``, ``send``): the core encodes and
+ *   decodes the messages, the backend only carries them, in order, and
+ *   hands each message it receives to hyper_dmabuf_backend_rx();
+ * - sharing the pages of a local dma-buf with a peer (``share``,
+ *   ``unshare``) and mapping the pages a peer shared (``map``, ``unmap``),
+ *   with ``mmap``, ``vmap`` and ``vunmap`` where foreign pages cannot be
+ *   used as ordinary pages (Xen PV);
+ * - what the backend tells the core: messages received
+ *   (hyper_dmabuf_backend_rx()) and the loss of a peer
+ *   (hyper_dmabuf_backend_peer_gone(), see `Peer death`_).
+ *
+ * The core holds a reference on the backend's module for each remote
+ * export and each buffer announced by another domain, so a backend
+ * unregisters (hyper_dmabuf_unregister_backend()) from its module exit,
+ * when none are left.  Which callbacks are called with the core's mutex
+ * held, and which may wait for another domain, is described with
+ * &struct hyper_dmabuf_backend_ops below and in `Locking`_.
+ *
+ * The Xen backend (``CONFIG_HYPER_DMABUF_XEN``, module
+ * ``hyper_dmabuf_xen``) grants the pages through Xen grant tables and
+ * carries the messages over two one-page rings per pair of domains, set
+ * up through xenstore: see `Xen protocol`_.
+ */
+
+/**
+ * DOC: Grants
+ *
+ * The memory of a buffer never depends on a message.  The exporter's
+ * backend ends a grant only once the peer has unmapped it (a grant still
+ * mapped is retried until it is not), and holds the dma-buf until then;
+ * the grant counts against the domain's grant budget until it has ended.
+ * This is why &hyper_dmabuf_backend_ops.unshare cannot fail.  So the
+ * exporter may forget a buffer early (a lost ``IMPORTED``, a reset
+ * channel) without the importer losing its pages, and an importer that
+ * never unmaps costs the exporter its grants, not its ids.
+ */
+
+/**
  * struct hyper_dmabuf_share - result of sharing a buffer with a domain
  * @handle: opaque backend handle, given back to
  *	&hyper_dmabuf_backend_ops.unshare

@@ -3,25 +3,58 @@
  * hyper_dmabuf: the core's tables, open files, backend registration, setup
  * and debugfs
  *
- * The rest of the core is split by job: exporting and the wait for idle
- * (hyper_dmabuf_export.c), importing and the dma-bufs it creates
- * (hyper_dmabuf_import.c), messages to other domains (hyper_dmabuf_tx.c)
- * and from them (hyper_dmabuf_rx.c), the event log (hyper_dmabuf_event.c),
- * the id stack (hyper_dmabuf_id.c) and the message codec
- * (hyper_dmabuf_msg.c).
+ * Locking: see "DOC: Locking" in hyper_dmabuf_drv.h.
+ */
+
+/**
+ * DOC: Architecture
  *
- * Messages to other domains are queued, never sent under core->lock: see
- * hyper_dmabuf_tx.c.
+ * hyper_dmabuf lets a process in one virtual machine domain export a
+ * dma-buf to another domain by id, and a process in that domain import
+ * the id as a local dma-buf over the same memory, without copying.  The
+ * driver is split in two:
  *
- * Locking: core->lock (a mutex) serialises the tables, every export's and
- * import's state, the users' quotas and every backend call but the
- * import's mmap/vmap/vunmap and send; the id stack,
- * the send queues (core->tx_lock) and the event log have their own
- * spinlock, taken inside core->lock.  Nothing waits for another domain
- * under core->lock.  A dma_buf_put() that may drop the last reference to a
- * buffer we did not create is always done after dropping core->lock, since
- * that buffer may itself be a hyper_dmabuf import whose release takes
- * core->lock.
+ * - the core (``CONFIG_HYPER_DMABUF``) owns /dev/hyper_dmabuf, the buffer
+ *   ids, the tables of exported and imported buffers, the users' quotas,
+ *   the event log and the codec of the messages exchanged between domains.
+ *   It knows no hypervisor;
+ * - a backend provides the transport, through
+ *   &struct hyper_dmabuf_backend_ops: sharing and mapping pages, a channel
+ *   to each peer domain, and the local domain id (see `Backend
+ *   operations`_).  The Xen backend is ``CONFIG_HYPER_DMABUF_XEN``.
+ *
+ * The core is split by job, one file each:
+ *
+ * - hyper_dmabuf_main.c: the character device; its ioctl, read and poll
+ *   entry points call the core, so that KUnit tests it directly;
+ * - hyper_dmabuf_core.c: the tables, open files, backend registration,
+ *   setup and debugfs;
+ * - hyper_dmabuf_export.c: exporting, the wait for idle (`Idle before
+ *   share`_), unexporting and listing;
+ * - hyper_dmabuf_import.c: importing, and the local dma-bufs that wrap a
+ *   loopback export or a peer's mapped buffer;
+ * - hyper_dmabuf_tx.c: messages to other domains, queued per peer;
+ * - hyper_dmabuf_rx.c: messages from other domains, and the loss of a
+ *   peer;
+ * - hyper_dmabuf_event.c: the event log every open file reads;
+ * - hyper_dmabuf_id.c: the stack of buffer ids;
+ * - hyper_dmabuf_msg.c: the codec of the messages.
+ *
+ * The Xen backend is in hyper_dmabuf_xen_*.c and the KUnit tests, which
+ * run the core with a fake backend (and two cores linked as two domains),
+ * in hyper_dmabuf_test.c.
+ *
+ * A share goes as follows.  The export ioctl takes an id from the stack,
+ * has the backend share the buffer's pages with the importing domain and
+ * queues an ``EXPORT`` message for it once the buffer is idle.  The
+ * importing domain records the buffer and logs a ``NEW_IMPORT`` event.  Its
+ * import ioctl has the backend map the pages, wraps them in a local
+ * dma-buf and tells the exporter (``IMPORTED``); when the last local user
+ * lets go, the pages are unmapped and the exporter told (``RELEASED``).
+ * An unexport, or the close of the exporting file, withdraws the buffer
+ * (``UNEXPORT``); its id returns to the stack, with a new key for its next
+ * use, once no importer is left.  A loopback export (to the local domain)
+ * takes the same paths without the backend and without messages.
  */
 #include <crypto/algapi.h>
 #include <linux/debugfs.h>

@@ -27,6 +27,48 @@
 struct dma_buf;
 struct dentry;
 
+/**
+ * DOC: Locking
+ *
+ * &hyper_dmabuf_core.lock, a mutex, serialises the tables (exports,
+ * imports, users), every export's and import's state, the users' quotas
+ * and every backend call but ``send`` and the import's ``mmap``, ``vmap``
+ * and ``vunmap``.  The rules:
+ *
+ * - Spinlocks are taken inside the core's mutex, never the other way
+ *   round: the id stack's (&hyper_dmabuf_id_stack.lock), the send queues'
+ *   (&hyper_dmabuf_core.tx_lock, which also covers the send works'
+ *   reading of &hyper_dmabuf_core.backend) and the event log's
+ *   (&hyper_dmabuf_evlog.lock).  A file's &hyper_dmabuf_evq.read_lock,
+ *   a mutex, is taken before the event log's lock.
+ * - Nothing waits for another domain under the core's mutex.  Messages are
+ *   queued, never sent under it: each peer's send work
+ *   (&hyper_dmabuf_peer.work) calls the backend's ``send`` without it,
+ *   holding only &hyper_dmabuf_peer.send_lock (and
+ *   &hyper_dmabuf_core.tx_lock, inside it, around the queue).
+ *   The backend's ``wait_channel`` is called without it, before an
+ *   export; every other callback called with it held must not wait for
+ *   another domain.
+ * - hyper_dmabuf_core_peer_gone() takes &hyper_dmabuf_peer.send_lock after
+ *   dropping the core's mutex, to wait for a send under way.
+ * - A dma_buf_put() that may drop the last reference to a buffer we did
+ *   not create is always done after dropping the core's mutex, since that
+ *   buffer may itself be a hyper_dmabuf import whose release takes it.
+ *   For the same reason hyper_dmabuf_exp_put() is called without it: the
+ *   final put takes the mutex, frees the id and the sharing under it, and
+ *   drops the dma-buf after unlocking.
+ * - The works that announce or withdraw an export take the core's mutex
+ *   and act only on the state they find under it.  Withdrawing paths
+ *   cancel them (hyper_dmabuf_exp_cancel_works()) without the mutex,
+ *   before dropping the export's table reference.
+ * - Readers of the event log are woken from a work item
+ *   (&hyper_dmabuf_evlog.wake_work), so that whoever logs an event, under
+ *   the core's mutex, never walks a wait queue that any process may fill
+ *   with pollers.
+ *
+ * Each structure below names the lock of each of its members.
+ */
+
 /* Longest wait of the fallback used when a fence callback cannot be added. */
 #define HYPER_DMABUF_FENCE_FALLBACK_MS	5000
 
@@ -163,8 +205,8 @@ int hyper_dmabuf_msg_decode(const void *buf, size_t len, u32 peer_domid,
  * @lock: protects @seq and @ev
  * @wait: readers and pollers wait here
  * @wake_work: wakes @wait, outside the locks of whoever logged an event
- * @seq: events logged so far; event number n is in @ev[n % length] until
- *	n + length are logged
+ * @seq: events logged so far; event number n is in slot n % length of @ev
+ *	until n + length are logged
  * @ev: ring of self-contained event copies
  */
 struct hyper_dmabuf_evlog {

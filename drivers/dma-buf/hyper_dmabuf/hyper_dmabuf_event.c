@@ -1,6 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hyper_dmabuf: the event log and its readers
+ */
+#include <linux/lockdep.h>
+#include <linux/minmax.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/wait.h>
+
+#include "hyper_dmabuf_drv.h"
+
+/**
+ * DOC: Event log
  *
  * Every open file sees the same events, so the core keeps them once: a
  * ring of the last HYPER_DMABUF_EVENT_QUEUE_LEN events, numbered by a
@@ -13,7 +26,7 @@
  * read, so an idle file costs nothing when an event is logged; waking
  * costs one step per waiting reader, taken by the work item.  A reader
  * that fell more than the ring's length behind has lost the oldest
- * events: its next read returns an %HYPER_DMABUF_EVENT_OVERFLOW event
+ * events: its next read returns a %HYPER_DMABUF_EVENT_OVERFLOW event
  * with their number, then the events still in the ring.  A reader
  * copies an event out and only then moves past it, so an event that could
  * not be copied is still there for the next read (unless it was
@@ -22,15 +35,6 @@
  * The key and the private data of a buffer go only to files opened with
  * CAP_SYS_ADMIN: they are zeroed in the copy that other readers get.
  */
-#include <linux/lockdep.h>
-#include <linux/minmax.h>
-#include <linux/mutex.h>
-#include <linux/poll.h>
-#include <linux/spinlock.h>
-#include <linux/string.h>
-#include <linux/wait.h>
-
-#include "hyper_dmabuf_drv.h"
 
 #define HYPER_DMABUF_EVLOG_MASK	(HYPER_DMABUF_EVENT_QUEUE_LEN - 1)
 

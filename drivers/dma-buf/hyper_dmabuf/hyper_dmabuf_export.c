@@ -2,45 +2,7 @@
 /*
  * hyper_dmabuf: exporting: ids, the wait for idle, unexporting, listing
  *
- * Lifetime of an export (struct hyper_dmabuf_exp):
- *   - EXPORT allocates an id, shares the buffer (remote) and inserts the
- *     export into the export table holding the table reference.
- *   - Each import (a loopback dma-buf, or an IMPORTED message from the
- *     peer) takes another reference, dropped by the import's release (or a
- *     RELEASED message).
- *   - UNEXPORT (or closing the owning file) marks it unexported,
- *     withdraws it from the peer at once and drops the table reference,
- *     at once or after the requested delay: exp->unexport_work then holds
- *     the table reference, on core->wq, which hyper_dmabuf_core_fini()
- *     flushes.
- *   - The final reference removes the export from the table, unshares it
- *     and returns its id to the stack.
- *
- * Waiting for idle: EXPORT collects the fences pending in the buffer's
- * reservation object as one fence (dma_resv_get_singleton(): a reference
- * on the fence, or on a fence array holding references on all of them),
- * stored in exp->fence.  A callback on it queues exp->fence_work, which
- * makes the announcement (event or EXPORT message) under core->lock.  The
- * reference in exp->fence is dropped, and the callback removed, by
- * hyper_dmabuf_fence_drop() when the announcement is made, when a
- * re-export replaces the fence, and when the export is withdrawn.  Since
- * the callback runs and is removed under the fence's lock, once
- * dma_fence_remove_callback() returns the callback is not running; at
- * most fence_work is still queued.  Withdrawing paths therefore cancel it
- * (hyper_dmabuf_exp_cancel_works()), without core->lock, before dropping
- * the table reference, and the work only ever acts on the state it finds
- * under core->lock: it announces only if exp->fence is still set and
- * signalled.
- * If the callback cannot be added, the work polls the fence for at most
- * core->fence_fallback_ms and then announces anyway: loopback importers
- * share the reservation object and still see the fences themselves.
- * An EXPORT message that cannot be queued (the peer's queue is full) is
- * owed (exp->announce_delay is set) and retried by exp->announce_work,
- * after 1 s, then backing off to HYPER_DMABUF_ANNOUNCE_RETRY_MAX, while the
- * export stands: a peer told the buffer was pending must not wait for an
- * announcement that never comes.
- *
- * Locking: see hyper_dmabuf_core.c.
+ * Locking: see "DOC: Locking" in hyper_dmabuf_drv.h.
  */
 #include <crypto/algapi.h>
 #include <linux/debugfs.h>
@@ -64,6 +26,87 @@
 
 /* Longest delay between two tries of an owed announcement. */
 #define HYPER_DMABUF_ANNOUNCE_RETRY_MAX	(64 * HZ)
+
+/**
+ * DOC: Lifetime of an export
+ *
+ * An export (&struct hyper_dmabuf_exp) lives as long as it has
+ * references:
+ *
+ * - EXPORT allocates an id, shares the buffer (remote) and inserts the
+ *   export into the export table holding the table reference.
+ * - Each import (a loopback dma-buf, or an ``IMPORTED`` message from the
+ *   peer) takes another reference, dropped by the import's release (or a
+ *   ``RELEASED`` message).  The peer of a remote export holds at most one,
+ *   however often it says ``IMPORTED`` (see `States of an export`_).
+ * - UNEXPORT (or closing the owning file) marks it unexported, withdraws
+ *   it from the peer at once and drops the table reference, at once or
+ *   after the requested delay: &hyper_dmabuf_exp.unexport_work then holds
+ *   the table reference, on &hyper_dmabuf_core.wq, which
+ *   hyper_dmabuf_core_fini() flushes.
+ * - The final reference removes the export from the table, unshares it
+ *   and returns its id to the stack.  The user the export was charged to
+ *   gets its share of the quotas back only then.
+ */
+
+/**
+ * DOC: Idle before share
+ *
+ * A dma-buf may still be written by a device when it is exported: its
+ * reservation object holds unsignalled fences.  The export ioctl never
+ * waits for them: it returns the id at once, and the buffer is announced
+ * (a ``NEW_IMPORT`` event for a loopback export, an ``EXPORT`` message
+ * otherwise) once the last of them has signalled.
+ *
+ * EXPORT collects the fences pending in the buffer's reservation object
+ * (kernel and write fences, and read fences too for a read-write export,
+ * whose importers may write) as one fence (dma_resv_get_singleton(): a
+ * reference on the fence, or on a fence array holding references on all
+ * of them), stored in &hyper_dmabuf_exp.fence.  A callback on it queues
+ * &hyper_dmabuf_exp.fence_work, which makes the announcement under the
+ * core's mutex.  The reference in &hyper_dmabuf_exp.fence is dropped, and
+ * the callback removed, by hyper_dmabuf_fence_drop() when the
+ * announcement is made, when a re-export replaces the fence, and when the
+ * export is withdrawn.  Since the callback runs and is removed under the
+ * fence's lock, once dma_fence_remove_callback() returns the callback is
+ * not running; at most the work is still queued.  Withdrawing paths
+ * therefore cancel it (hyper_dmabuf_exp_cancel_works()), without the
+ * core's mutex, before dropping the table reference, and the work only
+ * ever acts on the state it finds under the mutex: it announces only if
+ * &hyper_dmabuf_exp.fence is still set and signalled.
+ *
+ * If the callback cannot be added, the work (never the caller) polls the
+ * fence for at most &hyper_dmabuf_core.fence_fallback_ms
+ * (%HYPER_DMABUF_FENCE_FALLBACK_MS) and then announces anyway: loopback
+ * importers share the reservation object and still see the fences
+ * themselves.
+ *
+ * Meanwhile the buffer is pending idle: its query reports
+ * %HYPER_DMABUF_QUERY_F_PENDING_IDLE and debugfs ``pending_idle`` counts
+ * it.  The peer of a remote export is told at once that the id exists, by
+ * a ``PENDING`` message (id, key, size and flags, but no page reference
+ * and no private data), so that in the importing domain too:
+ *
+ * - no ``NEW_IMPORT`` event is sent before the announcement;
+ * - an import of the id (hyper_dmabuf_import_wait()) waits for the
+ *   announcement on &hyper_dmabuf_core.fence_wait, fails with -EAGAIN
+ *   with %HYPER_DMABUF_IMPORT_NONBLOCK, and with -ETIMEDOUT once its
+ *   timeout has passed;
+ * - an unexport, the exporter closing its file, or the exporter's domain
+ *   going away withdraws the pending buffer: waiting imports fail with
+ *   -ENOENT and no event is ever sent for it.
+ *
+ * A re-export of the same buffer (new private data after the exporter
+ * wrote again) follows the same rule: its update event is sent once the
+ * fences pending at the time of the re-export have signalled.
+ *
+ * An ``EXPORT`` message that cannot be queued (the peer's queue is full) is
+ * owed (&hyper_dmabuf_exp.announce_delay is set; the query still reports
+ * the buffer pending idle) and retried by &hyper_dmabuf_exp.announce_work,
+ * after 1 s, then backing off to 64 s, while the export stands: a peer
+ * told the buffer was pending must not wait for an announcement that
+ * never comes.
+ */
 
 /* Whether @domid names this domain. */
 static bool hyper_dmabuf_is_local(struct hyper_dmabuf_core *core,

@@ -3,7 +3,7 @@
  * hyper_dmabuf: importing: buffers announced by other domains and the local
  * dma-bufs that wrap them
  *
- * Locking: see hyper_dmabuf_core.c.
+ * Locking: see "DOC: Locking" in hyper_dmabuf_drv.h.
  */
 #include <crypto/algapi.h>
 #include <linux/debugfs.h>

@@ -3,8 +3,7 @@
  * hyper_dmabuf: codec of the messages exchanged between domains
  *
  * Messages have a fixed size and a fixed little-endian layout
- * (struct hyper_dmabuf_msg_wire).  The decoder trusts nothing: every field
- * is checked, and the caller drops and counts a message that fails.
+ * (struct hyper_dmabuf_msg_wire).
  */
 #include <linux/build_bug.h>
 #include <linux/errno.h>
@@ -12,6 +11,22 @@
 #include <linux/string.h>
 
 #include "hyper_dmabuf_drv.h"
+
+/**
+ * DOC: Hostile peers
+ *
+ * Another domain is not trusted.  Everything read from a ring or a page
+ * directory is validated once, copied, and checked against the receiver's
+ * own tables: the decoder (hyper_dmabuf_msg_decode()) trusts nothing and
+ * checks every field, then hyper_dmabuf_core_rx() checks the message
+ * against the state of the buffer it names.  A message that does not fit
+ * (bad size, version, operation, sender, domain byte, id, flags, private
+ * size, buffer size or reserved field; an unknown id or key; a message
+ * that does not fit the buffer's state) is dropped and counted per reason
+ * (&enum hyper_dmabuf_drop_reason) in debugfs ``msgs_dropped``.  A peer
+ * can make the receiver send at most one ``ACK`` per message it sends,
+ * within the bounded send queue.
+ */
 
 /* Highest domain id that names a real domain (DOMID_FIRST_RESERVED - 1). */
 #define HYPER_DMABUF_MAX_DOMID	0x7FEF

@@ -2,7 +2,7 @@
 /*
  * hyper_dmabuf: messages from other domains
  *
- * Locking: see hyper_dmabuf_core.c.
+ * Locking: see "DOC: Locking" in hyper_dmabuf_drv.h.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
@@ -16,6 +16,96 @@
 #include <linux/vmalloc.h>
 
 #include "hyper_dmabuf_drv.h"
+
+/**
+ * DOC: Lost messages
+ *
+ * The transport (a ring in each direction in the Xen backend) delivers
+ * messages in order, and a message is lost only:
+ *
+ * - when the receiver has no memory for a new import record (``EXPORT``,
+ *   ``PENDING``): receiving anything else allocates nothing but the
+ *   ``ACK`` it answers with, and a lost ``ACK`` only makes the peer send
+ *   its message again;
+ * - when the channel breaks or is reset.  Both domains then see their peer
+ *   go (hyper_dmabuf_core_peer_gone()), and everything either side kept
+ *   about the other is dropped (see `Peer death`_);
+ * - when a hostile or broken peer does not answer.
+ *
+ * The states below are such that no single lost or repeated message
+ * leaves an id, a grant or an import record behind.
+ */
+
+/**
+ * DOC: States of an export
+ *
+ * ::
+ *
+ *                  export (fences pending)          fences signal
+ *    (new) ------------------------------> PENDING -----------------+
+ *      |                                      |                     |
+ *      | export (idle)                        | unexport            v
+ *      +---------------------------------------------------> ANNOUNCED
+ *                                             |                     |
+ *                                             v       unexport      |
+ *                                        WITHDRAWN <----------------+
+ *                                             |
+ *                       no importer left, delay over, or peer gone
+ *                                             v
+ *                                      (freed: id back on the stack,
+ *                                       grants end once unmapped)
+ *
+ * - An export holds one reference for its table entry and, for the peer
+ *   of a remote export, at most one for its mapping: an ``IMPORTED`` takes
+ *   it and records the mapping's number (a repeat of the same number is
+ *   dropped and counted; a new number while one is counted replaces it,
+ *   the old mapping's ``RELEASED`` being still on its way), and only a
+ *   ``RELEASED`` of the recorded number drops it.
+ * - ``UNEXPORT`` is queued when the export is withdrawn, at once, whatever
+ *   the unexport delay: the other domain starts no import once it has
+ *   received it (the channel may hold it up behind earlier messages).  The
+ *   delay only keeps the export that much longer, so that an import
+ *   already under way in the other domain, whose ``IMPORTED`` is on its
+ *   way, still finds it.
+ * - An ``IMPORTED`` that arrives after the ``UNEXPORT`` was sent, while the
+ *   export still exists, is counted: the peer mapped the buffer before it
+ *   learnt of the withdrawal, and the export stays until its
+ *   ``RELEASED``.  One that finds the export gone is dropped; the peer's
+ *   mapping is still safe, see `Grants`_.  An ``IMPORTED`` of a buffer
+ *   only announced as pending is dropped: it cannot be mapped yet.
+ * - The id goes back to the stack when the last reference goes.  Only
+ *   then can it be reused, with a new key.
+ */
+
+/**
+ * DOC: States of an import record
+ *
+ * ::
+ *
+ *                 EXPORT                UNEXPORT
+ *     PENDING -------------> ANNOUNCED -----------> UNEXPORTED
+ *        |                       |                   ^     |
+ *        |        UNEXPORT       |                   |     | last user
+ *        +-----------------------+-------------------+     v
+ *                   (peer gone: as UNEXPORT)             (freed)
+ *
+ * - A record (&struct hyper_dmabuf_imp) is keyed by the exporter's domain
+ *   and id; lookups match the key too.  A record that is ``UNEXPORTED``
+ *   stays while local users still map the buffer, and is never found by a
+ *   new announcement.
+ * - An ``EXPORT`` or ``PENDING`` of a buffer (id and key) whose record is
+ *   already unexported is dropped: a withdrawn buffer is not announced
+ *   again.
+ * - An ``EXPORT`` or ``PENDING`` that names the id of a record still
+ *   announced, with another key, means the exporter withdrew the old
+ *   buffer and its ``UNEXPORT`` was lost (the exporter sends it before the
+ *   id can be reused): the old record is treated as unexported, and the
+ *   new one is created.  A stale record can therefore never hide a new
+ *   buffer.
+ * - ``IMPORTED`` is sent when the record is first mapped, ``RELEASED``
+ *   when the last local user lets go.  A record of a peer that went says
+ *   nothing.
+ */
 
 /* ---- messages from other domains -------------------------------------- */
 
@@ -291,6 +381,31 @@ out_unlock:
 	atomic_inc(&core->drops[reason]);
 	return -EINVAL;
 }
+
+/**
+ * DOC: Peer death
+ *
+ * When a channel breaks (the peer died, was destroyed, restarted or
+ * unloaded its driver, or broke the protocol of the ring), the backend
+ * calls hyper_dmabuf_backend_peer_gone() and each side forgets the other
+ * (the Xen backend sees the peer's offer withdrawn, vanished or renewed
+ * with a new nonce, and dom0 withdraws the offers a dead domain left in
+ * other domUs' homes; see `Channels and xenstore`_):
+ *
+ * - the exporter withdraws every export to the peer as if unexported,
+ *   drops the importers' references, and returns the ids (the backend
+ *   ends the grants once they are unmapped: the peer's mappings went with
+ *   it); nothing queued for the old peer, and nothing waiting for its
+ *   ``ACK``, is sent to its next incarnation: hyper_dmabuf_core_peer_gone()
+ *   purges the peer's queue and waits for a send under way before it
+ *   returns, and the backend reconnects only after that;
+ * - the importer marks every record of the peer unexported: local users
+ *   keep their mappings, still readable, until they let go, and nothing
+ *   is sent about them.
+ *
+ * A new channel then starts from nothing on both sides; the next export
+ * brings it up.
+ */
 
 /**
  * hyper_dmabuf_core_peer_gone() - forget what was shared with a lost domain

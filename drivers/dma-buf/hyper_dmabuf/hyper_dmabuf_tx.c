@@ -2,7 +2,7 @@
 /*
  * hyper_dmabuf: messages to other domains, queued per peer
  *
- * Locking: see hyper_dmabuf_core.c.
+ * Locking: see "DOC: Locking" in hyper_dmabuf_drv.h.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
@@ -19,36 +19,85 @@
 
 /* ---- sending ------------------------------------------------------------ */
 
-/*
- * Messages are never sent under core->lock: the backend may wait there for
- * a peer (a connection, room in a ring), and a peer that stops draining
- * its channel must not hold up anybody else.  Each peer has a FIFO queue,
- * sent in order by its own work item.  What a peer that does not drain its
+/**
+ * DOC: Send queues
+ *
+ * Messages are never sent under the core's mutex: the backend may wait
+ * there for a peer (a connection, room in a ring), and a peer that stops
+ * draining its channel (paused, hung or hostile) must not hold up anybody
+ * else.  Each peer has a FIFO queue (&struct hyper_dmabuf_peer), sent in
+ * order by its own work item on &hyper_dmabuf_core.tx_wq, so such a peer
+ * holds up only its own messages: every other call, to this domain or to
+ * other peers, returns as usual.  What a peer that does not drain its
  * channel means for each operation is decided here:
- *   - a send that times out is tried again, backing off to
- *     HYPER_DMABUF_TX_RETRY_MAX, as long as the peer is there: the queue
- *     is purged when the peer goes (hyper_dmabuf_core_peer_gone());
- *   - any other error of the backend drops the message (counted in
- *     tx_dropped): the channel is broken and its reset will tell the core;
- *   - new work (EXPORT, PENDING, IMPORTED) finds room for at most
- *     HYPER_DMABUF_TX_QUEUE_MAX queued messages: beyond that an export or
- *     import fails with -EAGAIN, and an announcement is owed and retried
- *     (exp->announce_work); so it does while half of
- *     HYPER_DMABUF_UNACKED_MAX UNEXPORTs and RELEASEDs wait for the
- *     peer's ACK; ACKs find room for as many as a peer may keep
- *     waiting for theirs (HYPER_DMABUF_UNACKED_MAX), beyond which they
- *     are lost (the peer sends its message again);
- *   - UNEXPORT and RELEASED go into messages allocated in advance and are
- *     queued whatever the length of the queue: they cannot fail.  They end
- *     state on the other side, so the other side acknowledges them (ACK),
- *     and they are sent again until it does (HYPER_DMABUF_ACK_TRIES
- *     times at most, HYPER_DMABUF_UNACKED_MAX kept per peer; a copy given
- *     up is counted in tx_unacked): a message lost on the way (a test
- *     drops them) cannot leave an id or an import record behind.  A copy
- *     sent again may arrive after later messages: both are idempotent,
- *     and a RELEASED names the mapping it ends, so that it never ends a
- *     newer one.  The state machine is described in
- *     Documentation/driver-api/hyper_dmabuf.rst.
+ *
+ * - a send that times out is tried again, backing off from
+ *   %HYPER_DMABUF_TX_RETRY_MIN to %HYPER_DMABUF_TX_RETRY_MAX, as long as
+ *   the peer is there: the queue is purged when the peer goes
+ *   (hyper_dmabuf_core_peer_gone());
+ * - any other error of the backend drops the message (counted as
+ *   ``dropped`` in debugfs ``msgs_out``): the channel is broken and its
+ *   reset will tell the core;
+ * - new work (``EXPORT``, ``PENDING``, ``IMPORTED``) finds room for at most
+ *   %HYPER_DMABUF_TX_QUEUE_MAX (64) queued messages: beyond that an export
+ *   to the peer, or an import from it, fails with -EAGAIN, and an
+ *   announcement is owed and retried (&hyper_dmabuf_exp.announce_work);
+ *   so it does while half of %HYPER_DMABUF_UNACKED_MAX ``UNEXPORT`` and
+ *   ``RELEASED`` messages wait for the peer's ``ACK``;
+ * - ``ACK`` messages find room for as many as a peer may keep waiting for
+ *   theirs (%HYPER_DMABUF_UNACKED_MAX), beyond which they are lost (the
+ *   peer sends its message again);
+ * - ``UNEXPORT`` and ``RELEASED`` go into messages allocated in advance,
+ *   with their buffer, and are queued whatever the length of the queue:
+ *   an unexport, a close and a release cannot fail.  They end state on the
+ *   other side, so the other side acknowledges them: see
+ *   `Acknowledgments`_.
+ *
+ * The debugfs file ``msgs_out`` shows the messages dropped, those given up
+ * without an ``ACK``, and each peer's queue and the messages waiting for
+ * their ``ACK``.
+ */
+
+/**
+ * DOC: Acknowledgments
+ *
+ * ``UNEXPORT`` and ``RELEASED`` end state on the other side: a lost one
+ * would leave an import record (``UNEXPORT``) or an export and its id
+ * (``RELEASED``) behind.  On a healthy channel neither is lost (the ring
+ * is reliable and ordered, and receiving them allocates nothing), but a
+ * message can still be lost where the transport or a test drops it.
+ * Each is therefore kept after it was sent, and sent again after one
+ * second (%HYPER_DMABUF_ACK_TIMEOUT), then two, four, ... up to
+ * %HYPER_DMABUF_ACK_TRIES sends in all, until the ``ACK`` comes; at most
+ * %HYPER_DMABUF_UNACKED_MAX are kept per peer, and a copy given up (a
+ * peer that never acknowledges) is counted in debugfs ``msgs_out``
+ * (``unacked``).
+ *
+ * The receiver acknowledges every well-formed ``UNEXPORT`` and
+ * ``RELEASED``, even one that finds nothing (a copy sent again after a
+ * lost ``ACK``), and both are idempotent: a repeated ``UNEXPORT`` finds
+ * the record already unexported or gone, a repeated or late ``RELEASED``
+ * names a mapping that is not the one counted, and is dropped.  A copy
+ * sent again may so arrive after later messages without harm: a
+ * ``RELEASED`` names the mapping it ends, and never ends a newer one.
+ * Copies sent again do not count against the room a peer's queue has for
+ * new work, and ``ACK`` messages have a room of their own, as large as
+ * what a peer may keep waiting.
+ *
+ * ``EXPORT``, ``PENDING`` and ``IMPORTED`` are not acknowledged, because
+ * losing one leaves nothing behind:
+ *
+ * - a lost ``EXPORT`` or ``PENDING``: the importer never hears of the
+ *   buffer (imports fail with -ENOENT); the export is owned by its file
+ *   and is withdrawn like any other;
+ * - a lost ``IMPORTED``: the exporter does not count the importer, and may
+ *   free the export and its id while the importer still maps the pages.
+ *   The pages stay: see `Grants`_.  The importer's ``RELEASED`` then finds
+ *   nothing and is acknowledged all the same.
+ *
+ * A peer that never acknowledges keeps what its lost messages would have
+ * released until it goes (its channel reset), as before the
+ * acknowledgments existed.
  */
 
 bool hyper_dmabuf_op_acked(u32 op)

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hyper_dmabuf: Xen backend, message channels between domains
+ */
+
+/**
+ * DOC: Xen channels
  *
  * Each pair of domains talks over two one-page rings, one per direction.
  * A ring belongs to its sender, which grants it to the peer together with
@@ -14,7 +18,8 @@
  * export to a domain brings the channel up without any daemon.
  *
  * Two domUs cannot see each other's xenstore nodes unless dom0 allows it;
- * the hyper_dmabuf-allow script does so (see the userspace-api document).
+ * the hyper_dmabuf_allow.sh script does so (see the userspace-api
+ * document).
  *
  * Channels are created on demand and freed by a reaper once they are idle
  * (not even offered) and nothing needs them (see

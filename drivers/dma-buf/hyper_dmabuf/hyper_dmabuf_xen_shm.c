@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * hyper_dmabuf: Xen backend, granting buffer pages and mapping them
+ */
+
+/**
+ * DOC: Xen sharing and mapping
  *
  * Exporter: no struct page of the dma-buf's exporter is looked at or
  * referenced: the memory belongs to the exporter, and only the dma-buf

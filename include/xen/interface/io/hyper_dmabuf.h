@@ -2,6 +2,20 @@
 /*
  * hyper_dmabuf: the protocol between two Xen domains that share dma-bufs
  *
+ * The DOC sections below describe it.
+ * Documentation/driver-api/hyper_dmabuf.rst brings them together with the
+ * rest of the driver's documentation, where the exchange of messages and
+ * its state machine are described too.
+ */
+#ifndef __XEN_PUBLIC_IO_HYPER_DMABUF_H__
+#define __XEN_PUBLIC_IO_HYPER_DMABUF_H__
+
+#include <linux/build_bug.h>
+#include <linux/types.h>
+
+/**
+ * DOC: Protocol between Xen domains
+ *
  * A domain exports a buffer (a dma-buf) to another domain by granting the
  * other domain its pages, and announces it with a message; the other
  * domain maps the granted pages and turns them into a local dma-buf.  Any
@@ -11,20 +25,22 @@
  *
  * All multi-byte fields are little-endian, the byte order of every
  * architecture Xen supports.
- *
- * ---- Channels and xenstore ---------------------------------------------
+ */
+
+/**
+ * DOC: Channels and xenstore
  *
  * A pair of domains talks over two rings of one page each, one per
  * direction.  A ring belongs to its sender, which grants it to the peer
  * together with an unbound event channel and publishes both in xenstore
- * as its offer.  The pair's directory is
+ * as its offer.  The pair's directory is::
  *
  *   /local/domain/<host>/data/hyper_dmabuf/pair/<other>
  *
  * in the home of the domU of the pair, <host> (of the domU with the lower
  * domid for two domUs), where that domU can write and dom0 can read and
  * write.  In it, the node named after a domain's own domid holds that
- * domain's offer:
+ * domain's offer::
  *
  *   <pair dir>/<own domid> = "1 <gref> <port> <nonce>"
  *
@@ -40,7 +56,7 @@
  * Two domUs cannot see each other's nodes unless dom0 allows the pair: it
  * creates the pair directory in the home of the lower domid, owned by that
  * domain and writable by the other, with the other's offer node already
- * in it, and marks the pair in both homes:
+ * in it, and marks the pair in both homes::
  *
  *   /local/domain/<lo>/data/hyper_dmabuf/pair/<hi>/<hi> = ""
  *   /local/domain/<lo>/data/hyper_dmabuf/allow/<hi> = ""
@@ -54,17 +70,19 @@
  * domain starts no channel it does not use.  So the driver keeps its
  * nodes in the data area of the domains' homes and uses the xenstore
  * calls directly.
+ */
+
+/**
+ * DOC: Rings
  *
- * ---- Rings ---------------------------------------------------------------
- *
- * A ring page (struct hyper_dmabuf_ring) holds HYPER_DMABUF_RING_SLOTS
- * slots of HYPER_DMABUF_MSG_SIZE bytes.  Its owner sends: it writes
- * message number n into slot n % HYPER_DMABUF_RING_SLOTS, then advances
- * @prod (free-running, wrapping at 2^32) and notifies the event channel.
- * The peer consumes: it copies the slot out, validates the copy, then
- * advances @cons and notifies.  A slot is free again once @cons passed
- * it.  @prod - @cons greater than HYPER_DMABUF_RING_SLOTS is a corrupt
- * ring: the channel is reset.
+ * A ring page (&struct hyper_dmabuf_ring) holds %HYPER_DMABUF_RING_SLOTS
+ * slots of %HYPER_DMABUF_MSG_SIZE bytes.  Its owner sends: it writes
+ * message number n into slot n modulo %HYPER_DMABUF_RING_SLOTS, then
+ * advances ``prod`` (free-running, wrapping at 2^32) and notifies the
+ * event channel.  The peer consumes: it copies the slot out, validates the
+ * copy, then advances ``cons`` and notifies.  A slot is free again once
+ * ``cons`` passed it.  ``prod - cons`` greater than
+ * %HYPER_DMABUF_RING_SLOTS is a corrupt ring: the channel is reset.
  *
  * Why not the ring macros of ring.h: DEFINE_RING_TYPES builds a
  * request/response ring, where a frontend's request slot is reused for
@@ -73,37 +91,59 @@
  * the other direction, and may come much later), so each direction is a
  * plain single-producer queue; with the standard ring each side would
  * have to post empty responses to free its slots.
+ */
+
+/**
+ * DOC: Messages
  *
- * ---- Messages --------------------------------------------------------------
+ * Each ring slot carries one &struct hyper_dmabuf_msg_wire.  Every message
+ * carries the buffer's id, its exporter's domain id and its key (the id
+ * and key together name one buffer: ids are reused, keys are not).  The
+ * exporting domain sends:
  *
- * Each slot carries one struct hyper_dmabuf_msg_wire.  The exporting
- * domain sends PENDING (the buffer exists and will be announced once its
- * fences have signalled), EXPORT (it can be imported: the first page
- * directory page's grant reference and the private data; sent again with
- * new private data) and UNEXPORT (withdrawn: no new import).  The
- * importing domain sends IMPORTED (it mapped the buffer, once for all its
- * local users) and RELEASED (it unmapped it); both carry the number of
- * the importer's mapping in @flags.  ACK acknowledges an UNEXPORT or a
- * RELEASED, which are sent again until acknowledged.  A receiver checks
- * every field against what it knows, drops a message that does not fit,
- * and answers every well-formed UNEXPORT and RELEASED with an ACK, even
- * one that finds nothing.  The exchange and its state machine are
- * described in Documentation/driver-api/hyper_dmabuf.rst.
+ * ``PENDING``
+ *   the buffer exists and will be announced once its fences have
+ *   signalled (id, key, size and flags only);
+ * ``EXPORT``
+ *   the buffer can be imported (with the grant reference of the first page
+ *   directory page and the private data), or, for a buffer announced
+ *   before, new private data;
+ * ``UNEXPORT``
+ *   the buffer is withdrawn: no new import.
  *
- * ---- Page directory ----------------------------------------------------------
+ * The importing domain sends:
+ *
+ * ``IMPORTED``
+ *   it mapped the buffer (once, for all its local users);
+ * ``RELEASED``
+ *   it unmapped the buffer (its last local user let go).
+ *
+ * The importer numbers its mappings of a buffer: ``IMPORTED`` and
+ * ``RELEASED`` carry the number of the mapping they begin and end, in
+ * their flags.
+ *
+ * ``ACK`` acknowledges an ``UNEXPORT`` (sent by the importer) or a
+ * ``RELEASED`` (sent by the exporter); the operation acknowledged is in
+ * bits 0-7 of the message's flags (and, for a ``RELEASED``, the low 24
+ * bits of its mapping's number in bits 8-31), with the id and key of the
+ * message acknowledged.  ``UNEXPORT`` and ``RELEASED`` are sent again
+ * until they are acknowledged.
+ *
+ * A receiver checks every field against what it knows, drops a message
+ * that does not fit, and answers every well-formed ``UNEXPORT`` and
+ * ``RELEASED`` with an ``ACK``, even one that finds nothing.
+ */
+
+/**
+ * DOC: Page directory
  *
  * The exporter lists the grant references of a buffer's pages in
- * directory pages (struct hyper_dmabuf_dir_page) that it grants read-only
- * to the importer; EXPORT carries the first one's reference in @ref, and
- * each directory page names the next.  The importer checks the magic, the
- * counts against the buffer size announced, and that the chain neither
- * loops nor runs past the buffer's pages.
+ * directory pages (&struct hyper_dmabuf_dir_page) that it grants read-only
+ * to the importer; ``EXPORT`` carries the first one's reference in its
+ * ``ref`` field, and each directory page names the next.  The importer
+ * checks the magic, the counts against the buffer size announced, and that
+ * the chain neither loops nor runs past the buffer's pages.
  */
-#ifndef __XEN_PUBLIC_IO_HYPER_DMABUF_H__
-#define __XEN_PUBLIC_IO_HYPER_DMABUF_H__
-
-#include <linux/build_bug.h>
-#include <linux/types.h>
 
 /* ---- messages ------------------------------------------------------------ */
 
