@@ -11,11 +11,11 @@
 /* Largest buffer a message can announce: 1 GiB. */
 #define HYPER_DMABUF_MAX_BUF_SIZE	BIT_ULL(30)
 
+struct dentry;
 struct dma_buf;
 struct iosys_map;
 struct module;
 struct page;
-struct sg_table;
 struct vm_area_struct;
 
 /**
@@ -164,8 +164,6 @@ int hyper_dmabuf_register_backend(const struct hyper_dmabuf_backend_ops *ops);
 void hyper_dmabuf_unregister_backend(const struct hyper_dmabuf_backend_ops *ops);
 void hyper_dmabuf_backend_rx(u32 sender_domid, const void *msg, size_t len);
 void hyper_dmabuf_backend_peer_gone(u32 domid);
-int hyper_dmabuf_sgt_check(struct sg_table *sgt, unsigned int nr_pages);
-void hyper_dmabuf_backend_count_grants(int delta);
-void hyper_dmabuf_backend_count_mapped_pages(int delta);
+struct dentry *hyper_dmabuf_backend_debugfs(void);
 
 #endif /* _HYPER_DMABUF_BACKEND_H */

@@ -60,14 +60,12 @@
 #include <linux/debugfs.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-fence.h>
-#include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/err.h>
 #include <linux/fcntl.h>
 #include <linux/fs.h>
 #include <linux/iosys-map.h>
 #include <linux/module.h>
-#include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -362,56 +360,22 @@ void hyper_dmabuf_backend_peer_gone(u32 domid)
 EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_peer_gone);
 
 /**
- * hyper_dmabuf_backend_count_grants() - account grants in debugfs
- * @delta: grants added (positive) or removed (negative)
- */
-void hyper_dmabuf_backend_count_grants(int delta)
-{
-	if (hyper_dmabuf_main)
-		atomic_add(delta, &hyper_dmabuf_main->nr_grants);
-}
-EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_count_grants);
-
-/**
- * hyper_dmabuf_backend_count_mapped_pages() - account mapped foreign pages
- * @delta: pages mapped (positive) or unmapped (negative)
- */
-void hyper_dmabuf_backend_count_mapped_pages(int delta)
-{
-	if (hyper_dmabuf_main)
-		atomic_add(delta, &hyper_dmabuf_main->nr_mapped_pages);
-}
-EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_count_mapped_pages);
-
-/**
- * hyper_dmabuf_sgt_check() - check that a mapped table can be granted
- * @sgt: the table of an attachment, mapped for a device of the backend
- * @nr_pages: pages the buffer has
+ * hyper_dmabuf_backend_debugfs() - the core's debugfs directory
  *
- * Only the DMA addresses are looked at: the page links of an importer's
- * table belong to the exporter (and CONFIG_DMABUF_DEBUG hides them).
+ * A backend may add counters of its own there, beside the core's (the Xen
+ * backend's grants_in_use and mapped_pages), and removes them before it
+ * is unloaded.
  *
- * Return: 0 if every DMA segment starts and ends on a page boundary and
- * the segments cover exactly @nr_pages pages, -EOPNOTSUPP otherwise.
+ * Return: the directory, or an ERR_PTR (no core, or no debugfs), which
+ * the debugfs functions take for a directory that is not there.
  */
-int hyper_dmabuf_sgt_check(struct sg_table *sgt, unsigned int nr_pages)
+struct dentry *hyper_dmabuf_backend_debugfs(void)
 {
-	struct scatterlist *sg;
-	unsigned int got = 0;
-	int i;
-
-	for_each_sgtable_dma_sg(sgt, sg, i) {
-		dma_addr_t addr = sg_dma_address(sg);
-		unsigned int len = sg_dma_len(sg);
-
-		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len) || !len ||
-		    len >> PAGE_SHIFT > nr_pages - got)
-			return -EOPNOTSUPP;
-		got += len >> PAGE_SHIFT;
-	}
-	return got == nr_pages ? 0 : -EOPNOTSUPP;
+	if (!hyper_dmabuf_main)
+		return ERR_PTR(-ENODEV);
+	return hyper_dmabuf_main->debugfs;
 }
-EXPORT_SYMBOL_GPL(hyper_dmabuf_sgt_check);
+EXPORT_SYMBOL_GPL(hyper_dmabuf_backend_debugfs);
 
 /* ---- setup and debugfs ------------------------------------------------ */
 
@@ -474,11 +438,11 @@ DEFINE_SHOW_ATTRIBUTE(hyper_dmabuf_tx);
  * Files: exported_ids (live ids of this domain), imported (local dma-bufs
  * created by imports), msgs_dropped ("total N" then one "reason N" line
  * per reason), msgs_out ("dropped N", "unacked N" (given up without an
- * ACK), then "domain D queued N waiting N" per peer), grants_in_use and
- * mapped_pages (maintained by the backend),
- * pending_idle (exports waiting for their fences before the announcement)
- * and fences_held (fence references held by the core).  Each holds
- * decimal numbers, one per line.
+ * ACK), then "domain D queued N waiting N" per peer), pending_idle
+ * (exports waiting for their fences before the announcement) and
+ * fences_held (fence references held by the core).  Each holds decimal
+ * numbers, one per line.  A backend may add its own counters
+ * (hyper_dmabuf_backend_debugfs()).
  */
 void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
 			       const char *name)
@@ -492,9 +456,6 @@ void hyper_dmabuf_core_debugfs(struct hyper_dmabuf_core *core,
 	debugfs_create_file("msgs_dropped", 0444, dir, core,
 			    &hyper_dmabuf_dropped_fops);
 	debugfs_create_file("msgs_out", 0444, dir, core, &hyper_dmabuf_tx_fops);
-	debugfs_create_atomic_t("grants_in_use", 0444, dir, &core->nr_grants);
-	debugfs_create_atomic_t("mapped_pages", 0444, dir,
-				&core->nr_mapped_pages);
 	debugfs_create_atomic_t("pending_idle", 0444, dir,
 				&core->nr_pending_idle);
 	debugfs_create_atomic_t("fences_held", 0444, dir,

@@ -378,8 +378,6 @@ struct hyper_dmabuf_peer {
  *	without CAP_SYS_ADMIN, keyed by uid
  * @events: the events every open file reads
  * @nr_imports: imported (mapped) buffers, for debugfs
- * @nr_grants: grants in use, maintained by the backend
- * @nr_mapped_pages: foreign pages mapped, maintained by the backend
  * @drops: dropped messages per &enum hyper_dmabuf_drop_reason
  * @debugfs: debugfs directory or NULL
  * @wq: workqueue of the announcements deferred until fences signal and
@@ -418,8 +416,6 @@ struct hyper_dmabuf_core {
 	DECLARE_HASHTABLE(users, 6);
 	struct hyper_dmabuf_evlog events;
 	atomic_t nr_imports;
-	atomic_t nr_grants;
-	atomic_t nr_mapped_pages;
 	atomic_t drops[HYPER_DMABUF_DROP_MAX];
 	struct dentry *debugfs;
 	struct workqueue_struct *wq;

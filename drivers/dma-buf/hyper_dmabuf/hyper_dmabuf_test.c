@@ -1050,45 +1050,6 @@ static void hyper_dmabuf_test_unexport_delayed(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fake.channels, 0U);
 }
 
-/*
- * A mapped table is granted page by page from its DMA addresses: segments
- * must be page aligned and cover the buffer exactly.  No struct page is
- * needed, so none is referenced.
- */
-static void hyper_dmabuf_test_sgt_check(struct kunit *test)
-{
-	struct scatterlist *sg;
-	struct sg_table sgt;
-
-	KUNIT_ASSERT_EQ(test, sg_alloc_table(&sgt, 2, GFP_KERNEL), 0);
-	/* Two segments: one page, then two pages. */
-	sg = sgt.sgl;
-	sg_dma_address(sg) = 0x100000;
-	sg_dma_len(sg) = PAGE_SIZE;
-	sg = sg_next(sg);
-	sg_dma_address(sg) = 0x200000;
-	sg_dma_len(sg) = 2 * PAGE_SIZE;
-	sgt.nents = 2;
-
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 3), 0);
-	/* A table that does not cover the buffer exactly. */
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 4), -EOPNOTSUPP);
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 2), -EOPNOTSUPP);
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 0), -EOPNOTSUPP);
-	/* An address inside a page. */
-	sg_dma_address(sg) = 0x200000 + 64;
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 3), -EOPNOTSUPP);
-	/* A length that ends inside a page. */
-	sg_dma_address(sg) = 0x200000;
-	sg_dma_len(sg) = PAGE_SIZE + 64;
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 3), -EOPNOTSUPP);
-	/* An empty segment. */
-	sg_dma_len(sg) = 0;
-	KUNIT_EXPECT_EQ(test, hyper_dmabuf_sgt_check(&sgt, 1), -EOPNOTSUPP);
-
-	sg_free_table(&sgt);
-}
-
 /* A lost peer: exports to it are withdrawn, its announcements forgotten. */
 static void hyper_dmabuf_test_peer_gone(struct kunit *test)
 {
@@ -3522,7 +3483,6 @@ static struct kunit_case hyper_dmabuf_test_cases[] = {
 	KUNIT_CASE(hyper_dmabuf_test_imported_once),
 	KUNIT_CASE(hyper_dmabuf_test_unexport_delayed),
 	KUNIT_CASE(hyper_dmabuf_test_peer_gone),
-	KUNIT_CASE(hyper_dmabuf_test_sgt_check),
 	KUNIT_CASE(hyper_dmabuf_test_lookup_imports),
 	KUNIT_CASE_PARAM(hyper_dmabuf_test_priv_bounds, test_priv_gen_params),
 	KUNIT_CASE(hyper_dmabuf_test_event_overflow),

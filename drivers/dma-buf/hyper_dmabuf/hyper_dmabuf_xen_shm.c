@@ -199,6 +199,16 @@ static void hyper_dmabuf_xen_grants_unreserve(unsigned int n)
 }
 
 /*
+ * The counters userspace and the selftests read, grants_in_use and
+ * mapped_pages, in the core's debugfs directory: references granted to
+ * other domains (a share's count once all are granted, until the peer has
+ * unmapped each), and pages of other domains mapped here (until they are
+ * really unmapped).
+ */
+static atomic_t hyper_dmabuf_xen_grants_in_use = ATOMIC_INIT(0);
+static atomic_t hyper_dmabuf_xen_mapped_pages = ATOMIC_INIT(0);
+
+/*
  * Shares whose grants the peer still maps, retried by
  * hyper_dmabuf_xen_reap_work; each holds a reference on this module.
  */
@@ -262,11 +272,13 @@ free_pages:
 
 /**
  * hyper_dmabuf_xen_shm_init() - create the device buffers are mapped for
+ * and the debugfs counters
  *
  * Return: 0 or a negative error code.
  */
 int hyper_dmabuf_xen_shm_init(void)
 {
+	struct dentry *dir;
 	int ret;
 
 	if (!hyper_dmabuf_xen_grant_budget)
@@ -288,6 +300,11 @@ int hyper_dmabuf_xen_shm_init(void)
 		platform_device_unregister(hyper_dmabuf_xen_pdev);
 		return ret;
 	}
+	dir = hyper_dmabuf_backend_debugfs();
+	debugfs_create_atomic_t("grants_in_use", 0444, dir,
+				&hyper_dmabuf_xen_grants_in_use);
+	debugfs_create_atomic_t("mapped_pages", 0444, dir,
+				&hyper_dmabuf_xen_mapped_pages);
 	return 0;
 }
 
@@ -299,6 +316,10 @@ int hyper_dmabuf_xen_shm_init(void)
  */
 void hyper_dmabuf_xen_shm_exit(void)
 {
+	struct dentry *dir = hyper_dmabuf_backend_debugfs();
+
+	debugfs_lookup_and_remove("grants_in_use", dir);
+	debugfs_lookup_and_remove("mapped_pages", dir);
 	flush_work(&hyper_dmabuf_xen_unmapped_work);
 	WARN_ON(!list_empty(&hyper_dmabuf_xen_unmapped));
 	cancel_delayed_work_sync(&hyper_dmabuf_xen_reap_work);
@@ -646,6 +667,36 @@ static void hyper_dmabuf_xen_grant(struct hyper_dmabuf_xen_share *sh,
 	}
 }
 
+/**
+ * hyper_dmabuf_xen_sgt_check() - check that a mapped table can be granted
+ * @sgt: the table of an attachment, mapped for hyper_dmabuf_xen_pdev
+ * @nr_pages: pages the buffer has
+ *
+ * Only the DMA addresses are looked at: the page links of an importer's
+ * table belong to the exporter (and CONFIG_DMABUF_DEBUG hides them).
+ *
+ * Return: 0 if every DMA segment starts and ends on a page boundary and
+ * the segments cover exactly @nr_pages pages, -EOPNOTSUPP otherwise.
+ */
+static int hyper_dmabuf_xen_sgt_check(struct sg_table *sgt,
+				      unsigned int nr_pages)
+{
+	struct scatterlist *sg;
+	unsigned int got = 0;
+	int i;
+
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		dma_addr_t addr = sg_dma_address(sg);
+		unsigned int len = sg_dma_len(sg);
+
+		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len) || !len ||
+		    len >> PAGE_SHIFT > nr_pages - got)
+			return -EOPNOTSUPP;
+		got += len >> PAGE_SHIFT;
+	}
+	return got == nr_pages ? 0 : -EOPNOTSUPP;
+}
+
 /*
  * Hold the buffer's frames where DMA addresses are guest frames: map an
  * attachment, which must cover the buffer in whole pages, unbounced.
@@ -664,7 +715,7 @@ static int hyper_dmabuf_xen_hold_dma(struct hyper_dmabuf_xen_share *sh)
 		ret = PTR_ERR(sh->sgt);
 		goto detach;
 	}
-	ret = hyper_dmabuf_sgt_check(sh->sgt, sh->nr_pages);
+	ret = hyper_dmabuf_xen_sgt_check(sh->sgt, sh->nr_pages);
 	if (!ret)
 		ret = hyper_dmabuf_xen_check_not_bounced(sh);
 	if (!ret)
@@ -833,7 +884,7 @@ int hyper_dmabuf_xen_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 	kvfree(gfns);
 	hyper_dmabuf_xen_fill_dir(sh);
 
-	hyper_dmabuf_backend_count_grants(sh->nr_pages + sh->nr_dir);
+	atomic_add(sh->nr_pages + sh->nr_dir, &hyper_dmabuf_xen_grants_in_use);
 	out->handle = sh;
 	out->ref = sh->dir_refs[0];
 	return 0;
@@ -879,7 +930,7 @@ static bool hyper_dmabuf_xen_share_try_end(struct hyper_dmabuf_xen_share *sh)
 	}
 	sh->nr_live -= ended;
 	hyper_dmabuf_xen_grants_unreserve(ended);
-	hyper_dmabuf_backend_count_grants(-(int)ended);
+	atomic_sub(ended, &hyper_dmabuf_xen_grants_in_use);
 	return !sh->nr_live;
 }
 
@@ -1144,7 +1195,7 @@ int hyper_dmabuf_xen_map(u32 domid, u64 ref, unsigned int nr_pages, bool rw,
 	if (ret)
 		goto err_free_pages;
 
-	hyper_dmabuf_backend_count_mapped_pages(nr_pages);
+	atomic_add(nr_pages, &hyper_dmabuf_xen_mapped_pages);
 	out->handle = m;
 	out->pages = m->pages;
 	out->nr_pages = nr_pages;
@@ -1179,7 +1230,7 @@ static void hyper_dmabuf_xen_unmapped_fn(struct work_struct *work)
 	spin_unlock(&hyper_dmabuf_xen_unmapped_lock);
 	list_for_each_entry_safe(m, tmp, &done, unmapped_link) {
 		gnttab_free_pages(m->nr, m->pages);
-		hyper_dmabuf_backend_count_mapped_pages(-(int)m->nr);
+		atomic_sub(m->nr, &hyper_dmabuf_xen_mapped_pages);
 		hyper_dmabuf_xen_mapping_free(m);
 		module_put(THIS_MODULE);
 	}
@@ -1573,3 +1624,7 @@ void hyper_dmabuf_xen_vunmap(void *handle, struct iosys_map *map)
 out_unlock:
 	mutex_unlock(&m->vmap_lock);
 }
+
+#if IS_ENABLED(CONFIG_HYPER_DMABUF_KUNIT_TEST)
+#include "hyper_dmabuf_xen_test.c"
+#endif
