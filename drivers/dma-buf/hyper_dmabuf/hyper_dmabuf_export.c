@@ -772,4 +772,3 @@ int hyper_dmabuf_list(struct hyper_dmabuf_core *core, u32 type,
 	*total = n;
 	return 0;
 }
-

@@ -480,4 +480,3 @@ out_unlock:
 	mutex_unlock(&core->lock);
 	return ret;
 }
-

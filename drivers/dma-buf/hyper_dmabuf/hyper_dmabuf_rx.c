@@ -479,4 +479,3 @@ void hyper_dmabuf_core_peer_gone(struct hyper_dmabuf_core *core, u32 domid)
 			hyper_dmabuf_exp_put(exp);
 	}
 }
-
