@@ -12,7 +12,10 @@
 #   HDLAB END NAME
 
 name=$1
-timeout_s=${HDLAB_TEST_TIMEOUT:-300}
+# Each program's timeout: the kselftest "settings" file of the collection
+# (as the kernel's runner reads it), unless HDLAB_TEST_TIMEOUT is set.
+timeout_s=$(sed -n 's/^timeout=//p' /hdlab/tests/settings 2>/dev/null)
+timeout_s=${HDLAB_TEST_TIMEOUT:-${timeout_s:-45}}
 out=/tmp/hdlab-out
 mkdir -p $out
 
@@ -91,14 +94,7 @@ for entry in $list; do
 		echo "HDLAB EXIT $name $p 0"
 		continue ;;
 	esac
-	t=$timeout_s
-	case $p in
-	hyper_dmabuf_xdom_test|hyper_dmabuf_peer_death.sh)
-		# They wait for other domains: up to 240 s for the first answer
-		# (HYPER_DMABUF_XDOM_WAIT), then as long as the other side runs.
-		[ "$t" -lt 900 ] && t=900 ;;
-	esac
-	timeout -s KILL "$t" "$prog" > "$out/$p" 2>&1
+	timeout -s KILL "$timeout_s" "$prog" > "$out/$p" 2>&1
 	rc=$?
 	sed "s/^/HDLAB TAP $name $p /" "$out/$p"
 	echo "HDLAB EXIT $name $p $rc"
