@@ -39,7 +39,10 @@ struct vm_area_struct;
  *   used as ordinary pages (Xen PV);
  * - what the backend tells the core: messages received
  *   (hyper_dmabuf_backend_rx()) and the loss of a peer
- *   (hyper_dmabuf_backend_peer_gone(), see `Peer death`_).
+ *   (hyper_dmabuf_backend_peer_gone(), see `Peer death`_);
+ * - where the backend puts counters of its own: the core's debugfs
+ *   directory (hyper_dmabuf_backend_debugfs()), as the Xen backend does
+ *   with its grants in use and its mapped pages.
  *
  * The core holds a reference on the backend's module for each remote
  * export and each buffer announced by another domain, so a backend
