@@ -574,10 +574,13 @@ static int hyper_dmabuf_xen_find_frames(struct hyper_dmabuf_xen_share *sh,
 /*
  * Grant references are claimed for a whole share before any is granted,
  * as drivers/xen/xen-front-pgdir-shbuf.c does: a share gets all of them,
- * or fails with nothing granted.  gnttab_alloc_grant_references() claims
- * at most U16_MAX at a time, so the references of a large buffer come in
- * a few lists.
+ * or fails with nothing granted.  gnttab_alloc_grant_references() walks
+ * the free references with the grant table's lock held and interrupts
+ * off, a lock every block and network request of the domain takes too:
+ * the references of a buffer are claimed in lists of at most
+ * %HYPER_DMABUF_XEN_REFS_CHUNK, so that the lock is never held for long.
  */
+#define HYPER_DMABUF_XEN_REFS_CHUNK	1024
 #define HYPER_DMABUF_XEN_MAX_PAGES	(HYPER_DMABUF_MAX_BUF_SIZE >> PAGE_SHIFT)
 #define HYPER_DMABUF_XEN_MAX_REFS					\
 	(HYPER_DMABUF_XEN_MAX_PAGES +					\
@@ -590,22 +593,24 @@ static int hyper_dmabuf_xen_find_frames(struct hyper_dmabuf_xen_share *sh,
  * @cur: the list the next reference is taken from
  */
 struct hyper_dmabuf_xen_refs {
-	grant_ref_t head[DIV_ROUND_UP(HYPER_DMABUF_XEN_MAX_REFS, U16_MAX)];
+	grant_ref_t *head;
 	unsigned int nr;
 	unsigned int cur;
 };
 
-/* Give back the references of @r that were not taken. */
+/* Give back the references of @r that were not taken, and the lists. */
 static void hyper_dmabuf_xen_refs_free(struct hyper_dmabuf_xen_refs *r)
 {
 	while (r->nr)
 		gnttab_free_grant_references(r->head[--r->nr]);
+	kfree(r->head);
+	r->head = NULL;
 }
 
 /*
  * Claim @n grant references, at most %HYPER_DMABUF_XEN_MAX_REFS.
  * Return: 0, or -ENOSPC (and none is left claimed) if the grant table
- * cannot give them all.
+ * cannot give them all, or -ENOMEM.
  */
 static int hyper_dmabuf_xen_refs_alloc(struct hyper_dmabuf_xen_refs *r,
 				       unsigned int n)
@@ -614,10 +619,14 @@ static int hyper_dmabuf_xen_refs_alloc(struct hyper_dmabuf_xen_refs *r,
 
 	r->nr = 0;
 	r->cur = 0;
-	if (WARN_ON_ONCE(n > HYPER_DMABUF_XEN_MAX_REFS))
+	if (WARN_ON_ONCE(!n || n > HYPER_DMABUF_XEN_MAX_REFS))
 		return -EINVAL;
+	r->head = kmalloc_array(DIV_ROUND_UP(n, HYPER_DMABUF_XEN_REFS_CHUNK),
+				sizeof(*r->head), GFP_KERNEL);
+	if (!r->head)
+		return -ENOMEM;
 	for (; n; n -= cnt) {
-		cnt = min_t(unsigned int, n, U16_MAX);
+		cnt = min_t(unsigned int, n, HYPER_DMABUF_XEN_REFS_CHUNK);
 		if (gnttab_alloc_grant_references(cnt, &r->head[r->nr])) {
 			hyper_dmabuf_xen_refs_free(r);
 			return -ENOSPC;
@@ -637,7 +646,7 @@ static grant_ref_t hyper_dmabuf_xen_refs_take(struct hyper_dmabuf_xen_refs *r)
 
 	/* Lists are never empty: a list used up leaves the next one. */
 	ref = gnttab_claim_grant_reference(&r->head[r->cur]);
-	if (ref < 0)
+	if (ref < 0 && !WARN_ON_ONCE(r->cur + 1 >= r->nr))
 		ref = gnttab_claim_grant_reference(&r->head[++r->cur]);
 	return ref;
 }
