@@ -38,6 +38,11 @@ for mod in $(cat /hdlab/modules.list); do
 	modprobe "$mod" || say BENCH dom0 FAIL "modprobe $mod"
 done
 
+# The floor maps pages granted with gntalloc: allow 64 MiB of them.
+for l in /sys/module/*gntalloc/parameters/limit; do
+	[ -w "$l" ] && echo 65536 > "$l"
+done
+
 name=${HDLAB_PLAN%%:*}
 type=${HDLAB_PLAN#*:}
 cat > /tmp/$name.cfg <<CFG
@@ -63,6 +68,13 @@ domid=$(xl domid "$name")
 out=/dev/null
 tty=/dev/ttyS1
 [ -c $tty ] && stty -F $tty raw -echo 115200 2>/dev/null && out=$tty
+# A domU that dies (the emulator can kill a PVH guest) would leave hdbench
+# waiting on the channel for ever: stop it then.
+(while xl domid "$name" >/dev/null 2>&1; do sleep 2; done
+ sleep 2
+ if killall hdbench 2>/dev/null; then
+	echo "HDBENCH error $HDBENCH_BOOT - - - 0 -1 the domU is gone / - -" | tee "$out"
+ fi) &
 /usr/bin/hdbench run "$domid" "$type" | tee "$out"
 say BENCH dom0 EXIT $?
 # The domU powers off when dom0 says it is done; give it 30 s.

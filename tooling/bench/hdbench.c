@@ -43,10 +43,11 @@
 #include <linux/udmabuf.h>
 #include <libxenvchan.h>
 #include <xenstore.h>
+#include <xen/sys/gntalloc.h>
 #include <xen/sys/gntdev.h>
 
 #define PAGE_SZ		4096UL
-#define RING_BYTES	(256 * 1024)
+#define RING_BYTES	(1024 * 1024)	/* libxenvchan's largest ring */
 #define MAX_SAMPLES	256
 #define EVENT_WAIT_MS	20000
 
@@ -102,10 +103,12 @@ struct end {
 enum role { ROLE_EXPORTER = 1, ROLE_IMPORTER = 2 };
 
 static struct libxenvchan *chan;
-static int hd_dev = -1, gnt_dev = -1, udmabuf_dev = -1;
+static int hd_dev = -1, gnt_dev = -1, gntalloc_dev = -1, udmabuf_dev = -1;
 static unsigned int peer_domid;	/* the other domain */
 static int got_end;		/* END arrived while a role waited */
 static struct end peer_end;
+/* Durations of the last export, import and gntdev map ioctls. */
+static uint64_t last_import_ns, last_export_ns, last_map_ns;
 
 static uint64_t now_ns(void)
 {
@@ -329,9 +332,11 @@ static int hd_export(int fd, uint64_t frame, struct hyper_dmabuf_id *hid)
 		.fd = fd, .remote_domid = peer_domid,
 		.priv_size = sizeof(frame), .priv_ptr = (uintptr_t)&frame,
 	};
+	uint64_t t0 = now_ns();
 
 	if (ioctl(hd_dev, HYPER_DMABUF_IOCTL_EXPORT, &arg))
 		return -errno;
+	last_export_ns = now_ns() - t0;
 	*hid = arg.hid;
 	return 0;
 }
@@ -374,9 +379,11 @@ static int hd_import(const struct hyper_dmabuf_id *hid, size_t size, int *fd,
 	struct hyper_dmabuf_import arg = {
 		.hid = *hid, .fd_flags = O_RDONLY | O_CLOEXEC, .timeout_ms = EVENT_WAIT_MS,
 	};
+	uint64_t t0 = now_ns();
 
 	if (ioctl(hd_dev, HYPER_DMABUF_IOCTL_IMPORT, &arg))
 		return -errno;
+	last_import_ns = now_ns() - t0;
 	*fd = arg.fd;
 	*map = mmap(NULL, size, PROT_READ, MAP_SHARED, arg.fd, 0);
 	if (*map == MAP_FAILED) {
@@ -386,6 +393,35 @@ static int hd_import(const struct hyper_dmabuf_id *hid, size_t size, int *fd,
 		return e;
 	}
 	return 0;
+}
+
+/*
+ * A share's grants end once the peer has really unmapped them, which can
+ * be a little after the id is free (the exporter retries after 200 ms,
+ * 400 ms, ...): between iterations, wait (untimed) until no grant of an
+ * earlier share is held, so that each share starts from the same state
+ * and a 64 MiB one fits the grant budget.  Returns the milliseconds
+ * waited.
+ */
+static unsigned int hd_wait_grants_idle(void)
+{
+	struct timespec ts = { 0, 20000000 };
+	unsigned int waited = 0;
+
+	for (;;) {
+		FILE *f = fopen("/sys/kernel/debug/hyper_dmabuf/grants_in_use", "r");
+		int n = -1;
+
+		if (f) {
+			if (fscanf(f, "%d", &n) != 1)
+				n = -1;
+			fclose(f);
+		}
+		if (n <= 0 || waited >= 30000)
+			return waited;
+		nanosleep(&ts, NULL);
+		waited += 20;
+	}
 }
 
 /* --- gntdev ----------------------------------------------------------- */
@@ -433,10 +469,12 @@ static int gnt_map(const uint32_t *refs, size_t count, uint64_t *index,
 		op->refs[i].domid = peer_domid;
 		op->refs[i].ref = refs[i];
 	}
+	last_map_ns = now_ns();
 	if (ioctl(gnt_dev, IOCTL_GNTDEV_MAP_GRANT_REF, op)) {
 		ret = -errno;
 		goto out;
 	}
+	last_map_ns = now_ns() - last_map_ns;
 	*index = op->index;
 	*map = mmap(NULL, count * PAGE_SZ, PROT_READ, MAP_SHARED, gnt_dev, op->index);
 	if (*map == MAP_FAILED) {
@@ -512,7 +550,7 @@ static int check_sum(uint64_t got, uint64_t want)
 /* hyper_dmabuf, re-share and release: the exporter's side. */
 static int hd_exporter(struct trial *t)
 {
-	unsigned int n = t->warm + t->reps, i;
+	unsigned int n = t->warm + t->reps, i, j;
 	struct hyper_dmabuf_id hid, again;
 	const char *what = "";
 	struct buf b;
@@ -525,11 +563,27 @@ static int hd_exporter(struct trial *t)
 	for (i = 0; i < n; i++) {
 		uint64_t t0, t1;
 
+		hd_wait_grants_idle();
 		ret = expect(OP_READY, NULL);
 		if (ret)
 			FAIL(ret, "peer");
 		t0 = now_ns();
 		ret = hd_export(b.fd, i, &hid);
+		/*
+		 * Without the debugfs counter (a kernel without it), the
+		 * grants of the last share may still be ending: try again,
+		 * untimed, and say so.
+		 */
+		for (j = 0; ret == -ENOSPC && j < 200; j++) {
+			struct timespec ts = { 0, 50000000 };
+
+			nanosleep(&ts, NULL);
+			t0 = now_ns();
+			ret = hd_export(b.fd, i, &hid);
+		}
+		if (j)
+			fprintf(stderr, "hdbench: export of %zu bytes: -ENOSPC %u times\n",
+				t->size, j);
 		if (ret) {
 			send_op(OP_ABORT, 0);
 			FAIL(ret, "HYPER_DMABUF_IOCTL_EXPORT");
@@ -538,8 +592,13 @@ static int hd_exporter(struct trial *t)
 		t1 = now_ns();
 		if (ret)
 			FAIL(ret, "peer");
-		if (t->method == M_HD)
+		if (t->method == M_HD) {
 			record(t, i, t1 - t0);
+			if (i >= t->warm)
+				fprintf(stderr, "HDBENCH phase exporter %s %zu %u export %" PRIu64
+					"\n", method_name[t->method], t->size, i - t->warm,
+					last_export_ns);
+		}
 		ret = check_sum(m.v, b.sum);
 		if (ret)
 			FAIL(ret, "bytes read by the importer");
@@ -604,7 +663,7 @@ static int hd_importer(struct trial *t)
 
 	for (i = 0; i < n; i++) {
 		drain_events();
-		uint64_t t0, t1, t2, t3, t4;
+		uint64_t t0, t1, t2, t3;
 
 		send_op(OP_READY, 0);
 		t0 = now_ns();
@@ -623,12 +682,11 @@ static int hd_importer(struct trial *t)
 		sum = touch(map, t->size);
 		t3 = now_ns();
 		send_op(OP_DONE, sum);
-		t4 = now_ns();
-		if (t->method == M_HD)
-			fprintf(stderr, "HDBENCH phase %s %zu %u ready-to-event %" PRIu64
-				" import+mmap %" PRIu64 " touch %" PRIu64 " done %" PRIu64 "\n",
-				method_name[t->method], t->size, i, t1 - t0, t2 - t1, t3 - t2,
-				t4 - t3);
+		if (t->method == M_HD && i >= t->warm)
+			fprintf(stderr, "HDBENCH phase importer %s %zu %u ready-to-event %" PRIu64
+				" import %" PRIu64 " mmap %" PRIu64 " touch %" PRIu64 "\n",
+				method_name[t->method], t->size, i - t->warm, t1 - t0,
+				last_import_ns, t2 - t1 - last_import_ns, t3 - t2);
 		if (t->method == M_RESHARE) {
 			ret = wait_event(1, &upd);
 			send_op(ret ? OP_ABORT : OP_DONE, 0);
@@ -680,6 +738,10 @@ static int gnt_exporter(struct trial *t)
 			send_op(OP_ABORT, 0);
 			FAIL(ret, "IOCTL_GNTDEV_DMABUF_IMP_TO_REFS");
 		}
+		if (i >= t->warm)
+			fprintf(stderr, "HDBENCH phase exporter %s %zu %u imp_to_refs %" PRIu64
+				"\n", method_name[t->method], t->size, i - t->warm,
+				now_ns() - t0);
 		if (chan_send(&m, sizeof(m)) || chan_send(refs, count * sizeof(*refs)))
 			FAIL(-EPIPE, "vchan");
 		ret = expect(OP_DONE, &m);
@@ -738,17 +800,24 @@ static int gnt_importer(struct trial *t)
 		if (!refs || chan_recv(refs, count * sizeof(*refs)))
 			FAIL(-EPIPE, "vchan");
 		for (j = 0; j < inner; j++) {
-			uint64_t t0 = now_ns(), t1;
+			uint64_t t0 = now_ns(), t1, t2;
 
 			ret = gnt_map(refs, count, &index, &map);
 			if (ret) {
 				send_op(OP_ABORT, 0);
 				FAIL(ret, "IOCTL_GNTDEV_MAP_GRANT_REF + mmap");
 			}
+			t2 = now_ns();
 			sum = touch(map, t->size);
 			t1 = now_ns();
 			if (t->method == M_FLOOR)
 				record(t, j, t1 - t0);
+			if ((t->method == M_FLOOR ? j : i) >= t->warm)
+				fprintf(stderr, "HDBENCH phase importer %s %zu %u map_ioctl %"
+					PRIu64 " mmap %" PRIu64 " touch %" PRIu64 "\n",
+					method_name[t->method], t->size,
+					(t->method == M_FLOOR ? j : i) - t->warm, last_map_ns,
+					t2 - t0 - last_map_ns, t1 - t2);
 			if (t->method == M_GNTDEV)
 				send_op(OP_DONE, sum);
 			gnt_unmap(index, count, map);
@@ -765,6 +834,74 @@ static int gnt_importer(struct trial *t)
 fail:
 	snprintf(t->end->what, sizeof(t->end->what), "%s", what);
 	free(refs);
+	return ret;
+}
+
+/*
+ * The floor: pages granted with gntalloc once, whose references the
+ * importer maps again and again (the mapping alone, no sharing scheme).
+ * gntalloc rather than gntdev-dmabuf, whose references are wrong in a PV
+ * domU (see the README).
+ */
+static int floor_exporter(struct trial *t)
+{
+	size_t count = (t->size + PAGE_SZ - 1) / PAGE_SZ, i;
+	struct ioctl_gntalloc_dealloc_gref dealloc = { 0 };
+	struct msg m = { .op = OP_REFS, .a = count };
+	struct ioctl_gntalloc_alloc_gref *op;
+	unsigned char *map = MAP_FAILED;
+	const char *what = "";
+	uint64_t sum = 0;
+	int ret;
+
+	op = calloc(1, sizeof(*op) + count * sizeof(uint32_t));
+	if (!op)
+		return -ENOMEM;
+	op->domid = peer_domid;
+	op->flags = GNTALLOC_FLAG_WRITABLE;
+	op->count = count;
+	ret = expect(OP_READY, NULL);
+	if (ret)
+		FAIL(ret, "peer");
+	if (ioctl(gntalloc_dev, IOCTL_GNTALLOC_ALLOC_GREF, op)) {
+		send_op(OP_ABORT, 0);
+		FAIL(-errno, "IOCTL_GNTALLOC_ALLOC_GREF");
+	}
+	dealloc.index = op->index;
+	dealloc.count = count;
+	map = mmap(NULL, count * PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED, gntalloc_dev,
+		   op->index);
+	if (map == MAP_FAILED) {
+		send_op(OP_ABORT, 0);
+		FAIL(-errno, "mmap of the gntalloc pages");
+	}
+	for (i = 0; i < count; i++) {
+		map[i * PAGE_SZ] = pattern(i, t->method);
+		sum += pattern(i, t->method);
+	}
+	if (chan_send(&m, sizeof(m)) || chan_send(op->gref_ids, count * sizeof(uint32_t)))
+		FAIL(-EPIPE, "vchan");
+	ret = expect(OP_DONE, &m);
+	if (ret)
+		FAIL(ret, "peer");
+	ret = check_sum(m.v, sum);
+	if (ret)
+		FAIL(ret, "bytes read by the importer");
+	send_op(OP_CLEAN, 0);
+	ret = expect(OP_CLEANED, NULL);
+	if (ret)
+		FAIL(ret, "peer");
+	munmap(map, count * PAGE_SZ);
+	ioctl(gntalloc_dev, IOCTL_GNTALLOC_DEALLOC_GREF, &dealloc);
+	free(op);
+	return 0;
+fail:
+	snprintf(t->end->what, sizeof(t->end->what), "%s", what);
+	if (map != MAP_FAILED)
+		munmap(map, count * PAGE_SZ);
+	if (dealloc.count)
+		ioctl(gntalloc_dev, IOCTL_GNTALLOC_DEALLOC_GREF, &dealloc);
+	free(op);
 	return ret;
 }
 
@@ -1097,8 +1234,9 @@ static int run_role(struct trial *t, enum role role)
 	case M_RELEASE:
 		return role == ROLE_EXPORTER ? hd_exporter(t) : hd_importer(t);
 	case M_GNTDEV:
-	case M_FLOOR:
 		return role == ROLE_EXPORTER ? gnt_exporter(t) : gnt_importer(t);
+	case M_FLOOR:
+		return role == ROLE_EXPORTER ? floor_exporter(t) : gnt_importer(t);
 	case M_COPY:
 		return role == ROLE_EXPORTER ? copy_exporter(t) : copy_importer(t);
 	case M_S_HD:
@@ -1119,9 +1257,10 @@ static void open_devices(void)
 {
 	hd_dev = open("/dev/hyper_dmabuf", O_RDWR | O_CLOEXEC);
 	gnt_dev = open("/dev/xen/gntdev", O_RDWR | O_CLOEXEC);
+	gntalloc_dev = open("/dev/xen/gntalloc", O_RDWR | O_CLOEXEC);
 	udmabuf_dev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
-	if (hd_dev < 0 || gnt_dev < 0 || udmabuf_dev < 0)
-		die("cannot open /dev/hyper_dmabuf, /dev/xen/gntdev or /dev/udmabuf: %s",
+	if (hd_dev < 0 || gnt_dev < 0 || gntalloc_dev < 0 || udmabuf_dev < 0)
+		die("cannot open /dev/hyper_dmabuf, /dev/xen/gntdev, gntalloc or /dev/udmabuf: %s",
 		    strerror(errno));
 }
 

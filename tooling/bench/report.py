@@ -73,9 +73,43 @@ def parse(paths):
     return samples, streams, errors, meta, bad
 
 
+def parse_phases(paths):
+    """Phase lines of the boot logs beside the result files: where the time
+    of one share goes, call by call, on each side."""
+    phases = collections.defaultdict(list)   # (boot, dir, method, size, phase) -> [ns]
+    for path in paths:
+        d, f = os.path.split(path)
+        if not f.startswith("results-"):
+            continue
+        boot = f[len("results-"):-len(".txt")]
+        try:
+            with open(os.path.join(d, "boot-%s.log" % boot), errors="replace") as fh:
+                lines = fh.read().replace("\r", "").split("\n")
+        except OSError:
+            continue
+        for line in lines:
+            i = line.find("HDBENCH phase ")
+            if i < 0:
+                continue
+            domu = line.startswith("[")
+            w = line[i:].split()
+            if len(w) < 8 or (len(w) - 6) % 2:
+                continue
+            side = w[2]
+            direction = "d2u" if (side == "importer") == domu else "u2d"
+            try:
+                size = int(w[4])
+                for j in range(6, len(w), 2):
+                    phases[(boot, direction, w[3], size, w[j])].append(int(w[j + 1]))
+            except ValueError:
+                continue
+    return phases
+
+
 def main():
     out = sys.argv[1]
     samples, streams, errors, meta, bad = parse(sys.argv[2:])
+    phases = parse_phases(sys.argv[2:])
     os.makedirs(out, exist_ok=True)
     if not samples:
         print("[bench] no samples came back; see the boot logs in", out)
@@ -195,6 +229,31 @@ def main():
                     s["exp_cpu_ns"] / 1e6 / n, s["imp_cpu_ns"] / 1e6 / n,
                     s["exp_proc_us"] / 1e3 / n, s["imp_proc_us"] / 1e3 / n))
             md.append("")
+    if phases:
+        md.append("### Where the time goes: median of each call, in milliseconds")
+        md.append("")
+        md.append("hyper_dmabuf: `export` is the exporter's EXPORT ioctl; `ready-to-event` "
+                  "runs on the importer from its ready message (half a vchan round trip "
+                  "before the exporter's call) to the NEW_IMPORT event, so it holds the "
+                  "export ioctl and the announcement's trip; then the importer's IMPORT "
+                  "ioctl, its mmap() and the read of one byte per page. gntdev: the "
+                  "exporter's IMP_TO_REFS, then the importer's MAP_GRANT_REF, mmap() and "
+                  "touch; the floor is those three alone.")
+        md.append("")
+        cols = [("hyper_dmabuf", "export"), ("hyper_dmabuf", "ready-to-event"),
+                ("hyper_dmabuf", "import"), ("hyper_dmabuf", "mmap"),
+                ("hyper_dmabuf", "touch"), ("gntdev", "imp_to_refs"),
+                ("gntdev", "map_ioctl"), ("gntdev", "mmap"), ("floor", "map_ioctl"),
+                ("floor", "mmap"), ("floor", "touch")]
+        md.append("| boot | direction | size | " + " | ".join("%s %s" % c for c in cols) + " |")
+        md.append("|" + "---|" * (len(cols) + 3))
+        for boot, d, size in sorted({(k[0], k[1], k[3]) for k in phases}):
+            row = []
+            for m, ph in cols:
+                v = phases.get((boot, d, m, size, ph))
+                row.append("%.2f" % (statistics.median(v) / 1e6) if v else "n/a")
+            md.append("| %s | %s | %s | %s |" % (boot, d, size_name(size), " | ".join(row)))
+        md.append("")
     md.append("### Targets")
     md.append("")
     for ok, what, where, val in targets:
