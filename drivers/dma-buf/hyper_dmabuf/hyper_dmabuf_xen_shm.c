@@ -28,13 +28,18 @@
  *   and grants of a bounce copy would not show the buffer.
  *
  * - Where DMA goes through swiotlb-xen (a PV dom0, or a PV domU with
- *   pcifront), DMA addresses are machine addresses, and swiotlb-xen
- *   bounces every segment whose pages are not contiguous in machine
- *   memory (and fails those above 256 KiB), which happens to ordinary
- *   buffers there.  The machine frames are read instead from the page
- *   tables of the exporter's own kernel mapping (dma_buf_vmap()), which
- *   the share keeps, together with a pinned attachment, so that exporters
- *   that could move the buffer do not.
+ *   pcifront), DMA addresses are machine addresses.  The backend maps an
+ *   attachment the same way, checked the same way, and takes each page's
+ *   machine frame from its DMA address.  But swiotlb-xen bounces every
+ *   segment whose pages are not contiguous in machine memory (and fails
+ *   those above 256 KiB), which happens to ordinary buffers there: when
+ *   the check finds a bounce copy, or the mapping fails, the machine
+ *   frames are read instead from the page tables of the exporter's own
+ *   kernel mapping (dma_buf_vmap()), which the share keeps, together with
+ *   a pinned attachment, so that exporters that could move the buffer do
+ *   not.  The kernel mapping is the slower way (in a PV domain every one
+ *   of its page-table entries goes through Xen), so it is only the
+ *   fallback.
  *
  * Either way each frame must be RAM of this domain with a valid pfn, and
  * in a PV domain neither identity-mapped, foreign nor ballooned; other
@@ -540,6 +545,7 @@ hyper_dmabuf_xen_page_gfn(struct hyper_dmabuf_xen_share *sh, unsigned int i,
 			  struct sg_dma_page_iter *it)
 {
 	phys_addr_t addr;
+	dma_addr_t dma;
 
 	if (!sh->attach) {
 		void *va = sh->vmap.vaddr + (size_t)i * PAGE_SIZE;
@@ -549,8 +555,11 @@ hyper_dmabuf_xen_page_gfn(struct hyper_dmabuf_xen_share *sh, unsigned int i,
 	}
 	if (!__sg_page_iter_dma_next(it))
 		return 0;
-	addr = dma_to_phys(&hyper_dmabuf_xen_pdev->dev,
-			   sg_page_iter_dma_address(it));
+	dma = sg_page_iter_dma_address(it);
+	/* Through swiotlb-xen, a DMA address is the machine address. */
+	if (hyper_dmabuf_xen_dma_is_bus)
+		return hyper_dmabuf_xen_frame_to_gfn(PHYS_PFN(dma), true);
+	addr = dma_to_phys(&hyper_dmabuf_xen_pdev->dev, dma);
 	return hyper_dmabuf_xen_frame_to_gfn(PHYS_PFN(addr), false);
 }
 
@@ -707,8 +716,9 @@ static int hyper_dmabuf_xen_sgt_check(struct sg_table *sgt,
 }
 
 /*
- * Hold the buffer's frames where DMA addresses are guest frames: map an
- * attachment, which must cover the buffer in whole pages, unbounced.
+ * Hold the buffer's frames through a mapped attachment, which must cover
+ * the buffer in whole pages, unbounced: its DMA addresses are guest frames,
+ * or machine frames through swiotlb-xen.
  */
 static int hyper_dmabuf_xen_hold_dma(struct hyper_dmabuf_xen_share *sh)
 {
@@ -747,11 +757,11 @@ static const struct dma_buf_attach_ops hyper_dmabuf_xen_pin_ops = {
 };
 
 /*
- * Hold the buffer's frames where DMA goes through swiotlb-xen: its DMA
- * addresses may be those of a bounce copy, so the machine frames are read
- * from the page tables of the exporter's own kernel mapping instead.  A
- * pinned attachment keeps exporters that could move the buffer (TTM) from
- * doing so; a kernel mapping alone does not.
+ * Hold the frames of a buffer that swiotlb-xen would bounce (or cannot
+ * map): the machine frames are read from the page tables of the
+ * exporter's own kernel mapping instead.  A pinned attachment keeps
+ * exporters that could move the buffer (TTM) from doing so; a kernel
+ * mapping alone does not.
  */
 static int hyper_dmabuf_xen_hold_vmap(struct hyper_dmabuf_xen_share *sh)
 {
@@ -861,10 +871,10 @@ int hyper_dmabuf_xen_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 
 	get_dma_buf(dmabuf);
 	sh->dmabuf = dmabuf;
-	if (hyper_dmabuf_xen_dma_is_bus)
+	ret = hyper_dmabuf_xen_hold_dma(sh);
+	/* Through swiotlb-xen, a buffer it would bounce: the kernel mapping. */
+	if (ret && hyper_dmabuf_xen_dma_is_bus)
 		ret = hyper_dmabuf_xen_hold_vmap(sh);
-	else
-		ret = hyper_dmabuf_xen_hold_dma(sh);
 	if (ret)
 		goto put_buf;
 
