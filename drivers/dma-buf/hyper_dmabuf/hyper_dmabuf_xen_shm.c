@@ -28,18 +28,17 @@
  *   and grants of a bounce copy would not show the buffer.
  *
  * - Where DMA goes through swiotlb-xen (a PV dom0, or a PV domU with
- *   pcifront), DMA addresses are machine addresses.  The backend maps an
- *   attachment the same way, checked the same way, and takes each page's
- *   machine frame from its DMA address.  But swiotlb-xen bounces every
- *   segment whose pages are not contiguous in machine memory (and fails
- *   those above 256 KiB), which happens to ordinary buffers there: when
- *   the check finds a bounce copy, or the mapping fails, the machine
- *   frames are read instead from the page tables of the exporter's own
- *   kernel mapping (dma_buf_vmap()), which the share keeps, together with
- *   a pinned attachment, so that exporters that could move the buffer do
- *   not.  The kernel mapping is the slower way (in a PV domain every one
- *   of its page-table entries goes through Xen), so it is only the
- *   fallback.
+ *   pcifront), DMA addresses are machine addresses, and swiotlb-xen
+ *   bounces every segment whose pages are not contiguous in machine
+ *   memory (and fails those above 256 KiB), which happens to ordinary
+ *   buffers there.  The machine frames are read instead from the page
+ *   tables of the exporter's own kernel mapping (dma_buf_vmap()), which
+ *   the share keeps, together with a pinned attachment, so that exporters
+ *   that could move the buffer do not.  This is the slower way (every
+ *   entry of that mapping goes through Xen), but trying an attachment
+ *   first and checking it, as above, would itself bounce such a buffer:
+ *   two copies of it in dom0's bounce pool, which block and network
+ *   backends need, for each export.
  *
  * Either way each frame must be RAM of this domain with a valid pfn, and
  * in a PV domain neither identity-mapped, foreign nor ballooned; other
@@ -545,7 +544,6 @@ hyper_dmabuf_xen_page_gfn(struct hyper_dmabuf_xen_share *sh, unsigned int i,
 			  struct sg_dma_page_iter *it)
 {
 	phys_addr_t addr;
-	dma_addr_t dma;
 
 	if (!sh->attach) {
 		void *va = sh->vmap.vaddr + (size_t)i * PAGE_SIZE;
@@ -555,11 +553,8 @@ hyper_dmabuf_xen_page_gfn(struct hyper_dmabuf_xen_share *sh, unsigned int i,
 	}
 	if (!__sg_page_iter_dma_next(it))
 		return 0;
-	dma = sg_page_iter_dma_address(it);
-	/* Through swiotlb-xen, a DMA address is the machine address. */
-	if (hyper_dmabuf_xen_dma_is_bus)
-		return hyper_dmabuf_xen_frame_to_gfn(PHYS_PFN(dma), true);
-	addr = dma_to_phys(&hyper_dmabuf_xen_pdev->dev, dma);
+	addr = dma_to_phys(&hyper_dmabuf_xen_pdev->dev,
+			   sg_page_iter_dma_address(it));
 	return hyper_dmabuf_xen_frame_to_gfn(PHYS_PFN(addr), false);
 }
 
@@ -716,9 +711,8 @@ static int hyper_dmabuf_xen_sgt_check(struct sg_table *sgt,
 }
 
 /*
- * Hold the buffer's frames through a mapped attachment, which must cover
- * the buffer in whole pages, unbounced: its DMA addresses are guest frames,
- * or machine frames through swiotlb-xen.
+ * Hold the buffer's frames where DMA addresses are guest frames: map an
+ * attachment, which must cover the buffer in whole pages, unbounced.
  */
 static int hyper_dmabuf_xen_hold_dma(struct hyper_dmabuf_xen_share *sh)
 {
@@ -757,11 +751,11 @@ static const struct dma_buf_attach_ops hyper_dmabuf_xen_pin_ops = {
 };
 
 /*
- * Hold the frames of a buffer that swiotlb-xen would bounce (or cannot
- * map): the machine frames are read from the page tables of the
- * exporter's own kernel mapping instead.  A pinned attachment keeps
- * exporters that could move the buffer (TTM) from doing so; a kernel
- * mapping alone does not.
+ * Hold the buffer's frames where DMA goes through swiotlb-xen: its DMA
+ * addresses may be those of a bounce copy, so the machine frames are read
+ * from the page tables of the exporter's own kernel mapping instead.  A
+ * pinned attachment keeps exporters that could move the buffer (TTM) from
+ * doing so; a kernel mapping alone does not.
  */
 static int hyper_dmabuf_xen_hold_vmap(struct hyper_dmabuf_xen_share *sh)
 {
@@ -871,10 +865,10 @@ int hyper_dmabuf_xen_share(u32 domid, struct dma_buf *dmabuf, bool rw,
 
 	get_dma_buf(dmabuf);
 	sh->dmabuf = dmabuf;
-	ret = hyper_dmabuf_xen_hold_dma(sh);
-	/* Through swiotlb-xen, a buffer it would bounce: the kernel mapping. */
-	if (ret && hyper_dmabuf_xen_dma_is_bus)
+	if (hyper_dmabuf_xen_dma_is_bus)
 		ret = hyper_dmabuf_xen_hold_vmap(sh);
+	else
+		ret = hyper_dmabuf_xen_hold_dma(sh);
 	if (ret)
 		goto put_buf;
 
