@@ -310,14 +310,16 @@ def plot(out, samples, med, cases):
          "set output '%s'" % os.path.join(out, "latency.png"),
          "set multiplot layout %d,%d title 'hyper_dmabuf benchmark: median latency "
          "against buffer size (Xen 4.17 in QEMU TCG)'" % (rows, cols),
+         "set termoption noenhanced",
          "set logscale xy", "set grid", "set key top left",
          "set xlabel 'buffer size (bytes)'", "set ylabel 'median latency (ms)'",
          "set format x '%.0s%cB'"]
     for boot, d, imp in cases:
         idx = [i for i, b in enumerate(blocks) if b[:3] == (boot, d, imp)]
         g.append("set title 'boot %s, %s, importer %s'" % (boot, d, imp))
-        g.append("plot " + ", ".join("'%s' index %d using 1:2 with linespoints title '%s'"
-                                     % (data, i, blocks[i][3]) for i in idx))
+        g.append("plot " + ", ".join(
+            "'%s' index %d using 1:2 with linespoints linetype %d title '%s'"
+            % (data, i, SHARES.index(blocks[i][3]) + 1, blocks[i][3]) for i in idx))
     g.append("unset multiplot")
     try:
         subprocess.run(["gnuplot"], input="\n".join(g), text=True, check=True)
