@@ -21,6 +21,7 @@ for w in $(cat /proc/cmdline); do
 	hdbench.sizes=*) export HDBENCH_SIZES=$(echo "${w#*=}" | tr : ' ') ;;
 	hdbench.dirs=*) export HDBENCH_DIRS=$(echo "${w#*=}" | tr : ' ') ;;
 	hdbench.boot=*) export HDBENCH_BOOT=${w#*=} ;;
+	hdbench.trace=1) trace=1 ;;
 	esac
 done
 
@@ -75,8 +76,28 @@ tty=/dev/ttyS1
  if killall hdbench 2>/dev/null; then
 	echo "HDBENCH error $HDBENCH_BOOT - - - 0 -1 the domU is gone / - -" | tee "$out"
  fi) &
+# The profile (HDBENCH_TRACE): the function graph of the Xen backend's
+# share, map and mmap in dom0, three levels deep.
+t=/sys/kernel/tracing
+if [ -n "$trace" ]; then
+	mount -t tracefs none $t
+	echo 0 > $t/tracing_on
+	echo 65536 > $t/buffer_size_kb
+	echo 3 > $t/max_graph_depth
+	for f in hyper_dmabuf_xen_share hyper_dmabuf_xen_map hyper_dmabuf_xen_mmap \
+		hyper_dmabuf_xen_unshare hyper_dmabuf_xen_unmap; do
+		echo $f >> $t/set_graph_function || say BENCH dom0 FAIL "cannot trace $f"
+	done
+	echo function_graph > $t/current_tracer
+	echo 1 > $t/tracing_on
+fi
 /usr/bin/hdbench run "$domid" "$type" | tee "$out"
 say BENCH dom0 EXIT $?
+if [ -n "$trace" ]; then
+	echo 0 > $t/tracing_on
+	sed 's/^/HDTRACE /' $t/trace > "$out"
+	echo "HDTRACE end" > "$out"
+fi
 # The domU powers off when dom0 says it is done; give it 30 s.
 n=30
 while xl domid "$name" >/dev/null 2>&1 && [ $n -gt 0 ]; do

@@ -44,11 +44,21 @@ mkdir -p "$B"
 # so that the test command's build stays as it is.
 KB=$BUILD/obj-bench
 KSRC=$BUILD/linux
+# HDBENCH_TRACE=1: a profile instead of the figures. The same kernel with
+# the function-graph tracer, in folders of its own; dom0 traces the Xen
+# backend's share, map and mmap (tooling/bench/trace.py sums the calls).
+if [ -n "$HDBENCH_TRACE" ]; then
+	KB=$BUILD/obj-bench-trace
+	B=$BUILD/bench-trace
+	mkdir -p "$B"
+fi
 stage "bench kernel"
 mkdir -p "$KB"
 cat "$KSRC/tools/testing/selftests/hyper_dmabuf/lab/config.xen" \
 	"$KSRC/tools/testing/selftests/hyper_dmabuf/config" |
 	sed 's/^CONFIG_HYPER_DMABUF_DEBUG=y/# CONFIG_HYPER_DMABUF_DEBUG is not set/' > "$B/config.bench"
+[ -n "$HDBENCH_TRACE" ] && printf '%s\n' CONFIG_FTRACE=y CONFIG_FUNCTION_TRACER=y \
+	CONFIG_FUNCTION_GRAPH_TRACER=y CONFIG_DYNAMIC_FTRACE=y >> "$B/config.bench"
 make -s -C "$KSRC" O="$KB" KCONFIG_CONFIG=.config.new allnoconfig >/dev/null || die "allnoconfig"
 (cd "$KSRC" && KCONFIG_CONFIG=$KB/.config.new scripts/kconfig/merge_config.sh -m -O "$KB" \
 	"$KB/.config.new" "$B/config.bench") > "$B/merge_config.log" 2>&1 || die "merge_config"
@@ -93,6 +103,7 @@ knobs=
 [ -n "$HDBENCH_STREAM_S" ] && knobs="$knobs hdbench.stream=$HDBENCH_STREAM_S"
 [ -n "$HDBENCH_SIZES" ] && knobs="$knobs hdbench.sizes=$(echo $HDBENCH_SIZES | tr ' ' :)"
 [ -n "$HDBENCH_DIRS" ] && knobs="$knobs hdbench.dirs=$(echo $HDBENCH_DIRS | tr ' ' :)"
+[ -n "$HDBENCH_TRACE" ] && knobs="$knobs hdbench.trace=1"
 
 serials=
 for p in $PLANS; do
@@ -116,4 +127,5 @@ for p in $PLANS; do
 done
 stage "bench report"
 python3 "$HERE/report.py" "$B" $serials
+[ -n "$HDBENCH_TRACE" ] && python3 "$HERE/trace.py" "$B" $serials
 stage ""
