@@ -84,9 +84,17 @@ if [ -n "$trace" ]; then
 	echo 0 > $t/tracing_on
 	echo 65536 > $t/buffer_size_kb
 	echo 3 > $t/max_graph_depth
+	echo 1 > $t/options/funcgraph-tail
 	for f in hyper_dmabuf_xen_share hyper_dmabuf_xen_map hyper_dmabuf_xen_mmap \
 		hyper_dmabuf_xen_unshare hyper_dmabuf_xen_unmap; do
 		echo $f >> $t/set_graph_function || say BENCH dom0 FAIL "cannot trace $f"
+	done
+	# Calls made once per page would swamp the console (and cost the
+	# tracer more than themselves): their time stays in their caller's.
+	for f in arbitrary_virt_to_machine hyper_dmabuf_xen_frame_to_gfn \
+		gnttab_grant_foreign_access_ref hyper_dmabuf_xen_refs_take \
+		gnttab_claim_grant_reference; do
+		echo $f >> $t/set_graph_notrace 2>/dev/null
 	done
 	echo function_graph > $t/current_tracer
 	echo 1 > $t/tracing_on

@@ -11,8 +11,8 @@ import os
 import re
 import sys
 
-LINE = re.compile(r"^\s*\d+\)\s*([+!#*@$]?)\s*([\d.]+) us\s*\|(\s*)(.*)$")
-OPEN = re.compile(r"^\s*\d+\)\s*\|(\s*)(\S.*)\(\) \{$")
+LINE = re.compile(r"^\s*(\d+)\)\s*([+!#*@$]?)\s*([\d.]+) us\s*\|(\s*)(.*)$")
+OPEN = re.compile(r"^\s*(\d+)\)\s*\|(\s*)(\S.*)\(\) \{$")
 
 
 def name_of(text):
@@ -33,7 +33,7 @@ def main():
     grand = collections.defaultdict(collections.Counter)   # (top, child) -> name -> us
     lines = 0
     for path in sys.argv[2:]:
-        stack = []
+        stacks = collections.defaultdict(list)   # per CPU: the open calls
         with open(path, errors="replace") as f:
             for raw in f:
                 i = raw.find("HDTRACE ")
@@ -43,15 +43,21 @@ def main():
                 lines += 1
                 m = OPEN.match(line)
                 if m:
-                    depth = len(m.group(1)) // 2
-                    stack = stack[:depth - 1] + [m.group(2).split(" ")[0]]
+                    stack = stacks[m.group(1)]
+                    depth = len(m.group(2)) // 2
+                    stack[:] = stack[:depth - 1] + [m.group(3).split(" ")[0]]
                     continue
                 m = LINE.match(line)
                 if not m:
                     continue
-                us = float(m.group(2))
-                depth = len(m.group(3)) // 2
-                name = name_of(m.group(4))
+                stack = stacks[m.group(1)]
+                us = float(m.group(3))
+                depth = len(m.group(4)) // 2
+                text = m.group(5).strip()
+                if text == "}" and len(stack) >= depth:
+                    name = stack[depth - 1]
+                else:
+                    name = name_of(text)
                 if not name:
                     continue
                 path_ = stack[:depth - 1] + [name]
@@ -63,7 +69,7 @@ def main():
                     nchild[path_[0]][name] += 1
                 elif depth == 3 and len(path_) >= 2:
                     grand[(path_[0], path_[1])][name] += us
-                stack = stack[:depth - 1]
+                stack[:] = stack[:depth - 1]
     md = ["Function-graph trace of dom0's Xen backend (three levels), mean time per "
           "call of the entry point, in microseconds.", ""]
     for top in sorted(calls):
@@ -81,6 +87,7 @@ def main():
         md.append("")
     if not calls:
         md.append("No trace came back (%d trace lines)." % lines)
+    os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "trace.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))
