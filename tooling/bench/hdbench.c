@@ -424,6 +424,22 @@ static unsigned int hd_wait_grants_idle(void)
 	}
 }
 
+/*
+ * Streaming importer: waits until an event is ready (0) or the exporter
+ * has ended the stream (1: its STOP is waiting on the channel).
+ */
+static int wait_event_or_stop(void)
+{
+	struct pollfd pfd = { .fd = hd_dev, .events = POLLIN };
+
+	for (;;) {
+		if (libxenvchan_data_ready(chan))
+			return 1;
+		if (poll(&pfd, 1, 1) > 0)
+			return 0;
+	}
+}
+
 /* --- gntdev ----------------------------------------------------------- */
 
 static int gnt_imp_to_refs(int dmabuf, size_t count, uint32_t *refs)
@@ -709,14 +725,15 @@ fail:
 	return ret;
 }
 
-/* gntdev-dmabuf and the floor: the exporter's side. */
+/* gntdev-dmabuf: the exporter's side (the floor's is floor_exporter()). */
 static int gnt_exporter(struct trial *t)
 {
 	unsigned int n = t->warm + t->reps, i;
 	size_t count = (t->size + PAGE_SZ - 1) / PAGE_SZ;
-	struct msg m = { .op = OP_REFS, .a = count };
+	const struct msg m = { .op = OP_REFS, .a = count };
 	const char *what = "";
 	uint32_t *refs;
+	struct msg done;
 	struct buf b;
 	int ret;
 
@@ -724,8 +741,6 @@ static int gnt_exporter(struct trial *t)
 	ret = buf_create(&b, t->size, t->method);
 	if (ret || !refs)
 		FAIL(ret ?: -ENOMEM, "UDMABUF_CREATE");
-	if (t->method == M_FLOOR)
-		n = 1;	/* the refs once; the importer maps them again and again */
 	for (i = 0; i < n; i++) {
 		uint64_t t0, t1;
 
@@ -744,17 +759,14 @@ static int gnt_exporter(struct trial *t)
 				now_ns() - t0);
 		if (chan_send(&m, sizeof(m)) || chan_send(refs, count * sizeof(*refs)))
 			FAIL(-EPIPE, "vchan");
-		ret = expect(OP_DONE, &m);
+		ret = expect(OP_DONE, &done);
 		t1 = now_ns();
-		m.op = OP_REFS;
-		m.a = count;
 		if (ret) {
 			gnt_imp_release(b.fd);
 			FAIL(ret, "peer");
 		}
-		if (t->method == M_GNTDEV)
-			record(t, i, t1 - t0);
-		ret = check_sum(m.v, b.sum);
+		record(t, i, t1 - t0);
+		ret = check_sum(done.v, b.sum);
 		if (!ret) {
 			send_op(OP_CLEAN, 0);
 			ret = expect(OP_CLEANED, NULL);
@@ -1130,14 +1142,8 @@ static int stream_importer(struct trial *t)
 		switch (t->method) {
 		case M_S_HD:
 			/* the update event, or the end of the stream */
-			for (;;) {
-				struct pollfd pfd[1] = { { .fd = hd_dev, .events = POLLIN } };
-
-				if (libxenvchan_data_ready(chan))
-					goto stop;
-				if (poll(pfd, 1, 1) > 0)
-					break;
-			}
+			if (wait_event_or_stop())
+				goto stop;
 			ret = wait_event(1, &hid);
 			if (ret)
 				what = "update event";
@@ -1145,14 +1151,8 @@ static int stream_importer(struct trial *t)
 				sum = touch(map, size);
 			break;
 		case M_S_HD_FULL:
-			for (;;) {
-				struct pollfd pfd[1] = { { .fd = hd_dev, .events = POLLIN } };
-
-				if (libxenvchan_data_ready(chan))
-					goto stop;
-				if (poll(pfd, 1, 1) > 0)
-					break;
-			}
+			if (wait_event_or_stop())
+				goto stop;
 			ret = wait_event(0, &hid);
 			if (!ret)
 				ret = hd_import(&hid, size, &fd, &map);

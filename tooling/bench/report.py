@@ -36,22 +36,27 @@ def quartiles(v):
     return q[0], q[2]
 
 
+def tagged(path, tag):
+    """The lines of @path that hold @tag, each as (the line, where @tag is);
+    none if @path cannot be read."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().replace("\r", "").split("\n")
+    except OSError:
+        return
+    for line in lines:
+        i = line.find(tag)
+        if i >= 0:
+            yield line, i
+
+
 def parse(paths):
     samples = collections.defaultdict(list)   # (boot, dir, imp, method, size) -> [ns]
     streams = []
     errors = []
-    meta = []
     bad = 0
     for path in paths:
-        try:
-            with open(path, errors="replace") as f:
-                lines = f.read().replace("\r", "").split("\n")
-        except OSError:
-            continue
-        for line in lines:
-            i = line.find("HDBENCH ")
-            if i < 0:
-                continue
+        for line, i in tagged(path, "HDBENCH "):
             w = line[i:].split()
             try:
                 if w[1] == "sample" and len(w) == 9:
@@ -64,13 +69,11 @@ def parse(paths):
                                         imp_proc_us=int(w[12])))
                 elif w[1] == "error":
                     errors.append(" ".join(w[2:]))
-                elif w[1] in ("start", "end"):
-                    meta.append(" ".join(w[1:]))
-                else:
+                elif w[1] not in ("start", "end"):
                     bad += 1
             except (IndexError, ValueError):
                 bad += 1
-    return samples, streams, errors, meta, bad
+    return samples, streams, errors, bad
 
 
 def parse_phases(paths):
@@ -82,15 +85,7 @@ def parse_phases(paths):
         if not f.startswith("results-"):
             continue
         boot = f[len("results-"):-len(".txt")]
-        try:
-            with open(os.path.join(d, "boot-%s.log" % boot), errors="replace") as fh:
-                lines = fh.read().replace("\r", "").split("\n")
-        except OSError:
-            continue
-        for line in lines:
-            i = line.find("HDBENCH phase ")
-            if i < 0:
-                continue
+        for line, i in tagged(os.path.join(d, "boot-%s.log" % boot), "HDBENCH phase "):
             domu = line.startswith("[")
             w = line[i:].split()
             if len(w) < 8 or (len(w) - 6) % 2:
@@ -108,7 +103,7 @@ def parse_phases(paths):
 
 def main():
     out = sys.argv[1]
-    samples, streams, errors, meta, bad = parse(sys.argv[2:])
+    samples, streams, errors, bad = parse(sys.argv[2:])
     phases = parse_phases(sys.argv[2:])
     os.makedirs(out, exist_ok=True)
     if not samples:

@@ -11,6 +11,8 @@ import os
 import re
 import sys
 
+from report import tagged
+
 LINE = re.compile(r"^\s*(\d+)\)\s*([+!#*@$]?)\s*([\d.]+) us\s*\|(\s*)(.*)$")
 OPEN = re.compile(r"^\s*(\d+)\)\s*\|(\s*)(\S.*)\(\) \{$")
 
@@ -34,42 +36,38 @@ def main():
     lines = 0
     for path in sys.argv[2:]:
         stacks = collections.defaultdict(list)   # per CPU: the open calls
-        with open(path, errors="replace") as f:
-            for raw in f:
-                i = raw.find("HDTRACE ")
-                if i < 0:
-                    continue
-                line = raw[i + 8:].rstrip("\r\n")
-                lines += 1
-                m = OPEN.match(line)
-                if m:
-                    stack = stacks[m.group(1)]
-                    depth = len(m.group(2)) // 2
-                    stack[:] = stack[:depth - 1] + [m.group(3).split(" ")[0]]
-                    continue
-                m = LINE.match(line)
-                if not m:
-                    continue
+        for raw, i in tagged(path, "HDTRACE "):
+            line = raw[i + 8:]
+            lines += 1
+            m = OPEN.match(line)
+            if m:
                 stack = stacks[m.group(1)]
-                us = float(m.group(3))
-                depth = len(m.group(4)) // 2
-                text = m.group(5).strip()
-                if text == "}" and len(stack) >= depth:
-                    name = stack[depth - 1]
-                else:
-                    name = name_of(text)
-                if not name:
-                    continue
-                path_ = stack[:depth - 1] + [name]
-                if depth == 1:
-                    calls[name] += 1
-                    total[name] += us
-                elif depth == 2 and path_:
-                    child[path_[0]][name] += us
-                    nchild[path_[0]][name] += 1
-                elif depth == 3 and len(path_) >= 2:
-                    grand[(path_[0], path_[1])][name] += us
-                stack[:] = stack[:depth - 1]
+                depth = len(m.group(2)) // 2
+                stack[:] = stack[:depth - 1] + [m.group(3).split(" ")[0]]
+                continue
+            m = LINE.match(line)
+            if not m:
+                continue
+            stack = stacks[m.group(1)]
+            us = float(m.group(3))
+            depth = len(m.group(4)) // 2
+            text = m.group(5).strip()
+            if text == "}" and len(stack) >= depth:
+                name = stack[depth - 1]
+            else:
+                name = name_of(text)
+            if not name:
+                continue
+            path_ = stack[:depth - 1] + [name]
+            if depth == 1:
+                calls[name] += 1
+                total[name] += us
+            elif depth == 2 and path_:
+                child[path_[0]][name] += us
+                nchild[path_[0]][name] += 1
+            elif depth == 3 and len(path_) >= 2:
+                grand[(path_[0], path_[1])][name] += us
+            stack[:] = stack[:depth - 1]
     md = ["Function-graph trace of dom0's Xen backend (three levels), mean time per "
           "call of the entry point, in microseconds.", ""]
     for top in sorted(calls):
